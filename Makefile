@@ -1,0 +1,56 @@
+# ovsnap: `make` builds, `make check` tests (normal and ASan+UBSan builds),
+# `make install` honours PREFIX and DESTDIR.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DESTDIR ?=
+B ?= build
+BIN ?= snapshotter/ovsnap
+
+PKGS := liburing mount libseccomp libxxhash json-c
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS ?= -O2 -g
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP $(PKG_CFLAGS)
+LDLIBS += $(PKG_LIBS) -lpthread
+
+ENGINE := util error hash tree store store-local snapshot changeset path volume pool \
+	progress xattr ingest export oidset diff reach gc fsck
+CLI := ovsnap cli-util cli-volume cli-put cli-get cli-ls cli-edit cli-diff cli-maint
+
+ENGINE_OBJS := $(ENGINE:%=$(B)/%.o)
+CLI_OBJS := $(CLI:%=$(B)/%.o)
+
+all: $(BIN)
+
+$(B)/libovsnap.a: $(ENGINE_OBJS)
+	$(AR) rcs $@ $^
+
+$(BIN): $(CLI_OBJS) $(B)/libovsnap.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/%.o: snapshotter/%.c | $(B)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B):
+	mkdir -p $@
+
+# Address and undefined-behaviour sanitizers, in a separate build tree.
+asan:
+	$(MAKE) B=build-asan BIN=build-asan/ovsnap \
+		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+
+check:
+	scripts/install-deps
+	$(MAKE) all asan
+	tests/check
+
+install: $(BIN)
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ovsnap
+
+clean:
+	rm -rf build build-asan $(BIN)
+
+.PHONY: all asan check install clean
+-include $(wildcard $(B)/*.d)

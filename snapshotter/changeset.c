@@ -1,0 +1,207 @@
+#include "changeset.h"
+
+#include <stdio.h>
+#include <time.h>
+
+void
+change_free (struct ov_change *c)
+{
+  for (size_t i = 0; i < c->n; i++)
+    change_free (&c->kids[i]);
+  free (c->kids);
+  free (c->name);
+  entry_free (&c->entry);
+  memset (c, 0, sizeof *c);
+}
+
+struct ov_change *
+change_child (struct ov_change *dir, const char *name)
+{
+  size_t lo = 0, hi = dir->n;
+  while (lo < hi)
+    {
+      size_t mid = (lo + hi) / 2;
+      int c = strcmp (name, dir->kids[mid].name);
+      if (c == 0)
+        return &dir->kids[mid];
+      if (c < 0)
+        hi = mid;
+      else
+        lo = mid + 1;
+    }
+  if (dir->n == dir->cap)
+    {
+      dir->cap = dir->cap ? dir->cap * 2 : 8;
+      dir->kids = xrealloc (dir->kids, dir->cap * sizeof *dir->kids);
+    }
+  memmove (&dir->kids[lo + 1], &dir->kids[lo], (dir->n - lo) * sizeof *dir->kids);
+  dir->n++;
+  struct ov_change *c = &dir->kids[lo];
+  memset (c, 0, sizeof *c);
+  c->name = xstrdup (name);
+  c->op = OV_CH_DIR;
+  c->keep_meta = true;
+  return c;
+}
+
+struct ov_change *
+change_at (struct ov_change *root, char **comps, size_t n)
+{
+  struct ov_change *c = root;
+  for (size_t i = 0; i < n; i++)
+    {
+      if (c->op != OV_CH_DIR)
+        {
+          /* A deeper change under a SET/DELETE: turn it into a directory. */
+          entry_free (&c->entry);
+          c->op = OV_CH_DIR;
+          c->opaque = true;
+          c->keep_meta = true;
+        }
+      c = change_child (c, comps[i]);
+    }
+  return c;
+}
+
+void
+default_dir_meta (struct ov_entry *e)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_REALTIME, &ts);
+  e->type = OV_DIR;
+  e->mode = S_IFDIR | 0755;
+  e->uid = geteuid ();
+  e->gid = getegid ();
+  e->mtime_sec = ts.tv_sec;
+  e->mtime_nsec = ts.tv_nsec;
+}
+
+int
+tree_load (struct ov_store *s, const struct ov_oid *id, struct ov_tree *t, ov_error_t *err)
+{
+  struct ov_buf b = { 0 };
+  char key[PATH_MAX];
+  ov_key (OV_TREE_OBJ, id, key, sizeof key);
+  int r = ov_store_get_record (s, OV_TREE_OBJ, id, &b, err);
+  if (r == 0)
+    r = tree_decode (b.data, b.len, t, key, err);
+  buf_free (&b);
+  return r;
+}
+
+int
+tree_store (struct ov_store *s, const struct ov_tree *t, struct ov_entry *dir, ov_error_t *err)
+{
+  struct ov_buf b = { 0 };
+  tree_encode (t, &b);
+  int r = ov_store_put_record (s, OV_TREE_OBJ, &b, &dir->oid, err);
+  buf_free (&b);
+  tree_totals (t, &dir->inodes, &dir->size);
+  return r;
+}
+
+/* Merge the kids of a DIR change into the base tree (sorted merge). */
+static int
+merge_dir (struct ov_store *s, struct ov_tree *base, struct ov_change *ch, struct ov_tree *out,
+           ov_error_t *err)
+{
+  size_t i = 0, j = 0;
+  while (i < base->n || j < ch->n)
+    {
+      int c = i == base->n ? 1 : j == ch->n ? -1 : strcmp (base->e[i].name, ch->kids[j].name);
+      if (c < 0)
+        {
+          /* untouched: move the entry over */
+          *tree_add (out) = base->e[i];
+          memset (&base->e[i], 0, sizeof base->e[i]);
+          i++;
+          continue;
+        }
+      struct ov_entry ne = { 0 };
+      bool gone = false;
+      if (changeset_apply (s, c == 0 ? &base->e[i] : NULL, &ch->kids[j], &ne, &gone, err) < 0)
+        return -1;
+      if (!gone)
+        {
+          free (ne.name);
+          ne.name = xstrdup (ch->kids[j].name);
+          *tree_add (out) = ne;
+        }
+      if (c == 0)
+        i++;
+      j++;
+    }
+  return 0;
+}
+
+int
+changeset_apply (struct ov_store *s, const struct ov_entry *base, struct ov_change *ch,
+                 struct ov_entry *out, bool *gone, ov_error_t *err)
+{
+  *gone = false;
+  switch (ch->op)
+    {
+    case OV_CH_DELETE:
+      *gone = true;
+      return 0;
+    case OV_CH_SET:
+      entry_copy (out, &ch->entry);
+      return 0;
+    case OV_CH_DIR:
+      break;
+    }
+  struct ov_tree bt = { 0 }, nt = { 0 };
+  bool base_dir = base && base->type == OV_DIR;
+  if (base_dir && !ch->opaque && tree_load (s, &base->oid, &bt, err) < 0)
+    return -1;
+  int r = merge_dir (s, &bt, ch, &nt, err);
+  tree_free (&bt);
+  if (r < 0)
+    {
+      tree_free (&nt);
+      return -1;
+    }
+  if (ch->keep_meta && base_dir)
+    entry_copy (out, base);
+  else if (ch->keep_meta)
+    default_dir_meta (out);
+  else
+    entry_copy (out, &ch->entry);
+  r = tree_store (s, &nt, out, err);
+  tree_free (&nt);
+  return r;
+}
+
+int
+tree_lookup (struct ov_store *s, const struct ov_entry *root, char **comps, size_t n,
+             struct ov_entry *out, ov_error_t *err)
+{
+  struct ov_entry cur;
+  entry_copy (&cur, root);
+  for (size_t i = 0; i < n; i++)
+    {
+      if (cur.type != OV_DIR)
+        {
+          entry_free (&cur);
+          return ov_error_set (err, OV_ENOTFOUND, 0, "not a directory: %s", comps[i - 1]);
+        }
+      struct ov_tree t;
+      if (tree_load (s, &cur.oid, &t, err) < 0)
+        {
+          entry_free (&cur);
+          return -1;
+        }
+      entry_free (&cur);
+      struct ov_entry *e = tree_find (&t, comps[i]);
+      if (e == NULL)
+        {
+          tree_free (&t);
+          return ov_error_set (err, OV_ENOTFOUND, 0, "no such file or directory: %s", comps[i]);
+        }
+      cur = *e;
+      memset (e, 0, sizeof *e);
+      tree_free (&t);
+    }
+  *out = cur;
+  return 0;
+}

@@ -1,0 +1,64 @@
+#include "maint.h"
+#include "reach.h"
+
+struct sweep
+{
+  struct ov_store *s;
+  const struct ov_oidset *keep;
+  enum ov_kind kind;
+  uint64_t removed, bytes, kept;
+  ov_error_t *err;
+};
+
+static int
+sweep_cb (const struct ov_oid *id, uint64_t size, void *ctx)
+{
+  struct sweep *w = ctx;
+  if (oidset_has (w->keep, id))
+    {
+      w->kept++;
+      return 0;
+    }
+  if (ov_store_remove (w->s, w->kind, id, w->err) < 0)
+    return -1;
+  w->removed++;
+  w->bytes += size;
+  return 0;
+}
+
+static int
+sweep (struct ov_store *s, enum ov_kind kind, const struct ov_oidset *keep, uint64_t *removed,
+       uint64_t *bytes, uint64_t *kept, ov_error_t *err)
+{
+  struct sweep w = { s, keep, kind, 0, 0, 0, err };
+  int r = ov_store_each (s, kind, sweep_cb, &w, err);
+  *removed += w.removed;
+  *bytes += w.bytes;
+  if (kept)
+    *kept += w.kept;
+  return r < 0 ? -1 : 0;
+}
+
+int
+ov_gc (struct ov_store *s, struct ov_gc_result *res, ov_error_t *err)
+{
+  memset (res, 0, sizeof *res);
+  if (ov_store_lock (s, true, err) < 0)
+    return -1;
+  struct ov_reach r = { 0 };
+  int ret = ov_reach_mark (s, &r, err);
+  if (ret < 0)
+    ov_error_prefix (err, "gc: nothing removed, the store has a problem (run ovsnap fsck)");
+  /* Snapshots first, then trees, then blobs: a crash part-way leaves no
+   * reachable record pointing at a removed object. */
+  if (ret == 0)
+    ret = sweep (s, OV_SNAPSHOT_REC, &r.snapshots, &res->snapshots_removed, &res->bytes_freed,
+                 NULL, err);
+  if (ret == 0)
+    ret = sweep (s, OV_TREE_OBJ, &r.trees, &res->trees_removed, &res->bytes_freed, NULL, err);
+  if (ret == 0)
+    ret = sweep (s, OV_BLOB, &r.blobs, &res->objects_removed, &res->bytes_freed,
+                 &res->objects_kept, err);
+  ov_reach_free (&r);
+  return ret;
+}

@@ -1,0 +1,383 @@
+#include "ingest.h"
+#include "pool.h"
+#include "xattr.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#define SMALL_FILE (1u << 20)
+#define STABLE_TRIES 5
+
+struct file_job
+{
+  struct ov_change *c;
+  int dirfd;
+  struct ov_change *leader; /* hardlink: same inode as this earlier file */
+};
+
+struct link_seen
+{
+  dev_t dev;
+  ino_t ino;
+  struct ov_change *leader;
+  struct link_seen *next;
+};
+
+struct walk
+{
+  struct ov_store *s;
+  struct file_job *jobs;
+  size_t njobs, capjobs;
+  int *dirfds;
+  size_t ndirfds, capdirfds;
+  struct link_seen *links[4096];
+  struct ov_progress *progress;
+  struct ov_put_stats stats;
+};
+
+static void
+meta_from_stat (struct ov_entry *e, const struct stat *st)
+{
+  e->type = ov_type_from_mode (st->st_mode);
+  e->mode = st->st_mode;
+  e->uid = st->st_uid;
+  e->gid = st->st_gid;
+  e->mtime_sec = st->st_mtim.tv_sec;
+  e->mtime_nsec = st->st_mtim.tv_nsec;
+  if (e->type == OV_CHR || e->type == OV_BLK)
+    e->rdev = st->st_rdev;
+}
+
+static bool
+same_version (const struct stat *a, const struct stat *b)
+{
+  return a->st_ino == b->st_ino && a->st_size == b->st_size
+         && a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec
+         && a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+int
+ov_ingest_file (struct ov_store *s, int fd, const char *what, struct ov_entry *e,
+                struct ov_put_stats *stats, ov_error_t *err)
+{
+  for (int attempt = 0;; attempt++)
+    {
+      struct stat before, after;
+      if (fstat (fd, &before) < 0)
+        return ov_error (err, errno, "stat %s", what);
+      if (!S_ISREG (before.st_mode))
+        return ov_error (err, EINVAL, "%s is no longer a regular file", what);
+      struct ov_put_stats st = { 0 };
+      uint64_t size;
+      if (before.st_size <= SMALL_FILE)
+        {
+          /* One extra byte tells us the file grew while we read it. */
+          cleanup_free uint8_t *buf = xmalloc (before.st_size + 1);
+          ssize_t n = pread_all (fd, buf, before.st_size + 1, 0);
+          if (n < 0)
+            return ov_error (err, errno, "read %s", what);
+          if (fstat (fd, &after) < 0)
+            return ov_error (err, errno, "stat %s", what);
+          if (n != before.st_size || !same_version (&before, &after))
+            goto changed;
+          struct ov_blob_meta m = { after.st_mode, after.st_uid, after.st_gid,
+                                    after.st_mtim.tv_sec, after.st_mtim.tv_nsec };
+          if (ov_store_put_blob_mem (s, buf, n, &m, &e->oid, &st, err) < 0)
+            return ov_error_prefix (err, "%s", what);
+          size = n;
+        }
+      else
+        {
+          if (lseek (fd, 0, SEEK_SET) < 0)
+            return ov_error (err, errno, "seek %s", what);
+          struct ov_blob_meta m = { before.st_mode, before.st_uid, before.st_gid,
+                                    before.st_mtim.tv_sec, before.st_mtim.tv_nsec };
+          if (ov_store_put_blob_fd (s, fd, &m, &e->oid, &size, &st, err) < 0)
+            return ov_error_prefix (err, "%s", what);
+          if (fstat (fd, &after) < 0)
+            return ov_error (err, errno, "stat %s", what);
+          if (size != (uint64_t) before.st_size || !same_version (&before, &after))
+            goto changed;
+        }
+      meta_from_stat (e, &after);
+      e->size = size;
+      if (stats)
+        {
+          __atomic_add_fetch (&stats->stored, st.stored, __ATOMIC_RELAXED);
+          __atomic_add_fetch (&stats->deduped, st.deduped, __ATOMIC_RELAXED);
+          __atomic_add_fetch (&stats->bytes_stored, st.bytes_stored, __ATOMIC_RELAXED);
+        }
+      return 0;
+    changed:
+      if (attempt + 1 >= STABLE_TRIES)
+        return ov_error (err, EAGAIN, "%s keeps changing while it is read", what);
+    }
+}
+
+static int
+file_job_run (size_t i, void *ctx, ov_error_t *err)
+{
+  struct walk *w = ctx;
+  struct file_job *j = &w->jobs[i];
+  if (j->leader)
+    return 0;
+  int fd = openat (j->dirfd, j->c->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM)
+    fd = openat (j->dirfd, j->c->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return ov_error (err, errno, "open %s", j->c->name);
+  int r = ov_ingest_file (w->s, fd, j->c->name, &j->c->entry, &w->stats, err);
+  if (r == 0)
+    r = xattrs_read (fd, -1, j->c->name, &j->c->entry, err);
+  close (fd);
+  if (r == 0)
+    ov_progress_add (w->progress, 1, j->c->entry.size);
+  return r;
+}
+
+static struct ov_change *
+note_link (struct walk *w, const struct stat *st, struct ov_change *c)
+{
+  size_t h = (st->st_ino ^ st->st_dev * 31) % ARRAY_SIZE (w->links);
+  for (struct link_seen *l = w->links[h]; l; l = l->next)
+    if (l->ino == st->st_ino && l->dev == st->st_dev)
+      return l->leader;
+  struct link_seen *l = xcalloc (1, sizeof *l);
+  l->dev = st->st_dev;
+  l->ino = st->st_ino;
+  l->leader = c;
+  l->next = w->links[h];
+  w->links[h] = l;
+  return NULL;
+}
+
+static void
+add_job (struct walk *w, struct ov_change *c, int dirfd, struct ov_change *leader)
+{
+  if (w->njobs == w->capjobs)
+    {
+      w->capjobs = w->capjobs ? w->capjobs * 2 : 1024;
+      w->jobs = xrealloc (w->jobs, w->capjobs * sizeof *w->jobs);
+    }
+  w->jobs[w->njobs++] = (struct file_job){ c, dirfd, leader };
+}
+
+static int
+change_name_cmp (const void *a, const void *b)
+{
+  return strcmp (((const struct ov_change *) a)->name, ((const struct ov_change *) b)->name);
+}
+
+static int walk_dir (struct walk *w, int dfd, struct ov_change *dir, const char *what,
+                     ov_error_t *err);
+
+/* One directory entry, already lstat'ed. */
+static int
+walk_entry (struct walk *w, int dfd, struct ov_change *c, const struct stat *st, ov_error_t *err)
+{
+  c->op = OV_CH_SET;
+  meta_from_stat (&c->entry, st);
+  switch (c->entry.type)
+    {
+    case OV_REG:
+      add_job (w, c, dfd, st->st_nlink > 1 ? note_link (w, st, c) : NULL);
+      w->progress->total_files++;
+      return 0;
+    case OV_DIR:
+      {
+        int sub = openat (dfd, c->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0)
+          return ov_error (err, errno, "open directory %s", c->name);
+        c->op = OV_CH_DIR;
+        return walk_dir (w, sub, c, c->name, err);
+      }
+    case OV_LNK:
+      {
+        char target[OV_TARGET_MAX + 1];
+        ssize_t n = readlinkat (dfd, c->name, target, sizeof target);
+        if (n < 0)
+          return ov_error (err, errno, "read symlink %s", c->name);
+        if (n == 0 || n > OV_TARGET_MAX)
+          return ov_error (err, ENAMETOOLONG, "symlink %s", c->name);
+        c->entry.target = xstrndup (target, n);
+        c->entry.size = n;
+        return xattrs_read (-1, dfd, c->name, &c->entry, err);
+      }
+    default:
+      return 0; /* fifo, devices, sockets: metadata only */
+    }
+}
+
+static int
+walk_dir (struct walk *w, int dfd, struct ov_change *dir, const char *what, ov_error_t *err)
+{
+  if (w->ndirfds == w->capdirfds)
+    {
+      w->capdirfds = w->capdirfds ? w->capdirfds * 2 : 64;
+      w->dirfds = xrealloc (w->dirfds, w->capdirfds * sizeof *w->dirfds);
+    }
+  w->dirfds[w->ndirfds++] = dfd;
+  struct stat st;
+  if (fstat (dfd, &st) < 0)
+    return ov_error (err, errno, "stat directory %s", what);
+  meta_from_stat (&dir->entry, &st);
+  if (xattrs_read (dfd, -1, what, &dir->entry, err) < 0)
+    return -1;
+
+  int dup_fd = dup (dfd);
+  DIR *d = dup_fd >= 0 ? fdopendir (dup_fd) : NULL;
+  if (d == NULL)
+    {
+      if (dup_fd >= 0)
+        close (dup_fd);
+      return ov_error (err, errno, "read directory %s", what);
+    }
+  struct dirent *de;
+  size_t cap = 0;
+  errno = 0;
+  while ((de = readdir (d)))
+    {
+      if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
+        continue;
+      if (dir->n == cap)
+        {
+          cap = cap ? cap * 2 : 16;
+          dir->kids = xrealloc (dir->kids, cap * sizeof *dir->kids);
+        }
+      struct ov_change *c = &dir->kids[dir->n++];
+      memset (c, 0, sizeof *c);
+      c->name = xstrdup (de->d_name);
+    }
+  int e = errno;
+  closedir (d);
+  if (e)
+    return ov_error (err, e, "read directory %s", what);
+  dir->cap = dir->n;
+  if (dir->n > 1)
+    qsort (dir->kids, dir->n, sizeof *dir->kids, change_name_cmp);
+  /* The kids array is final now, so jobs may point into it. */
+  for (size_t i = 0; i < dir->n; i++)
+    {
+      struct ov_change *c = &dir->kids[i];
+      if (fstatat (dfd, c->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return ov_error (err, errno, "stat %s/%s", what, c->name);
+      if (walk_entry (w, dfd, c, &st, err) < 0)
+        return ov_error_prefix (err, "%s", what);
+    }
+  return 0;
+}
+
+static void
+raise_fd_limit (void)
+{
+  struct rlimit rl;
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+    {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit (RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* Hardlink groups: members found twice or more share a fresh link id. */
+static void
+assign_links (struct walk *w, uint64_t *next_link_id)
+{
+  for (size_t i = 0; i < w->njobs; i++)
+    {
+      struct file_job *j = &w->jobs[i];
+      if (j->leader == NULL)
+        continue;
+      struct ov_entry *le = &j->leader->entry;
+      if (le->link_id == 0)
+        le->link_id = (*next_link_id)++;
+      struct ov_entry *e = &j->c->entry;
+      e->oid = le->oid;
+      e->size = le->size;
+      e->link_id = le->link_id;
+      e->mode = le->mode;
+      e->uid = le->uid;
+      e->gid = le->gid;
+      e->mtime_sec = le->mtime_sec;
+      e->mtime_nsec = le->mtime_nsec;
+      for (int x = 0; x < le->nxattrs; x++)
+        entry_add_xattr (e, le->xattrs[x].name, le->xattrs[x].value, le->xattrs[x].len);
+    }
+}
+
+int
+ov_ingest (struct ov_store *s, int dirfd, const char *path, uint64_t *next_link_id,
+           struct ov_change *out, struct ov_progress *progress, ov_error_t *err)
+{
+  struct ov_progress quiet = { 0 };
+  struct walk w = { .s = s, .progress = progress ? progress : &quiet };
+  memset (out, 0, sizeof *out);
+  raise_fd_limit ();
+  struct stat st;
+  int r = -1;
+  int fd = openat (dirfd, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return ov_error (err, errno, "open %s", path);
+  if (fstat (fd, &st) < 0)
+    {
+      close (fd);
+      return ov_error (err, errno, "stat %s", path);
+    }
+  if (S_ISDIR (st.st_mode))
+    {
+      out->op = OV_CH_DIR;
+      r = walk_dir (&w, fd, out, path, err);
+      if (r == 0)
+        r = ov_pool_run (w.njobs, file_job_run, &w, err);
+    }
+  else if (S_ISREG (st.st_mode))
+    {
+      out->op = OV_CH_SET;
+      r = ov_ingest_file (s, fd, path, &out->entry, &w.stats, err);
+      if (r == 0)
+        r = xattrs_read (fd, -1, path, &out->entry, err);
+      close (fd);
+      ov_progress_add (w.progress, 1, out->entry.size);
+    }
+  else
+    {
+      close (fd);
+      r = ov_error_set (err, OV_EUSAGE, 0, "%s: only regular files and directories can be put", path);
+    }
+  if (r == 0)
+    assign_links (&w, next_link_id);
+  for (size_t i = 0; i < w.ndirfds; i++)
+    close (w.dirfds[i]);
+  free (w.dirfds);
+  free (w.jobs);
+  for (size_t i = 0; i < ARRAY_SIZE (w.links); i++)
+    while (w.links[i])
+      {
+        struct link_seen *l = w.links[i];
+        w.links[i] = l->next;
+        free (l);
+      }
+  if (r < 0)
+    change_free (out);
+  return r;
+}
+
+int
+ov_ingest_stream (struct ov_store *s, int fd, struct ov_entry *out, ov_error_t *err)
+{
+  memset (out, 0, sizeof *out);
+  uint64_t size;
+  if (ov_store_put_blob_fd (s, fd, NULL, &out->oid, &size, NULL, err) < 0)
+    return ov_error_prefix (err, "standard input");
+  int64_t now = now_ns ();
+  out->type = OV_REG;
+  out->mode = S_IFREG | 0644;
+  out->uid = geteuid ();
+  out->gid = getegid ();
+  out->mtime_sec = now / 1000000000;
+  out->mtime_nsec = now % 1000000000;
+  out->size = size;
+  return 0;
+}

@@ -1,0 +1,25 @@
+/* Ingest: read a local file or directory tree into the store as a
+ * changeset (directories merge into what the volume has; files replace).
+ * File contents are hashed and stored on a thread pool; a file that changes
+ * while it is read is read again, never stored torn. */
+#ifndef OVSNAP_INGEST_H
+#define OVSNAP_INGEST_H
+
+#include "changeset.h"
+#include "progress.h"
+
+/* `path` is opened relative to dirfd; a symlink given here is followed,
+ * those inside a tree are stored as symlinks. On success *out is a SET
+ * change (a file) or a DIR change (a tree, to merge). Hardlink groups found
+ * get ids from *next_link_id. */
+int ov_ingest (struct ov_store *s, int dirfd, const char *path, uint64_t *next_link_id,
+               struct ov_change *out, struct ov_progress *progress, ov_error_t *err);
+
+/* A regular file from a stream (stdin): mode 0644, owned by the caller, mtime now. */
+int ov_ingest_stream (struct ov_store *s, int fd, struct ov_entry *out, ov_error_t *err);
+
+/* Store one open regular file (stable read); fills oid, size and metadata. */
+int ov_ingest_file (struct ov_store *s, int fd, const char *what, struct ov_entry *e,
+                    struct ov_put_stats *stats, ov_error_t *err);
+
+#endif

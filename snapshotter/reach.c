@@ -1,0 +1,117 @@
+#include "reach.h"
+#include "changeset.h"
+#include "volume.h"
+
+#include <stdio.h>
+
+/* In fsck mode a failure is reported and swallowed; in gc mode it stops. */
+static int
+fail (struct ov_reach *r, ov_error_t *e, ov_error_t *err)
+{
+  if (r->problem)
+    {
+      r->problem ((*e)->msg, r->ctx);
+      ov_error_free (e);
+      return 0;
+    }
+  *err = *e;
+  *e = NULL;
+  return -1;
+}
+
+static int
+mark_tree (struct ov_store *s, struct ov_reach *r, const struct ov_oid *id, ov_error_t *err)
+{
+  if (!oidset_add (&r->trees, id) || (r->known_bad && oidset_has (r->known_bad, id)))
+    return 0;
+  struct ov_tree t;
+  ov_error_t e = NULL;
+  if (tree_load (s, id, &t, &e) < 0)
+    return fail (r, &e, err);
+  int ret = 0;
+  for (size_t i = 0; ret == 0 && i < t.n; i++)
+    {
+      if (t.e[i].type == OV_REG)
+        oidset_add (&r->blobs, &t.e[i].oid);
+      else if (t.e[i].type == OV_DIR)
+        ret = mark_tree (s, r, &t.e[i].oid, err);
+    }
+  tree_free (&t);
+  return ret;
+}
+
+static int
+mark_snapshot (const struct ov_snapshot *snap, void *ctx)
+{
+  void **a = ctx;
+  struct ov_store *s = a[0];
+  struct ov_reach *r = a[1];
+  ov_error_t *err = a[2];
+  oidset_add (&r->snapshots, &snap->id);
+  return mark_tree (s, r, &snap->root.oid, err) < 0 ? -1 : 0;
+}
+
+static int
+mark_volume (const struct ov_volume *v, void *ctx)
+{
+  void **a = ctx;
+  struct ov_store *s = a[0];
+  struct ov_reach *r = a[1];
+  r->volumes++;
+  ov_error_t e = NULL;
+  void *args[3] = { s, r, &e };
+  if (ov_volume_history (s, v, mark_snapshot, args, &e) < 0)
+    return fail (r, &e, a[2]);
+  return 0;
+}
+
+struct names
+{
+  char **v;
+  size_t n;
+};
+
+static int
+name_cb (const char *key, uint64_t size UNUSED, void *ctx)
+{
+  struct names *n = ctx;
+  n->v = xrealloc (n->v, (n->n + 1) * sizeof *n->v);
+  n->v[n->n++] = xstrdup (key + strlen ("volumes/"));
+  return 0;
+}
+
+int
+ov_reach_mark (struct ov_store *s, struct ov_reach *r, ov_error_t *err)
+{
+  struct names names = { 0 };
+  if (ov_store_list_named (s, "volumes", name_cb, &names, err) < 0)
+    return -1;
+  int ret = 0;
+  for (size_t i = 0; i < names.n; i++)
+    {
+      struct ov_volume v;
+      ov_error_t e = NULL;
+      if (ret == 0)
+        {
+          if (ov_volume_load (s, names.v[i], &v, &e) < 0)
+            ret = fail (r, &e, err);
+          else
+            {
+              void *args[3] = { s, r, err };
+              ret = mark_volume (&v, args);
+              volume_free (&v);
+            }
+        }
+      free (names.v[i]);
+    }
+  free (names.v);
+  return ret;
+}
+
+void
+ov_reach_free (struct ov_reach *r)
+{
+  oidset_free (&r->snapshots);
+  oidset_free (&r->trees);
+  oidset_free (&r->blobs);
+}

@@ -1,0 +1,23 @@
+/* Everything the volumes reference: their snapshots (whole history), trees
+ * and blobs. gc keeps exactly this; fsck checks it. */
+#ifndef OVSNAP_REACH_H
+#define OVSNAP_REACH_H
+
+#include "oidset.h"
+#include "store.h"
+
+struct ov_reach
+{
+  struct ov_oidset snapshots, trees, blobs;
+  size_t volumes;
+  /* fsck: called for each problem and the walk goes on; gc: NULL, and the
+   * first problem stops it (never delete on a partial view). */
+  void (*problem) (const char *msg, void *ctx);
+  void *ctx;
+  const struct ov_oidset *known_bad; /* fsck: trees already reported */
+};
+
+int ov_reach_mark (struct ov_store *s, struct ov_reach *r, ov_error_t *err);
+void ov_reach_free (struct ov_reach *r);
+
+#endif

@@ -1,0 +1,513 @@
+/* Store operations above the backend: content addressing, dedup with byte
+ * verification, collision variants, record verification. */
+#include "store.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#define RECORD_LIMIT (512u << 20)
+#define CHUNK (1u << 20)
+#define MAX_VARIANT 255
+
+const char *
+ov_kind_dir (enum ov_kind kind)
+{
+  switch (kind)
+    {
+    case OV_BLOB:
+      return "objects";
+    case OV_TREE_OBJ:
+      return "trees";
+    case OV_SNAPSHOT_REC:
+      return "snapshots";
+    }
+  return "?";
+}
+
+static const char *
+kind_what (enum ov_kind kind)
+{
+  switch (kind)
+    {
+    case OV_BLOB:
+      return "object";
+    case OV_TREE_OBJ:
+      return "tree";
+    case OV_SNAPSHOT_REC:
+      return "snapshot";
+    }
+  return "?";
+}
+
+void
+ov_key (enum ov_kind kind, const struct ov_oid *id, char *out, size_t n)
+{
+  char hex[OV_OID_STR];
+  oid_hex (id, hex);
+  snprintf (out, n, "%s/%.2s/%s", ov_kind_dir (kind), hex, hex + 2);
+}
+
+int
+ov_store_open (struct ov_store **out, const char *root, int flags, ov_error_t *err)
+{
+  struct ov_store *s = xcalloc (1, sizeof *s);
+  s->root = xstrdup (root);
+  s->store_lock = -1;
+  if (ov_backend_local_open (s, root, flags & OV_STORE_CREATE, err) < 0)
+    {
+      free (s->root);
+      free (s);
+      return -1;
+    }
+  *out = s;
+  return 0;
+}
+
+void
+ov_store_close (struct ov_store *s)
+{
+  if (s == NULL)
+    return;
+  if (s->store_lock >= 0)
+    close (s->store_lock);
+  s->be->close (s->be_data);
+  free (s->root);
+  free (s);
+}
+
+int
+ov_store_lock (struct ov_store *s, bool exclusive, ov_error_t *err)
+{
+  if (s->store_lock >= 0)
+    close (s->store_lock);
+  s->store_lock = s->be->lock (s->be_data, "store", exclusive);
+  if (s->store_lock < 0)
+    return ov_error (err, errno, "lock store %s", s->root);
+  return 0;
+}
+
+int
+ov_store_lock_name (struct ov_store *s, const char *name, ov_error_t *err)
+{
+  int fd = s->be->lock (s->be_data, name, true);
+  if (fd < 0)
+    return ov_error (err, errno, "lock %s", name);
+  return fd;
+}
+
+int
+ov_read_fd (int fd, struct ov_buf *out, size_t limit)
+{
+  struct stat st;
+  if (fstat (fd, &st) < 0)
+    return -1;
+  if ((uint64_t) st.st_size > limit)
+    {
+      errno = EFBIG;
+      return -1;
+    }
+  buf_reserve (out, st.st_size + 1);
+  for (;;)
+    {
+      buf_reserve (out, 4096);
+      ssize_t r = read (fd, out->data + out->len, out->cap - out->len);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        return -1;
+      if (r == 0)
+        return 0;
+      out->len += r;
+      if (out->len > limit)
+        {
+          errno = EFBIG;
+          return -1;
+        }
+    }
+}
+
+/* Compare an open object with memory. 1 equal, 0 different, -1 error. */
+static int
+same_as_mem (int fd, const void *p, size_t n)
+{
+  struct stat st;
+  if (fstat (fd, &st) < 0)
+    return -1;
+  if ((uint64_t) st.st_size != n)
+    return 0;
+  cleanup_free uint8_t *buf = xmalloc (n < CHUNK ? n : CHUNK);
+  for (size_t off = 0; off < n;)
+    {
+      size_t want = n - off < CHUNK ? n - off : CHUNK;
+      ssize_t r = pread_all (fd, buf, want, off);
+      if (r < 0)
+        return -1;
+      if ((size_t) r != want || memcmp (buf, (const uint8_t *) p + off, want))
+        return 0;
+      off += want;
+    }
+  return 1;
+}
+
+/* Compare two open files. 1 equal, 0 different, -1 error. */
+static int
+same_as_fd (int a, int b)
+{
+  struct stat sa, sb;
+  if (fstat (a, &sa) < 0 || fstat (b, &sb) < 0)
+    return -1;
+  if (sa.st_size != sb.st_size)
+    return 0;
+  cleanup_free uint8_t *x = xmalloc (CHUNK);
+  cleanup_free uint8_t *y = xmalloc (CHUNK);
+  for (off_t off = 0; off < sa.st_size;)
+    {
+      ssize_t ra = pread_all (a, x, CHUNK, off), rb = pread_all (b, y, CHUNK, off);
+      if (ra < 0 || rb < 0)
+        return -1;
+      if (ra != rb || ra == 0 || memcmp (x, y, ra))
+        return 0;
+      off += ra;
+    }
+  return 1;
+}
+
+static void
+apply_meta (int fd, const struct ov_blob_meta *m)
+{
+  if (m == NULL || geteuid () != 0)
+    return;
+  /* Best effort: a later materializer links the object only when its
+   * metadata matches the entry, and copies otherwise. */
+  if (fchown (fd, m->uid, m->gid) == 0 && fchmod (fd, m->mode & 07777) == 0)
+    {
+      struct timespec ts[2] = { { 0, UTIME_OMIT }, { m->mtime_sec, m->mtime_nsec } };
+      (void) futimens (fd, ts);
+    }
+}
+
+/* Find where content with hash `id` lives or must go. `same` compares an
+ * existing object with the new content. Returns 1 if an identical object
+ * exists (id set), 0 if id names a free slot, -1 on error. */
+static int
+find_slot (struct ov_store *s, enum ov_kind kind, struct ov_oid *id,
+           int (*same) (int fd, const void *ctx), const void *ctx, ov_error_t *err)
+{
+  for (int v = 0; v <= MAX_VARIANT; v++)
+    {
+      char key[PATH_MAX];
+      id->variant = v;
+      ov_key (kind, id, key, sizeof key);
+      cleanup_close int fd = s->be->open_read (s->be_data, key);
+      if (fd < 0 && errno == ENOENT)
+        return 0;
+      if (fd < 0)
+        return ov_error (err, errno, "open %s %s", kind_what (kind), key);
+      int r = same (fd, ctx);
+      if (r < 0)
+        return ov_error (err, errno, "read %s %s", kind_what (kind), key);
+      if (r == 1)
+        return 1;
+      /* Same hash, different bytes: a collision. Try the next variant. */
+    }
+  return ov_error (err, EEXIST, "too many hash collisions for %s", kind_what (kind));
+}
+
+struct mem_ctx
+{
+  const void *p;
+  size_t n;
+};
+
+static int
+same_mem_cb (int fd, const void *ctx)
+{
+  const struct mem_ctx *m = ctx;
+  return same_as_mem (fd, m->p, m->n);
+}
+
+static int
+same_fd_cb (int fd, const void *ctx)
+{
+  return same_as_fd (fd, *(const int *) ctx);
+}
+
+/* Publish tmpfd under id, or find that identical bytes are already
+ * stored; a different object under the same hash moves us to the next
+ * variant. */
+static int
+publish (struct ov_store *s, enum ov_kind kind, int tmpfd, struct ov_oid *id,
+         int (*same) (int fd, const void *ctx), const void *ctx, bool *deduped, ov_error_t *err)
+{
+  for (;;)
+    {
+      char key[PATH_MAX];
+      ov_key (kind, id, key, sizeof key);
+      if (s->be->link_tmp (s->be_data, tmpfd, key) == 0)
+        {
+          *deduped = false;
+          return 0;
+        }
+      if (errno != EEXIST)
+        return ov_error (err, errno, "store %s %s", kind_what (kind), key);
+      int r = find_slot (s, kind, id, same, ctx, err);
+      if (r < 0)
+        return -1;
+      if (r == 1)
+        {
+          *deduped = true;
+          return 0;
+        }
+    }
+}
+
+static int
+put_mem (struct ov_store *s, enum ov_kind kind, const void *p, size_t n,
+         const struct ov_blob_meta *meta, struct ov_oid *id, bool *deduped, ov_error_t *err)
+{
+  struct mem_ctx ctx = { p, n };
+  ov_hash (p, n, id);
+  int r = find_slot (s, kind, id, same_mem_cb, &ctx, err);
+  if (r < 0)
+    return -1;
+  if (r == 1)
+    {
+      *deduped = true;
+      return 0;
+    }
+  cleanup_close int fd = s->be->create_tmp (s->be_data, ov_kind_dir (kind));
+  if (fd < 0)
+    return ov_error (err, errno, "create temporary %s in %s", kind_what (kind), s->root);
+  if (write_all (fd, p, n) < 0)
+    return ov_error (err, errno, "write %s to %s", kind_what (kind), s->root);
+  apply_meta (fd, meta);
+  return publish (s, kind, fd, id, same_mem_cb, &ctx, deduped, err);
+}
+
+int
+ov_store_put_record (struct ov_store *s, enum ov_kind kind, const struct ov_buf *b,
+                     struct ov_oid *id, ov_error_t *err)
+{
+  bool deduped;
+  return put_mem (s, kind, b->data, b->len, NULL, id, &deduped, err);
+}
+
+int
+ov_store_put_blob_mem (struct ov_store *s, const void *p, size_t n,
+                       const struct ov_blob_meta *meta, struct ov_oid *id,
+                       struct ov_put_stats *st, ov_error_t *err)
+{
+  bool deduped = false;
+  if (put_mem (s, OV_BLOB, p, n, meta, id, &deduped, err) < 0)
+    return -1;
+  if (st)
+    {
+      st->deduped += deduped;
+      st->stored += !deduped;
+      st->bytes_stored += deduped ? 0 : n;
+    }
+  return 0;
+}
+
+int
+ov_store_put_blob_fd (struct ov_store *s, int srcfd, const struct ov_blob_meta *meta,
+                      struct ov_oid *id, uint64_t *size, struct ov_put_stats *st,
+                      ov_error_t *err)
+{
+  cleanup_close int fd = s->be->create_tmp (s->be_data, "objects");
+  if (fd < 0)
+    return ov_error (err, errno, "create temporary object in %s", s->root);
+  cleanup_free uint8_t *buf = xmalloc (CHUNK);
+  struct ov_hasher h;
+  ov_hasher_init (&h);
+  uint64_t total = 0;
+  for (;;)
+    {
+      ssize_t r = read_all (srcfd, buf, CHUNK);
+      if (r < 0)
+        {
+          ov_hasher_free (&h);
+          return ov_error (err, errno, "read");
+        }
+      if (r == 0)
+        break;
+      ov_hasher_update (&h, buf, r);
+      if (write_all (fd, buf, r) < 0)
+        {
+          ov_hasher_free (&h);
+          return ov_error (err, errno, "write object to %s", s->root);
+        }
+      total += r;
+    }
+  ov_hasher_final (&h, id);
+  ov_hasher_free (&h);
+  apply_meta (fd, meta);
+  bool deduped = false;
+  if (publish (s, OV_BLOB, fd, id, same_fd_cb, &fd, &deduped, err) < 0)
+    return -1;
+  *size = total;
+  if (st)
+    {
+      st->deduped += deduped;
+      st->stored += !deduped;
+      st->bytes_stored += deduped ? 0 : total;
+    }
+  return 0;
+}
+
+int
+ov_store_open_blob (struct ov_store *s, const struct ov_oid *id, ov_error_t *err)
+{
+  char key[PATH_MAX];
+  ov_key (OV_BLOB, id, key, sizeof key);
+  int fd = s->be->open_read (s->be_data, key);
+  if (fd < 0)
+    {
+      if (errno == ENOENT)
+        return ov_error_set (err, OV_ECORRUPT, 0, "object %s is missing from the store", key);
+      return ov_error (err, errno, "open object %s", key);
+    }
+  return fd;
+}
+
+int
+ov_store_get_record (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
+                     struct ov_buf *out, ov_error_t *err)
+{
+  char key[PATH_MAX];
+  ov_key (kind, id, key, sizeof key);
+  cleanup_close int fd = s->be->open_read (s->be_data, key);
+  if (fd < 0)
+    {
+      if (errno == ENOENT)
+        return ov_error_set (err, kind == OV_SNAPSHOT_REC ? OV_ENOTFOUND : OV_ECORRUPT, 0,
+                             "%s %s is missing from the store", kind_what (kind), key);
+      return ov_error (err, errno, "open %s %s", kind_what (kind), key);
+    }
+  out->len = 0;
+  if (ov_read_fd (fd, out, RECORD_LIMIT) < 0)
+    return ov_error (err, errno, "read %s %s", kind_what (kind), key);
+  struct ov_oid got;
+  ov_hash (out->data, out->len, &got);
+  if (memcmp (got.b, id->b, 16) != 0)
+    return ov_corrupt (err, "%s %s: content does not match its id (corrupt or truncated)",
+                       kind_what (kind), key);
+  return 0;
+}
+
+int
+ov_store_verify (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id, ov_error_t *err)
+{
+  char key[PATH_MAX];
+  ov_key (kind, id, key, sizeof key);
+  cleanup_close int fd = s->be->open_read (s->be_data, key);
+  if (fd < 0)
+    return ov_error (err, errno, "open %s", key);
+  cleanup_free uint8_t *buf = xmalloc (CHUNK);
+  struct ov_hasher h;
+  ov_hasher_init (&h);
+  ssize_t r;
+  while ((r = read_all (fd, buf, CHUNK)) > 0)
+    ov_hasher_update (&h, buf, r);
+  struct ov_oid got;
+  ov_hasher_final (&h, &got);
+  ov_hasher_free (&h);
+  if (r < 0)
+    return ov_error (err, errno, "read %s", key);
+  return memcmp (got.b, id->b, 16) == 0;
+}
+
+struct each_ctx
+{
+  int (*cb) (const struct ov_oid *id, uint64_t size, void *ctx);
+  void *ctx;
+  size_t dirlen;
+};
+
+static int
+each_cb (const char *key, uint64_t size, void *ctx)
+{
+  struct each_ctx *e = ctx;
+  /* key: "<dir>/ab/cdef..[.N]" -> "abcdef..[.N]" */
+  const char *p = key + e->dirlen + 1;
+  char hex[OV_OID_STR + 8];
+  if (strlen (p) < 3 || p[2] != '/' || strlen (p) - 1 >= sizeof hex)
+    return 0;
+  hex[0] = p[0];
+  hex[1] = p[1];
+  strcpy (hex + 2, p + 3);
+  struct ov_oid id;
+  if (oid_parse (hex, &id) < 0)
+    return 0; /* not ours: ignored (fsck reports stray files separately) */
+  return e->cb (&id, size, e->ctx);
+}
+
+int
+ov_store_each (struct ov_store *s, enum ov_kind kind,
+               int (*cb) (const struct ov_oid *id, uint64_t size, void *ctx), void *ctx,
+               ov_error_t *err)
+{
+  struct each_ctx e = { cb, ctx, strlen (ov_kind_dir (kind)) };
+  int r = s->be->list (s->be_data, ov_kind_dir (kind), each_cb, &e);
+  if (r < 0)
+    return ov_error (err, errno, "list %s in %s", ov_kind_dir (kind), s->root);
+  return r;
+}
+
+int
+ov_store_remove (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id, ov_error_t *err)
+{
+  char key[PATH_MAX];
+  ov_key (kind, id, key, sizeof key);
+  if (s->be->remove (s->be_data, key) < 0 && errno != ENOENT)
+    return ov_error (err, errno, "remove %s", key);
+  return 0;
+}
+
+int
+ov_store_sync (struct ov_store *s, ov_error_t *err)
+{
+  if (s->be->sync (s->be_data) < 0)
+    return ov_error (err, errno, "sync store %s", s->root);
+  return 0;
+}
+
+int
+ov_store_get_named (struct ov_store *s, const char *key, struct ov_buf *out, ov_error_t *err)
+{
+  cleanup_close int fd = s->be->open_read (s->be_data, key);
+  if (fd < 0)
+    return ov_error (err, errno, "%s", key);
+  out->len = 0;
+  if (ov_read_fd (fd, out, RECORD_LIMIT) < 0)
+    return ov_error (err, errno, "read %s", key);
+  return 0;
+}
+
+int
+ov_store_put_named (struct ov_store *s, const char *key, const struct ov_buf *b, ov_error_t *err)
+{
+  if (s->be->put_replace (s->be_data, key, b->data, b->len) < 0)
+    return ov_error (err, errno, "write %s", key);
+  return 0;
+}
+
+int
+ov_store_remove_named (struct ov_store *s, const char *key, ov_error_t *err)
+{
+  if (s->be->remove (s->be_data, key) < 0)
+    return ov_error (err, errno, "remove %s", key);
+  return 0;
+}
+
+int
+ov_store_list_named (struct ov_store *s, const char *dir,
+                     int (*cb) (const char *key, uint64_t size, void *ctx), void *ctx,
+                     ov_error_t *err)
+{
+  int r = s->be->list (s->be_data, dir, cb, ctx);
+  if (r < 0)
+    return ov_error (err, errno, "list %s in %s", dir, s->root);
+  return r;
+}

@@ -1,0 +1,127 @@
+/* The content-addressed store. Three kinds of immutable objects, all keyed
+ * by XXH3-128 of their bytes: blobs (file contents, raw), trees and snapshot
+ * records (both self-checking records). Volume records are the only mutable
+ * things: small named records replaced atomically under a per-volume lock.
+ *
+ * The store sits on a backend (struct ov_backend) that moves bytes under
+ * keys: "objects/ab/cdef..", "trees/..", "snapshots/..", "volumes/NAME".
+ * The local directory backend is the embedded default; an S3 backend plugs
+ * in behind the same operations. Dedup, collision handling and
+ * verification live here, above the backend, once for every backend. */
+#ifndef OVSNAP_STORE_H
+#define OVSNAP_STORE_H
+
+#include "error.h"
+#include "hash.h"
+#include "util.h"
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+enum ov_kind
+{
+  OV_BLOB,
+  OV_TREE_OBJ,
+  OV_SNAPSHOT_REC,
+};
+
+struct ov_backend
+{
+  const char *name;
+  /* fd open for reading, -1 with errno (ENOENT if absent) */
+  int (*open_read) (void *be, const char *key);
+  /* an anonymous writable file that link_tmp can later publish under a key in dir */
+  int (*create_tmp) (void *be, const char *dir);
+  /* publish; -1 EEXIST if the key exists (it is then left untouched) */
+  int (*link_tmp) (void *be, int fd, const char *key);
+  /* atomic, durable replace of a small mutable record */
+  int (*put_replace) (void *be, const char *key, const void *p, size_t n);
+  int (*remove) (void *be, const char *key);
+  /* calls cb for every key under dir (one level below, e.g. "objects/ab/..") */
+  int (*list) (void *be, const char *dir, int (*cb) (const char *key, uint64_t size, void *ctx),
+               void *ctx);
+  /* make every published object durable */
+  int (*sync) (void *be);
+  /* advisory lock; returns an fd to close, -1 on error */
+  int (*lock) (void *be, const char *name, bool exclusive);
+  void (*close) (void *be);
+};
+
+struct ov_store
+{
+  char *root;
+  const struct ov_backend *be;
+  void *be_data;
+  int store_lock; /* shared by writers, exclusive for gc */
+};
+
+enum
+{
+  OV_STORE_CREATE = 1, /* create the root if missing */
+};
+
+int ov_store_open (struct ov_store **out, const char *root, int flags, ov_error_t *err);
+void ov_store_close (struct ov_store *s);
+/* Shared for every operation that reads or adds; exclusive for gc. */
+int ov_store_lock (struct ov_store *s, bool exclusive, ov_error_t *err);
+/* A named advisory lock (e.g. a volume's), held until the fd is closed. */
+int ov_store_lock_name (struct ov_store *s, const char *name, ov_error_t *err);
+
+void ov_key (enum ov_kind kind, const struct ov_oid *id, char *out, size_t n);
+const char *ov_kind_dir (enum ov_kind kind);
+
+/* Records (trees, snapshots): stored under the hash of their bytes. Reading
+ * verifies the bytes hash to the id. */
+int ov_store_put_record (struct ov_store *s, enum ov_kind kind, const struct ov_buf *b,
+                         struct ov_oid *id, ov_error_t *err);
+int ov_store_get_record (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
+                         struct ov_buf *out, ov_error_t *err);
+
+/* Blobs. Metadata in `meta` (may be NULL) is applied to a newly stored
+ * object file, so the materializer can later link it when it matches. */
+struct ov_blob_meta
+{
+  uint32_t mode, uid, gid;
+  int64_t mtime_sec;
+  uint32_t mtime_nsec;
+};
+struct ov_put_stats
+{
+  uint64_t stored, deduped, bytes_stored;
+};
+int ov_store_put_blob_mem (struct ov_store *s, const void *p, size_t n,
+                           const struct ov_blob_meta *meta, struct ov_oid *id,
+                           struct ov_put_stats *st, ov_error_t *err);
+/* Streams srcfd (read to EOF) into the store; *size gets the length read. */
+int ov_store_put_blob_fd (struct ov_store *s, int srcfd, const struct ov_blob_meta *meta,
+                          struct ov_oid *id, uint64_t *size, struct ov_put_stats *st,
+                          ov_error_t *err);
+int ov_store_open_blob (struct ov_store *s, const struct ov_oid *id, ov_error_t *err);
+
+/* Walk every stored object of a kind. */
+int ov_store_each (struct ov_store *s, enum ov_kind kind,
+                   int (*cb) (const struct ov_oid *id, uint64_t size, void *ctx), void *ctx,
+                   ov_error_t *err);
+int ov_store_remove (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
+                     ov_error_t *err);
+/* Verify a stored object hashes to its id; 1 ok, 0 mismatch, -1 error. */
+int ov_store_verify (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
+                     ov_error_t *err);
+int ov_store_sync (struct ov_store *s, ov_error_t *err);
+
+/* Named mutable records (volumes). get returns -1 with code OV_ENOTFOUND if absent. */
+int ov_store_get_named (struct ov_store *s, const char *key, struct ov_buf *out, ov_error_t *err);
+int ov_store_put_named (struct ov_store *s, const char *key, const struct ov_buf *b,
+                        ov_error_t *err);
+int ov_store_remove_named (struct ov_store *s, const char *key, ov_error_t *err);
+int ov_store_list_named (struct ov_store *s, const char *dir,
+                         int (*cb) (const char *key, uint64_t size, void *ctx), void *ctx,
+                         ov_error_t *err);
+
+/* Backends. */
+int ov_backend_local_open (struct ov_store *s, const char *root, bool create, ov_error_t *err);
+
+/* Read a whole file descriptor into a buffer (records are small). */
+int ov_read_fd (int fd, struct ov_buf *out, size_t limit);
+
+#endif

@@ -1,0 +1,238 @@
+/* Helpers declared in util.h. Allocation failure aborts: ovsnap cannot do
+ * anything useful without memory, and a half-built record must never be
+ * written. */
+#include "util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+static void *
+oom (void)
+{
+  fputs ("ovsnap: out of memory\n", stderr);
+  abort ();
+}
+
+void *
+xmalloc (size_t n)
+{
+  void *p = malloc (n ? n : 1);
+  return p ? p : oom ();
+}
+
+void *
+xcalloc (size_t n, size_t m)
+{
+  void *p = calloc (n ? n : 1, m ? m : 1);
+  return p ? p : oom ();
+}
+
+void *
+xrealloc (void *p, size_t n)
+{
+  p = realloc (p, n ? n : 1);
+  return p ? p : oom ();
+}
+
+char *
+xstrdup (const char *s)
+{
+  char *p = strdup (s);
+  return p ? p : oom ();
+}
+
+char *
+xstrndup (const char *s, size_t n)
+{
+  char *p = strndup (s, n);
+  return p ? p : oom ();
+}
+
+char *
+xasprintf (const char *fmt, ...)
+{
+  va_list ap;
+  char *p;
+  va_start (ap, fmt);
+  if (vasprintf (&p, fmt, ap) < 0)
+    oom ();
+  va_end (ap);
+  return p;
+}
+
+void
+buf_reserve (struct ov_buf *b, size_t extra)
+{
+  if (b->len + extra <= b->cap)
+    return;
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap < b->len + extra)
+    cap *= 2;
+  b->data = xrealloc (b->data, cap);
+  b->cap = cap;
+}
+
+void
+buf_put (struct ov_buf *b, const void *p, size_t n)
+{
+  buf_reserve (b, n);
+  if (n)
+    memcpy (b->data + b->len, p, n);
+  b->len += n;
+}
+
+void
+buf_u8 (struct ov_buf *b, uint8_t v)
+{
+  buf_put (b, &v, 1);
+}
+
+void
+buf_u16 (struct ov_buf *b, uint16_t v)
+{
+  uint8_t x[2] = { v, v >> 8 };
+  buf_put (b, x, 2);
+}
+
+void
+buf_u32 (struct ov_buf *b, uint32_t v)
+{
+  uint8_t x[4];
+  for (int i = 0; i < 4; i++)
+    x[i] = v >> (8 * i);
+  buf_put (b, x, 4);
+}
+
+void
+buf_u64 (struct ov_buf *b, uint64_t v)
+{
+  uint8_t x[8];
+  for (int i = 0; i < 8; i++)
+    x[i] = v >> (8 * i);
+  buf_put (b, x, 8);
+}
+
+void
+buf_free (struct ov_buf *b)
+{
+  free (b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
+
+const uint8_t *
+rd_bytes (struct ov_reader *r, size_t n)
+{
+  static const uint8_t zeros[8];
+  if (r->bad || n > r->left)
+    {
+      r->bad = 1;
+      return n <= sizeof zeros ? zeros : NULL;
+    }
+  const uint8_t *p = r->p;
+  r->p += n;
+  r->left -= n;
+  return p;
+}
+
+uint8_t
+rd_u8 (struct ov_reader *r)
+{
+  return rd_bytes (r, 1)[0];
+}
+
+uint16_t
+rd_u16 (struct ov_reader *r)
+{
+  const uint8_t *p = rd_bytes (r, 2);
+  return p[0] | (uint16_t) p[1] << 8;
+}
+
+uint32_t
+rd_u32 (struct ov_reader *r)
+{
+  const uint8_t *p = rd_bytes (r, 4);
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; i--)
+    v = v << 8 | p[i];
+  return v;
+}
+
+uint64_t
+rd_u64 (struct ov_reader *r)
+{
+  const uint8_t *p = rd_bytes (r, 8);
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--)
+    v = v << 8 | p[i];
+  return v;
+}
+
+ssize_t
+read_all (int fd, void *buf, size_t n)
+{
+  size_t got = 0;
+  while (got < n)
+    {
+      ssize_t r = read (fd, (char *) buf + got, n - got);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        return -1;
+      if (r == 0)
+        break;
+      got += r;
+    }
+  return got;
+}
+
+ssize_t
+pread_all (int fd, void *buf, size_t n, off_t off)
+{
+  size_t got = 0;
+  while (got < n)
+    {
+      ssize_t r = pread (fd, (char *) buf + got, n - got, off + got);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        return -1;
+      if (r == 0)
+        break;
+      got += r;
+    }
+  return got;
+}
+
+int
+write_all (int fd, const void *buf, size_t n)
+{
+  size_t done = 0;
+  while (done < n)
+    {
+      ssize_t r = write (fd, (const char *) buf + done, n - done);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        return -1;
+      done += r;
+    }
+  return 0;
+}
+
+int64_t
+now_ns (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_REALTIME, &ts);
+  return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+double
+mono_seconds (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
