@@ -42,7 +42,7 @@ rm_edit (struct ov_store *s, const struct ov_snapshot *head, struct ov_entry *ro
   bool dir = e.type == OV_DIR;
   entry_free (&e);
   if (dir && !r->recursive)
-    return ov_error_set (err, OV_EGENERIC, EISDIR, "%s is a directory (use -r)", r->arg);
+    return ov_error_set (err, OV_EGENERIC, 0, "%s is a directory (use -r)", r->arg);
   struct ov_change top = { .op = OV_CH_DIR, .keep_meta = true };
   change_at (&top, r->path.comps, r->path.n)->op = OV_CH_DELETE;
   bool gone;
