@@ -15,7 +15,7 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP $(PKG
 LDLIBS += $(PKG_LIBS) -lpthread
 
 ENGINE := util error hash tree store store-local snapshot changeset path volume pool \
-	progress xattr ingest export oidset diff reach gc fsck
+	progress xattr ingest materialize uring oidset diff reach gc fsck
 CLI := ovsnap cli-util cli-volume cli-put cli-get cli-ls cli-edit cli-diff cli-maint
 
 ENGINE_OBJS := $(ENGINE:%=$(B)/%.o)
@@ -24,7 +24,7 @@ CLI_OBJS := $(CLI:%=$(B)/%.o)
 all: $(BIN)
 
 $(B)/libovsnap.a: $(ENGINE_OBJS)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 $(BIN): $(CLI_OBJS) $(B)/libovsnap.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -21,7 +21,7 @@ diff_line (enum ov_diff_kind kind, const char *path, const struct ov_entry *a UN
     {
       struct json_object *o = json_object_new_object ();
       json_object_object_add (o, "change", json_object_new_string (k));
-      json_object_object_add (o, "path", json_object_new_string (path));
+      json_object_object_add (o, "path", cli_json_str (path));
       json_object_array_add (arr, o);
     }
   else

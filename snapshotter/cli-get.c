@@ -1,6 +1,6 @@
 /* ovsnap get NAME REMOTE [LOCAL] [--at SNAP] [--force] */
 #include "cli.h"
-#include "export.h"
+#include "materialize.h"
 #include "path.h"
 
 #include <fcntl.h>
@@ -79,7 +79,7 @@ cli_get (struct cli *c, int argc, char **argv, ov_error_t *err)
     goto out;
   {
     const char *base = remote.n ? remote.comps[remote.n - 1] : name;
-    int flags = a.force ? OV_EXPORT_FORCE : 0;
+    int flags = a.force ? OV_MAT_FORCE : 0;
     cleanup_free char *parent = NULL;
     cleanup_free char *target = NULL;
     struct stat st;
@@ -96,7 +96,7 @@ cli_get (struct cli *c, int argc, char **argv, ov_error_t *err)
             cleanup_free char *d = xstrdup (local), *b = xstrdup (local);
             parent = xstrdup (dirname (d));
             target = xstrdup (basename (b));
-            flags |= OV_EXPORT_MERGE;
+            flags |= OV_MAT_MERGE;
           }
         else
           {
@@ -118,7 +118,7 @@ cli_get (struct cli *c, int argc, char **argv, ov_error_t *err)
       }
     struct ov_progress progress = { 0 };
     ov_progress_start (&progress, "get");
-    r = ov_export (c->store, &e, dfd, target, flags, &progress, err);
+    r = ov_materialize (c->store, &e, dfd, target, flags, &progress, err);
     ov_progress_end (&progress);
     if (r < 0)
       ov_error_prefix (err, "get %s from volume '%s'", argv[i + 1], name);

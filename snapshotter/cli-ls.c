@@ -57,7 +57,7 @@ entry_json (const struct ov_entry *e, const char *name)
   struct json_object *o = json_object_new_object ();
   char mode[8];
   snprintf (mode, sizeof mode, "%04o", e->mode & 07777);
-  json_object_object_add (o, "name", json_object_new_string (name));
+  json_object_object_add (o, "name", cli_json_str (name));
   json_object_object_add (o, "type", json_object_new_string (ov_type_name (e->type)));
   json_object_object_add (o, "mode", json_object_new_string (mode));
   json_object_object_add (o, "uid", json_object_new_int64 (e->uid));
@@ -66,7 +66,7 @@ entry_json (const struct ov_entry *e, const char *name)
   json_object_object_add (o, "mtime_ns",
                           json_object_new_int64 (e->mtime_sec * 1000000000 + e->mtime_nsec));
   if (e->type == OV_LNK)
-    json_object_object_add (o, "target", json_object_new_string (e->target));
+    json_object_object_add (o, "target", cli_json_str (e->target));
   if (e->type == OV_REG)
     json_object_object_add (o, "object", cli_json_id (&e->oid));
   if (e->type == OV_DIR)

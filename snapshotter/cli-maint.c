@@ -61,7 +61,7 @@ fsck_problem (const char *msg, void *ctx)
 {
   struct fsck_out *o = ctx;
   if (o->arr)
-    json_object_array_add (o->arr, json_object_new_string (msg));
+    json_object_array_add (o->arr, cli_json_str (msg));
   else
     printf ("problem: %s\n", msg);
 }

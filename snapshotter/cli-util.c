@@ -168,3 +168,47 @@ cli_print_snapshot (struct cli *c, const struct ov_snapshot *snap)
       puts (hex);
     }
 }
+
+/* JSON strings must be UTF-8; file names need not be. Invalid bytes become
+ * U+FFFD so the document stays valid (the plain output keeps the bytes). */
+struct json_object *
+cli_json_str (const char *s)
+{
+  size_t n = strlen (s);
+  struct ov_buf b = { 0 };
+  const unsigned char *p = (const unsigned char *) s;
+  for (size_t i = 0; i < n;)
+    {
+      unsigned c = p[i];
+      size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+      bool ok = len > 0 && i + len <= n;
+      for (size_t k = 1; ok && k < len; k++)
+        ok = (p[i + k] & 0xc0) == 0x80;
+      if (ok && len == 2 && c < 0xc2)
+        ok = false; /* overlong */
+      if (ok && len == 3)
+        {
+          unsigned cp = (c & 0x0f) << 12 | (p[i + 1] & 0x3f) << 6 | (p[i + 2] & 0x3f);
+          ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
+        }
+      if (ok && len == 4)
+        {
+          unsigned cp = (c & 0x07) << 18 | (p[i + 1] & 0x3f) << 12 | (p[i + 2] & 0x3f) << 6
+                        | (p[i + 3] & 0x3f);
+          ok = cp >= 0x10000 && cp <= 0x10ffff;
+        }
+      if (ok)
+        {
+          buf_put (&b, p + i, len);
+          i += len;
+        }
+      else
+        {
+          buf_put (&b, "\xef\xbf\xbd", 3);
+          i++;
+        }
+    }
+  struct json_object *o = json_object_new_string_len (b.len ? (const char *) b.data : "", b.len);
+  buf_free (&b);
+  return o;
+}

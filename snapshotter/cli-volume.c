@@ -152,7 +152,7 @@ history_one (const struct ov_snapshot *s, void *ctx)
       json_object_object_add (o, "parent", s->has_parent ? cli_json_id (&s->parent) : NULL);
       json_object_object_add (o, "files", json_object_new_int64 (s->root.inodes));
       json_object_object_add (o, "bytes", json_object_new_int64 (s->root.size));
-      json_object_object_add (o, "message", json_object_new_string (s->message));
+      json_object_object_add (o, "message", cli_json_str (s->message));
       json_object_array_add (arr, o);
     }
   else

@@ -34,6 +34,8 @@ int cli_usage_error (const struct cli_opts *o, const char *verb, ov_error_t *err
 void cli_print_help (const char *verb, const struct cli_opts *o);
 void cli_json_print (struct json_object *o);
 struct json_object *cli_json_id (const struct ov_oid *id);
+/* A JSON string from bytes that may not be UTF-8. */
+struct json_object *cli_json_str (const char *s);
 char *cli_time (int64_t ns);
 char *cli_short_id (const struct ov_oid *id);
 /* The id of a new snapshot (the output of every verb that writes one). */

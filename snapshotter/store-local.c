@@ -183,6 +183,12 @@ local_lock (void *be, const char *name, bool exclusive)
   return fd;
 }
 
+static int
+local_fd (void *be)
+{
+  return ((struct local *) be)->rootfd;
+}
+
 static void
 local_close (void *be)
 {
@@ -201,6 +207,7 @@ static const struct ov_backend local_backend = {
   .list = local_list,
   .sync = local_sync,
   .lock = local_lock,
+  .local_fd = local_fd,
   .close = local_close,
 };
 

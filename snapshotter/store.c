@@ -511,3 +511,9 @@ ov_store_list_named (struct ov_store *s, const char *dir,
     return ov_error (err, errno, "list %s in %s", dir, s->root);
   return r;
 }
+
+int
+ov_store_fd (struct ov_store *s)
+{
+  return s->be->local_fd (s->be_data);
+}

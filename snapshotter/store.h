@@ -44,6 +44,9 @@ struct ov_backend
   int (*sync) (void *be);
   /* advisory lock; returns an fd to close, -1 on error */
   int (*lock) (void *be, const char *name, bool exclusive);
+  /* the node-local directory that holds the object files (for the
+   * materializer, which links them); a remote backend returns its cache */
+  int (*local_fd) (void *be);
   void (*close) (void *be);
 };
 
@@ -117,6 +120,9 @@ int ov_store_remove_named (struct ov_store *s, const char *key, ov_error_t *err)
 int ov_store_list_named (struct ov_store *s, const char *dir,
                          int (*cb) (const char *key, uint64_t size, void *ctx), void *ctx,
                          ov_error_t *err);
+
+/* The node-local directory holding objects/ (and cache/, attach/). */
+int ov_store_fd (struct ov_store *s);
 
 /* Backends. */
 int ov_backend_local_open (struct ov_store *s, const char *root, bool create, ov_error_t *err);
