@@ -15,8 +15,9 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP $(PKG
 LDLIBS += $(PKG_LIBS) -lpthread
 
 ENGINE := util error hash tree store store-local snapshot changeset path volume pool \
-	progress xattr ingest materialize uring oidset diff reach gc fsck
-CLI := ovsnap cli-util cli-volume cli-put cli-get cli-ls cli-edit cli-diff cli-maint
+	progress xattr ingest materialize uring oidset diff reach gc fsck \
+	mount busy layer manifest attach
+CLI := ovsnap cli-util cli-volume cli-put cli-get cli-ls cli-edit cli-diff cli-maint cli-attach
 
 ENGINE_OBJS := $(ENGINE:%=$(B)/%.o)
 CLI_OBJS := $(CLI:%=$(B)/%.o)

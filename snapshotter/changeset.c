@@ -76,6 +76,48 @@ default_dir_meta (struct ov_entry *e)
   e->mtime_nsec = ts.tv_nsec;
 }
 
+void
+change_renumber_links (struct ov_change *c, uint64_t offset)
+{
+  if (c->entry.link_id)
+    c->entry.link_id += offset;
+  for (size_t i = 0; i < c->n; i++)
+    change_renumber_links (&c->kids[i], offset);
+}
+
+void
+change_prune (struct ov_change *c)
+{
+  if (c->op != OV_CH_DIR)
+    return;
+  bool all_keep = true;
+  for (size_t i = 0; i < c->n; i++)
+    {
+      change_prune (&c->kids[i]);
+      all_keep &= c->kids[i].op == OV_CH_KEEP;
+    }
+  if (all_keep && c->keep_meta && !c->opaque)
+    {
+      for (size_t i = 0; i < c->n; i++)
+        change_free (&c->kids[i]);
+      c->n = 0;
+      c->op = OV_CH_KEEP;
+    }
+}
+
+bool
+change_is_noop (const struct ov_change *c)
+{
+  if (c->op == OV_CH_KEEP)
+    return true;
+  if (c->op != OV_CH_DIR || !c->keep_meta || c->opaque)
+    return false;
+  for (size_t i = 0; i < c->n; i++)
+    if (!change_is_noop (&c->kids[i]))
+      return false;
+  return true;
+}
+
 int
 tree_load (struct ov_store *s, const struct ov_oid *id, struct ov_tree *t, ov_error_t *err)
 {
@@ -147,6 +189,12 @@ changeset_apply (struct ov_store *s, const struct ov_entry *base, struct ov_chan
     case OV_CH_SET:
       entry_copy (out, &ch->entry);
       return 0;
+    case OV_CH_KEEP:
+      if (base)
+        entry_copy (out, base);
+      else
+        *gone = true;
+      return 0;
     case OV_CH_DIR:
       break;
     }
@@ -163,7 +211,7 @@ changeset_apply (struct ov_store *s, const struct ov_entry *base, struct ov_chan
     }
   if (ch->keep_meta && base_dir)
     entry_copy (out, base);
-  else if (ch->keep_meta)
+  else if (ch->keep_meta && ch->entry.type != OV_DIR)
     default_dir_meta (out);
   else
     entry_copy (out, &ch->entry);

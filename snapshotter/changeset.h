@@ -14,6 +14,7 @@ enum ov_change_op
   OV_CH_SET,    /* put this entry here (a dir entry brings its stored tree) */
   OV_CH_DELETE, /* remove whatever is here */
   OV_CH_DIR,    /* a directory here, merged with the base one by name */
+  OV_CH_KEEP,   /* leave whatever is here (an entry unchanged since the last commit) */
 };
 
 struct ov_change
@@ -21,7 +22,8 @@ struct ov_change
   char *name;
   enum ov_change_op op;
   bool opaque;         /* DIR: base contents are dropped, not merged */
-  bool keep_meta;      /* DIR: keep the base directory's metadata */
+  bool keep_meta;      /* DIR: keep the base directory's metadata (entry's, if
+                          the base has none and entry is a directory) */
   struct ov_entry entry; /* SET: the entry; DIR: the directory's metadata */
   struct ov_change *kids;
   size_t n, cap;
@@ -32,6 +34,15 @@ void change_free (struct ov_change *c);
 struct ov_change *change_child (struct ov_change *dir, const char *name);
 /* Walk/create DIR changes down comps[0..n-1] and return the last one's slot. */
 struct ov_change *change_at (struct ov_change *root, char **comps, size_t n);
+
+/* Ingest numbers hardlink groups from 1; a snapshot's groups start at its
+ * next_link_id: shift them by offset. */
+void change_renumber_links (struct ov_change *c, uint64_t offset);
+/* Turn DIR changes that change nothing (kept metadata, only KEEP below)
+ * into KEEP, so applying them reads and writes no trees. */
+void change_prune (struct ov_change *c);
+/* True if applying c changes nothing. */
+bool change_is_noop (const struct ov_change *c);
 
 /* Apply `ch` on top of `base` (NULL if nothing is there). On return *out
  * is the new entry, or *gone is true if the path ends up empty. */

@@ -41,13 +41,15 @@ cli_gc (struct cli *c, int argc, char **argv, ov_error_t *err)
                               json_object_new_int64 (res.snapshots_removed));
       json_object_object_add (o, "bytes_freed", json_object_new_int64 (res.bytes_freed));
       json_object_object_add (o, "objects_kept", json_object_new_int64 (res.objects_kept));
+      json_object_object_add (o, "cache_layers_evicted", json_object_new_int64 (res.layers_evicted));
       cli_json_print (o);
     }
   else
     printf ("removed %" PRIu64 " objects, %" PRIu64 " trees, %" PRIu64
-            " snapshots; freed %" PRIu64 " bytes; kept %" PRIu64 " objects\n",
+            " snapshots; freed %" PRIu64 " bytes; kept %" PRIu64 " objects; evicted %" PRIu64
+            " cached layers\n",
             res.objects_removed, res.trees_removed, res.snapshots_removed, res.bytes_freed,
-            res.objects_kept);
+            res.objects_kept, res.layers_evicted);
   return 0;
 }
 

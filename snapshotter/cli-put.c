@@ -29,15 +29,6 @@ struct put_ctx
   uint64_t nlinks;
 };
 
-static void
-renumber_links (struct ov_change *c, uint64_t offset)
-{
-  if (c->entry.link_id)
-    c->entry.link_id += offset;
-  for (size_t i = 0; i < c->n; i++)
-    renumber_links (&c->kids[i], offset);
-}
-
 static int
 put_edit (struct ov_store *s, const struct ov_snapshot *head, struct ov_entry *root,
           uint64_t *next_link_id, void *ctx, ov_error_t *err)
@@ -81,7 +72,7 @@ put_edit (struct ov_store *s, const struct ov_snapshot *head, struct ov_entry *r
       return ov_error_set (err, OV_EUSAGE, 0, "cannot replace the volume root with a file");
     }
 
-  renumber_links (p->change, head->next_link_id - 1);
+  change_renumber_links (p->change, head->next_link_id - 1);
   *next_link_id = head->next_link_id + p->nlinks;
 
   struct ov_change top = { .op = OV_CH_DIR, .keep_meta = true };
@@ -167,7 +158,7 @@ cli_put (struct cli *c, int argc, char **argv, ov_error_t *err)
         p.contents = true;
       p.nlinks = 1;
       ov_progress_start (&progress, "put");
-      r = ov_ingest (c->store, AT_FDCWD, local, &p.nlinks, &change, &progress, err);
+      r = ov_ingest (c->store, AT_FDCWD, local, NULL, &p.nlinks, &change, &progress, err);
       ov_progress_end (&progress);
       if (r == 0)
         p.nlinks--; /* ingest counts from 1 */

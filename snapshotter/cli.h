@@ -52,6 +52,11 @@ int cli_rm (struct cli *c, int argc, char **argv, ov_error_t *err);
 int cli_cp (struct cli *c, int argc, char **argv, ov_error_t *err);
 int cli_rollback (struct cli *c, int argc, char **argv, ov_error_t *err);
 int cli_diff (struct cli *c, int argc, char **argv, ov_error_t *err);
+int cli_mount (struct cli *c, int argc, char **argv, ov_error_t *err);
+int cli_commit (struct cli *c, int argc, char **argv, ov_error_t *err);
+int cli_reload (struct cli *c, int argc, char **argv, ov_error_t *err);
+int cli_umount (struct cli *c, int argc, char **argv, ov_error_t *err);
+int cli_status (struct cli *c, int argc, char **argv, ov_error_t *err);
 int cli_gc (struct cli *c, int argc, char **argv, ov_error_t *err);
 int cli_fsck (struct cli *c, int argc, char **argv, ov_error_t *err);
 

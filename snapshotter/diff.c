@@ -38,18 +38,6 @@ report_all (struct diff *d, enum ov_diff_kind kind, const char *path, const stru
   return r;
 }
 
-static bool
-meta_same (const struct ov_entry *a, const struct ov_entry *b)
-{
-  struct ov_entry x = *a, y = *b;
-  /* directories: compare their own metadata, not their contents */
-  x.oid = y.oid;
-  x.inodes = y.inodes;
-  x.size = y.size;
-  x.name = y.name;
-  return entry_same (&x, &y);
-}
-
 static int
 diff_trees (struct diff *d, const char *path, const struct ov_entry *a, const struct ov_entry *b,
             ov_error_t *err)
@@ -78,7 +66,7 @@ diff_trees (struct diff *d, const char *path, const struct ov_entry *a, const st
           const struct ov_entry *x = &ta.e[i++], *y = &tb.e[j++];
           if (x->type == OV_DIR && y->type == OV_DIR)
             {
-              if (!meta_same (x, y))
+              if (!entry_meta_same (x, y))
                 r = d->cb (OV_DIFF_MODIFIED, p, x, y, d->ctx);
               if (r == 0 && !oid_eq (&x->oid, &y->oid))
                 r = diff_trees (d, p, x, y, err);

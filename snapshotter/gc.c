@@ -1,5 +1,11 @@
 #include "maint.h"
+#include "attach.h"
+#include "layer.h"
 #include "reach.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
 
 struct sweep
 {
@@ -39,6 +45,37 @@ sweep (struct ov_store *s, enum ov_kind kind, const struct ov_oidset *keep, uint
   return r < 0 ? -1 : 0;
 }
 
+/* Node cache: layers no attachment uses, and half-built layers left by
+ * a crash, go to the trash; then the trash is emptied. */
+static int
+sweep_cache (struct ov_store *s, struct ov_gc_result *res, ov_error_t *err)
+{
+  struct ov_oid *trees;
+  size_t n;
+  if (ov_attachment_trees (s, &trees, &n, err) < 0)
+    return -1;
+  int r = ov_layers_evict (s, trees, n, &res->layers_evicted, err);
+  free (trees);
+  int rootfd = ov_store_fd (s);
+  cleanup_close int tfd = openat (rootfd, "cache/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *d = tfd >= 0 ? fdopendir (dup (tfd)) : NULL;
+  if (d)
+    {
+      struct dirent *de;
+      while ((de = readdir (d)))
+        if (strcmp (de->d_name, ".") && strcmp (de->d_name, ".."))
+          {
+            char to[PATH_MAX];
+            snprintf (to, sizeof to, "trash/tmp.%s", de->d_name);
+            renameat (tfd, de->d_name, rootfd, to);
+          }
+      closedir (d);
+    }
+  if (r == 0)
+    r = ov_trash_reap (s, &res->trash_removed, err);
+  return r;
+}
+
 int
 ov_gc (struct ov_store *s, struct ov_gc_result *res, ov_error_t *err)
 {
@@ -60,5 +97,7 @@ ov_gc (struct ov_store *s, struct ov_gc_result *res, ov_error_t *err)
     ret = sweep (s, OV_BLOB, &r.blobs, &res->objects_removed, &res->bytes_freed,
                  &res->objects_kept, err);
   ov_reach_free (&r);
+  if (ret == 0)
+    ret = sweep_cache (s, res, err);
   return ret;
 }

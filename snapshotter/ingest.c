@@ -2,6 +2,8 @@
 #include "pool.h"
 #include "xattr.h"
 
+#include <sys/xattr.h>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -36,7 +38,24 @@ struct walk
   struct link_seen *links[4096];
   struct ov_progress *progress;
   struct ov_put_stats stats;
+  const struct ov_ingest_opts *opts;
 };
+
+static const struct ov_ingest_opts plain_opts;
+
+static char *
+child_path (const char *dir, const char *name)
+{
+  return dir[0] ? xasprintf ("%s/%s", dir, name) : xstrdup (name);
+}
+
+static bool
+is_opaque (int dfd)
+{
+  char v[4];
+  ssize_t n = fgetxattr (dfd, "trusted.overlay.opaque", v, sizeof v);
+  return n == 1 && v[0] == 'y';
+}
 
 static void
 meta_from_stat (struct ov_entry *e, const struct stat *st)
@@ -171,49 +190,90 @@ change_name_cmp (const void *a, const void *b)
   return strcmp (((const struct ov_change *) a)->name, ((const struct ov_change *) b)->name);
 }
 
-static int walk_dir (struct walk *w, int dfd, struct ov_change *dir, const char *what,
+static int walk_dir (struct walk *w, int dfd, struct ov_change *dir, const char *path,
                      ov_error_t *err);
 
-/* One directory entry, already lstat'ed. */
+/* One directory entry, already lstat'ed. In an overlay upper dir, entries
+ * whose signature matches the previous commit's manifest are KEEP: neither
+ * read nor re-applied over what newer writers committed. */
 static int
-walk_entry (struct walk *w, int dfd, struct ov_change *c, const struct stat *st, ov_error_t *err)
+walk_entry (struct walk *w, int dfd, struct ov_change *c, const struct stat *st, const char *path,
+            ov_error_t *err)
 {
+  const struct ov_ingest_opts *o = w->opts;
+  struct ov_sig sig;
+  sig_from_stat (&sig, st);
+  const struct ov_sig *prev = manifest_get (o->prev, path);
+  bool unchanged = prev && sig_eq (prev, &sig);
   c->op = OV_CH_SET;
   meta_from_stat (&c->entry, st);
-  switch (c->entry.type)
+  if (o->upper && S_ISCHR (st->st_mode) && st->st_rdev == 0)
     {
-    case OV_REG:
-      add_job (w, c, dfd, st->st_nlink > 1 ? note_link (w, st, c) : NULL);
-      w->progress->total_files++;
-      return 0;
-    case OV_DIR:
-      {
-        int sub = openat (dfd, c->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sub < 0)
-          return ov_error (err, errno, "open directory %s", c->name);
-        c->op = OV_CH_DIR;
-        return walk_dir (w, sub, c, c->name, err);
-      }
-    case OV_LNK:
-      {
-        char target[OV_TARGET_MAX + 1];
-        ssize_t n = readlinkat (dfd, c->name, target, sizeof target);
-        if (n < 0)
-          return ov_error (err, errno, "read symlink %s", c->name);
-        if (n == 0 || n > OV_TARGET_MAX)
-          return ov_error (err, ENAMETOOLONG, "symlink %s", c->name);
-        c->entry.target = xstrndup (target, n);
-        c->entry.size = n;
-        return xattrs_read (-1, dfd, c->name, &c->entry, err);
-      }
-    default:
-      return 0; /* fifo, devices, sockets: metadata only */
+      /* an overlay whiteout: the path was deleted */
+      c->op = unchanged ? OV_CH_KEEP : OV_CH_DELETE;
+      entry_free (&c->entry);
+      c->entry.name = NULL;
     }
+  else
+    switch (c->entry.type)
+      {
+      case OV_REG:
+        if (unchanged)
+          c->op = OV_CH_KEEP;
+        else
+          {
+            add_job (w, c, dfd, st->st_nlink > 1 ? note_link (w, st, c) : NULL);
+            w->progress->total_files++;
+          }
+        break;
+      case OV_DIR:
+        {
+          int sub = openat (dfd, c->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          if (sub < 0)
+            return ov_error (err, errno, "open directory %s", c->name);
+          c->op = OV_CH_DIR;
+          if (walk_dir (w, sub, c, path, err) < 0)
+            return -1;
+          if (o->upper)
+            {
+              bool opaque = is_opaque (sub);
+              sig.opaque = opaque;
+              c->keep_meta = unchanged;
+              /* an opaque dir replaces the committed one once, not at every commit */
+              c->opaque = opaque && !(prev && prev->opaque);
+            }
+          break;
+        }
+      case OV_LNK:
+        {
+          char target[OV_TARGET_MAX + 1];
+          ssize_t n = readlinkat (dfd, c->name, target, sizeof target);
+          if (n < 0)
+            return ov_error (err, errno, "read symlink %s", c->name);
+          if (n == 0 || n > OV_TARGET_MAX)
+            return ov_error (err, ENAMETOOLONG, "symlink %s", c->name);
+          c->entry.target = xstrndup (target, n);
+          c->entry.size = n;
+          if (xattrs_read (-1, dfd, c->name, &c->entry, err) < 0)
+            return -1;
+          if (unchanged)
+            c->op = OV_CH_KEEP;
+          break;
+        }
+      default: /* fifo, devices, sockets: metadata only */
+        if (unchanged)
+          c->op = OV_CH_KEEP;
+        break;
+      }
+  if (o->next)
+    manifest_put (o->next, path, &sig);
+  return 0;
 }
 
 static int
-walk_dir (struct walk *w, int dfd, struct ov_change *dir, const char *what, ov_error_t *err)
+walk_dir (struct walk *w, int dfd, struct ov_change *dir, const char *path, ov_error_t *err)
 {
+  const char *what = path[0] ? path : ".";
   if (w->ndirfds == w->capdirfds)
     {
       w->capdirfds = w->capdirfds ? w->capdirfds * 2 : 64;
@@ -264,7 +324,8 @@ walk_dir (struct walk *w, int dfd, struct ov_change *dir, const char *what, ov_e
       struct ov_change *c = &dir->kids[i];
       if (fstatat (dfd, c->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return ov_error (err, errno, "stat %s/%s", what, c->name);
-      if (walk_entry (w, dfd, c, &st, err) < 0)
+      cleanup_free char *cp = child_path (path, c->name);
+      if (walk_entry (w, dfd, c, &st, cp, err) < 0)
         return ov_error_prefix (err, "%s", what);
     }
   return 0;
@@ -308,11 +369,13 @@ assign_links (struct walk *w, uint64_t *next_link_id)
 }
 
 int
-ov_ingest (struct ov_store *s, int dirfd, const char *path, uint64_t *next_link_id,
-           struct ov_change *out, struct ov_progress *progress, ov_error_t *err)
+ov_ingest (struct ov_store *s, int dirfd, const char *path, const struct ov_ingest_opts *opts,
+           uint64_t *next_link_id, struct ov_change *out, struct ov_progress *progress,
+           ov_error_t *err)
 {
   struct ov_progress quiet = { 0 };
-  struct walk w = { .s = s, .progress = progress ? progress : &quiet };
+  struct walk w = { .s = s, .progress = progress ? progress : &quiet,
+                    .opts = opts ? opts : &plain_opts };
   memset (out, 0, sizeof *out);
   raise_fd_limit ();
   struct stat st;
@@ -328,7 +391,16 @@ ov_ingest (struct ov_store *s, int dirfd, const char *path, uint64_t *next_link_
   if (S_ISDIR (st.st_mode))
     {
       out->op = OV_CH_DIR;
-      r = walk_dir (&w, fd, out, path, err);
+      r = walk_dir (&w, fd, out, "", err);
+      if (r == 0 && w.opts->upper)
+        {
+          struct ov_sig sig;
+          sig_from_stat (&sig, &st);
+          const struct ov_sig *prev = manifest_get (w.opts->prev, "");
+          out->keep_meta = prev && sig_eq (prev, &sig);
+          if (w.opts->next)
+            manifest_put (w.opts->next, "", &sig);
+        }
       if (r == 0)
         r = ov_pool_run (w.njobs, file_job_run, &w, err);
     }

@@ -6,14 +6,23 @@
 #define OVSNAP_INGEST_H
 
 #include "changeset.h"
+#include "manifest.h"
 #include "progress.h"
+
+struct ov_ingest_opts
+{
+  bool upper;                     /* an overlay upper dir: whiteouts, opaque dirs */
+  const struct ov_manifest *prev; /* paths unchanged since then become KEEP */
+  struct ov_manifest *next;       /* receives every path's signature */
+};
 
 /* `path` is opened relative to dirfd; a symlink given here is followed,
  * those inside a tree are stored as symlinks. On success *out is a SET
  * change (a file) or a DIR change (a tree, to merge). Hardlink groups found
  * get ids from *next_link_id. */
-int ov_ingest (struct ov_store *s, int dirfd, const char *path, uint64_t *next_link_id,
-               struct ov_change *out, struct ov_progress *progress, ov_error_t *err);
+int ov_ingest (struct ov_store *s, int dirfd, const char *path, const struct ov_ingest_opts *opts,
+               uint64_t *next_link_id, struct ov_change *out, struct ov_progress *progress,
+               ov_error_t *err);
 
 /* A regular file from a stream (stdin): mode 0644, owned by the caller, mtime now. */
 int ov_ingest_stream (struct ov_store *s, int fd, struct ov_entry *out, ov_error_t *err);

@@ -9,6 +9,7 @@ struct ov_gc_result
 {
   uint64_t objects_removed, trees_removed, snapshots_removed, bytes_freed;
   uint64_t objects_kept;
+  uint64_t layers_evicted, trash_removed; /* node cache */
 };
 /* Takes the store lock exclusively: no writer runs while gc sweeps. */
 int ov_gc (struct ov_store *s, struct ov_gc_result *res, ov_error_t *err);

@@ -22,6 +22,11 @@ static const struct
   { "cp", cli_cp, "copy paths within a volume" },
   { "diff", cli_diff, "paths added, modified and deleted between two snapshots" },
   { "rollback", cli_rollback, "a new snapshot whose tree equals an older one" },
+  { "mount", cli_mount, "attach a volume at a directory (overlayfs)" },
+  { "commit", cli_commit, "capture an attached directory's changes as a new snapshot" },
+  { "reload", cli_reload, "remount an attached directory on the newest snapshot" },
+  { "umount", cli_umount, "detach a volume from a directory" },
+  { "status", cli_status, "attachments: volume, directory, snapshot, dirty or clean" },
   { "gc", cli_gc, "remove objects no snapshot references" },
   { "fsck", cli_fsck, "verify every record and object in the store" },
 };

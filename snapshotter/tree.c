@@ -102,6 +102,17 @@ entry_same (const struct ov_entry *a, const struct ov_entry *b)
   return true;
 }
 
+bool
+entry_meta_same (const struct ov_entry *a, const struct ov_entry *b)
+{
+  struct ov_entry x = *a, y = *b;
+  x.oid = y.oid;
+  x.inodes = y.inodes;
+  x.size = y.size;
+  x.link_id = y.link_id;
+  return entry_same (&x, &y);
+}
+
 uint64_t
 entry_inodes (const struct ov_entry *e)
 {

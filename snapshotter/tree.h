@@ -78,6 +78,8 @@ void entry_free (struct ov_entry *e);
 void entry_copy (struct ov_entry *dst, const struct ov_entry *src); /* deep */
 /* Same content and metadata (names not compared). */
 bool entry_same (const struct ov_entry *a, const struct ov_entry *b);
+/* Same metadata (type, mode, owner, times, xattrs), whatever the content. */
+bool entry_meta_same (const struct ov_entry *a, const struct ov_entry *b);
 /* Inodes and bytes an entry stands for, itself included. */
 uint64_t entry_inodes (const struct ov_entry *e);
 uint64_t entry_bytes (const struct ov_entry *e);

@@ -1,0 +1,884 @@
+#include "attach.h"
+#include "busy.h"
+#include "changeset.h"
+#include "ingest.h"
+#include "layer.h"
+#include "manifest.h"
+#include "mount.h"
+#include "volume.h"
+#include "xattr.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+void
+attachment_free (struct ov_attachment *a)
+{
+  free (a->id);
+  free (a->volume);
+  free (a->dir);
+  memset (a, 0, sizeof *a);
+}
+
+/* ---- state ---- */
+
+static int
+state_save (struct ov_store *s, const struct ov_attachment *a, ov_error_t *err)
+{
+  char snap[OV_OID_STR], tree[OV_OID_STR];
+  oid_hex (&a->snapshot, snap);
+  oid_hex (&a->tree, tree);
+  struct json_object *o = json_object_new_object ();
+  json_object_object_add (o, "version", json_object_new_int (1));
+  json_object_object_add (o, "id", json_object_new_string (a->id));
+  json_object_object_add (o, "volume", json_object_new_string (a->volume));
+  json_object_object_add (o, "dir", json_object_new_string (a->dir));
+  json_object_object_add (o, "snapshot", json_object_new_string (snap));
+  json_object_object_add (o, "tree", json_object_new_string (tree));
+  json_object_object_add (o, "readonly", json_object_new_boolean (a->readonly));
+  json_object_object_add (o, "created_ns", json_object_new_int64 (a->created_ns));
+  json_object_object_add (o, "gen", json_object_new_int (a->gen));
+  const char *text = json_object_to_json_string_ext (o, JSON_C_TO_STRING_PLAIN);
+  struct ov_buf b = { 0 };
+  buf_put (&b, text, strlen (text));
+  json_object_put (o);
+  cleanup_free char *key = xasprintf ("attach/%s/state", a->id);
+  int r = ov_store_put_named (s, key, &b, err);
+  buf_free (&b);
+  return r;
+}
+
+static const char *
+jstr (struct json_object *o, const char *k)
+{
+  struct json_object *v;
+  if (!json_object_object_get_ex (o, k, &v) || !json_object_is_type (v, json_type_string))
+    return NULL;
+  return json_object_get_string (v);
+}
+
+static int
+state_load (struct ov_store *s, const char *id, struct ov_attachment *a, ov_error_t *err)
+{
+  memset (a, 0, sizeof *a);
+  cleanup_free char *key = xasprintf ("attach/%s/state", id);
+  struct ov_buf b = { 0 };
+  if (ov_store_get_named (s, key, &b, err) < 0)
+    return -1;
+  buf_put (&b, "", 1);
+  struct json_object *o = json_tokener_parse ((const char *) b.data);
+  buf_free (&b);
+  const char *vid = NULL, *vol = NULL, *dir = NULL, *snap = NULL, *tree = NULL;
+  struct json_object *v;
+  int r = 0;
+  if (o == NULL || !(vid = jstr (o, "id")) || !(vol = jstr (o, "volume")) || !(dir = jstr (o, "dir"))
+      || !(snap = jstr (o, "snapshot")) || !(tree = jstr (o, "tree")))
+    r = ov_corrupt (err, "%s/%s: malformed attachment state", s->root, key);
+  if (r == 0)
+    {
+      a->id = xstrdup (vid);
+      a->volume = xstrdup (vol);
+      a->dir = xstrdup (dir);
+      if (oid_parse (snap, &a->snapshot) < 0 || oid_parse (tree, &a->tree) < 0
+          || strcmp (a->id, id) != 0)
+        r = ov_corrupt (err, "%s/%s: malformed attachment state", s->root, key);
+      if (json_object_object_get_ex (o, "readonly", &v))
+        a->readonly = json_object_get_boolean (v);
+      if (json_object_object_get_ex (o, "created_ns", &v))
+        a->created_ns = json_object_get_int64 (v);
+      if (json_object_object_get_ex (o, "gen", &v))
+        a->gen = json_object_get_int (v);
+      if (a->gen < 1)
+        r = ov_corrupt (err, "%s/%s: malformed attachment state", s->root, key);
+    }
+  json_object_put (o);
+  if (r < 0)
+    attachment_free (a);
+  return r;
+}
+
+static int
+att_dirfd (struct ov_store *s, const char *id, ov_error_t *err)
+{
+  cleanup_free char *p = xasprintf ("attach/%s", id);
+  int fd = openat (ov_store_fd (s), p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return ov_error (err, errno, "open %s/%s", s->root, p);
+  return fd;
+}
+
+static int
+att_lock (int afd, ov_error_t *err)
+{
+  int fd = openat (afd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return ov_error (err, errno, "lock attachment");
+  while (flock (fd, LOCK_EX) < 0)
+    if (errno != EINTR)
+      {
+        close (fd);
+        return ov_error (err, errno, "lock attachment");
+      }
+  return fd;
+}
+
+/* Moves a directory out of the way into the trash: deleting a big tree is
+ * slow on this disk, so it never happens on the path of an operation. */
+static void
+to_trash (struct ov_store *s, int dirfd, const char *name)
+{
+  char trash[PATH_MAX];
+  snprintf (trash, sizeof trash, "%s/trash/%s.%d.%lld", s->root, name, getpid (),
+            (long long) now_ns ());
+  for (char *p = trash + strlen (s->root) + 7; *p; p++)
+    if (*p == '/')
+      *p = '_';
+  mkdirat (ov_store_fd (s), "trash", 0700);
+  if (renameat (dirfd, name, AT_FDCWD, trash) < 0 && errno != ENOENT)
+    fprintf (stderr, "ovsnap: warning: cannot move %s to the trash: %s\n", name, strerror (errno));
+}
+
+struct each_ctx
+{
+  struct ov_store *s;
+  int (*cb) (const struct ov_attachment *a, void *ctx);
+  void *ctx;
+};
+
+int
+ov_attachment_each (struct ov_store *s, int (*cb) (const struct ov_attachment *a, void *ctx),
+                    void *ctx, ov_error_t *err)
+{
+  cleanup_close int fd = openat (ov_store_fd (s), "attach", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return errno == ENOENT ? 0 : ov_error (err, errno, "open %s/attach", s->root);
+  DIR *d = fdopendir (dup (fd));
+  if (d == NULL)
+    return ov_error (err, errno, "read %s/attach", s->root);
+  char **ids = NULL;
+  size_t n = 0;
+  struct dirent *de;
+  while ((de = readdir (d)))
+    if (de->d_name[0] != '.')
+      {
+        ids = xrealloc (ids, (n + 1) * sizeof *ids);
+        ids[n++] = xstrdup (de->d_name);
+      }
+  closedir (d);
+  int r = 0;
+  for (size_t i = 0; i < n; i++)
+    {
+      struct ov_attachment a;
+      ov_error_t e = NULL;
+      if (r == 0 && state_load (s, ids[i], &a, &e) == 0)
+        {
+          r = cb (&a, ctx);
+          attachment_free (&a);
+        }
+      ov_error_free (&e); /* half-created attachments have no state yet */
+      free (ids[i]);
+    }
+  free (ids);
+  return r < 0 ? -1 : 0;
+}
+
+struct find_ctx
+{
+  const char *dir;
+  struct ov_attachment *out;
+  bool found;
+};
+
+static int
+find_cb (const struct ov_attachment *a, void *ctx)
+{
+  struct find_ctx *f = ctx;
+  if (f->found || strcmp (a->dir, f->dir) != 0)
+    return 0;
+  f->out->id = xstrdup (a->id);
+  f->out->volume = xstrdup (a->volume);
+  f->out->dir = xstrdup (a->dir);
+  f->out->snapshot = a->snapshot;
+  f->out->tree = a->tree;
+  f->out->readonly = a->readonly;
+  f->out->created_ns = a->created_ns;
+  f->out->gen = a->gen;
+  f->found = true;
+  return 0;
+}
+
+int
+ov_attachment_find (struct ov_store *s, const char *dir, struct ov_attachment *out,
+                    ov_error_t *err)
+{
+  char *real = realpath (dir, NULL);
+  if (real == NULL)
+    return ov_error (err, errno, "%s", dir);
+  struct find_ctx f = { real, out, false };
+  memset (out, 0, sizeof *out);
+  int r = ov_attachment_each (s, find_cb, &f, err);
+  if (r == 0 && !f.found)
+    r = ov_error_set (err, OV_ENOTFOUND, 0, "%s: no ovsnap volume is mounted there", real);
+  free (real);
+  return r;
+}
+
+/* ---- attach ---- */
+
+static int
+random_id (char out[17])
+{
+  uint8_t b[8];
+  if (getrandom (b, sizeof b, 0) != sizeof b)
+    return -1;
+  for (int i = 0; i < 8; i++)
+    sprintf (out + 2 * i, "%02x", b[i]);
+  return 0;
+}
+
+/* The upper's root is the mount's root: give it the snapshot root's metadata. */
+static int
+upper_root_meta (int fd, const struct ov_entry *root, ov_error_t *err)
+{
+  if (fchown (fd, root->uid, root->gid) < 0 || fchmod (fd, root->mode & 07777) < 0)
+    return ov_error (err, errno, "set upper root metadata");
+  if (xattrs_write (fd, -1, "upper", root, err) < 0)
+    return -1;
+  struct timespec ts[2] = { { root->mtime_sec, root->mtime_nsec }, { root->mtime_sec, root->mtime_nsec } };
+  if (futimens (fd, ts) < 0)
+    return ov_error (err, errno, "set upper root times");
+  return 0;
+}
+
+static int
+make_upper (int afd, int gen, const struct ov_entry *root, ov_error_t *err)
+{
+  char up[32], wk[32];
+  snprintf (up, sizeof up, "upper.%d", gen);
+  snprintf (wk, sizeof wk, "work.%d", gen);
+  if (mkdirat (afd, up, 0755) < 0 || mkdirat (afd, wk, 0700) < 0)
+    return ov_error (err, errno, "create upper and work dirs");
+  if (root == NULL)
+    return 0;
+  cleanup_close int fd = openat (afd, up, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return ov_error (err, errno, "open %s", up);
+  return upper_root_meta (fd, root, err);
+}
+
+static int
+mount_overlay (struct ov_store *s, const struct ov_attachment *a, const struct ov_layers *l,
+               bool swap, ov_error_t *err)
+{
+  cleanup_free char *up = xasprintf ("%s/attach/%s/upper.%d", s->root, a->id, a->gen);
+  cleanup_free char *wk = xasprintf ("%s/attach/%s/work.%d", s->root, a->id, a->gen);
+  struct ov_overlay o = { l->dirs, l->n, a->readonly ? NULL : up, wk };
+  cleanup_close int mfd = ov_overlay_build (&o, err);
+  if (mfd < 0)
+    return -1;
+  return swap ? ov_mount_swap (mfd, a->dir, err) : ov_mount_move (mfd, a->dir, err);
+}
+
+/* A cached layer close to snap: its own, or one of its recent ancestors'. */
+static void
+nearby_layer (struct ov_store *s, const struct ov_snapshot *snap, struct ov_oid *out, bool *found)
+{
+  *found = false;
+  struct ov_oid id = snap->id;
+  for (int i = 0; i < 16; i++)
+    {
+      struct ov_snapshot p;
+      ov_error_t e = NULL;
+      if (ov_snapshot_load (s, &id, &p, &e) < 0)
+        {
+          ov_error_free (&e);
+          return;
+        }
+      char hex[OV_OID_STR], path[PATH_MAX];
+      oid_hex (&p.root.oid, hex);
+      snprintf (path, sizeof path, "cache/layers/%s/info", hex);
+      bool have = faccessat (ov_store_fd (s), path, F_OK, 0) == 0;
+      bool more = p.has_parent;
+      if (have)
+        {
+          *out = p.root.oid;
+          *found = true;
+        }
+      id = p.parent;
+      snapshot_free (&p);
+      if (have || !more)
+        return;
+    }
+}
+
+struct dir_taken
+{
+  const char *dir;
+  bool taken;
+};
+
+static int
+taken_cb (const struct ov_attachment *a, void *ctx)
+{
+  struct dir_taken *t = ctx;
+  t->taken |= strcmp (a->dir, t->dir) == 0;
+  return 0;
+}
+
+int
+ov_attach (struct ov_store *s, const char *volume, const char *dir, const char *at,
+           bool readonly, struct ov_attachment *out, ov_error_t *err)
+{
+  memset (out, 0, sizeof *out);
+  char *real = realpath (dir, NULL);
+  struct stat st;
+  if (real == NULL || stat (real, &st) < 0)
+    {
+      free (real);
+      return ov_error (err, errno, "mount point %s", dir);
+    }
+  if (!S_ISDIR (st.st_mode))
+    {
+      free (real);
+      return ov_error (err, ENOTDIR, "mount point %s", dir);
+    }
+  struct dir_taken t = { real, false };
+  if (ov_attachment_each (s, taken_cb, &t, err) < 0 || t.taken)
+    {
+      free (real);
+      return t.taken ? ov_error_set (err, OV_EGENERIC, 0,
+                                     "%s already has an ovsnap volume mounted (ovsnap umount first)",
+                                     dir)
+                     : -1;
+    }
+  struct ov_volume v;
+  if (ov_volume_load (s, volume, &v, err) < 0)
+    {
+      free (real);
+      return -1;
+    }
+  struct ov_oid id;
+  struct ov_snapshot snap = { 0 };
+  int r = ov_volume_resolve (s, &v, at ? at : "head", &id, err);
+  volume_free (&v);
+  if (r == 0)
+    r = ov_snapshot_load (s, &id, &snap, err);
+  struct ov_layers layers = { 0 };
+  if (r == 0)
+    {
+      struct ov_oid base;
+      bool found;
+      nearby_layer (s, &snap, &base, &found);
+      r = ov_layers_get (s, &snap, found ? &base : NULL, &layers, err);
+    }
+  if (r < 0)
+    {
+      free (real);
+      snapshot_free (&snap);
+      return -1;
+    }
+  char aid[17];
+  random_id (aid);
+  out->id = xstrdup (aid);
+  out->volume = xstrdup (volume);
+  out->dir = real;
+  out->snapshot = snap.id;
+  out->tree = snap.root.oid;
+  out->readonly = readonly;
+  out->created_ns = now_ns ();
+  out->gen = 1;
+  int rootfd = ov_store_fd (s);
+  mkdirat (rootfd, "attach", 0700);
+  cleanup_free char *apath = xasprintf ("attach/%s", aid);
+  if (mkdirat (rootfd, apath, 0700) < 0)
+    r = ov_error (err, errno, "create %s/%s", s->root, apath);
+  int afd = r == 0 ? att_dirfd (s, aid, err) : -1;
+  if (r == 0 && afd < 0)
+    r = -1;
+  if (r == 0)
+    r = make_upper (afd, 1, &snap.root, err);
+  /* State first: a crash after mounting never leaves a mount we do not know. */
+  if (r == 0)
+    r = state_save (s, out, err);
+  if (r == 0)
+    r = mount_overlay (s, out, &layers, false, err);
+  if (r < 0)
+    {
+      if (afd >= 0)
+        close (afd);
+      afd = -1;
+      to_trash (s, rootfd, apath);
+      attachment_free (out);
+    }
+  if (afd >= 0)
+    close (afd);
+  ov_layers_free (&layers);
+  snapshot_free (&snap);
+  return r;
+}
+
+/* ---- commit ---- */
+
+struct commit_ctx
+{
+  struct ov_change *change;
+  uint64_t nlinks;
+};
+
+static int
+commit_edit (struct ov_store *s, const struct ov_snapshot *head, struct ov_entry *root,
+             uint64_t *next_link_id, void *ctx, ov_error_t *err)
+{
+  struct commit_ctx *c = ctx;
+  change_renumber_links (c->change, head->next_link_id - 1);
+  *next_link_id = head->next_link_id + c->nlinks;
+  bool gone;
+  return changeset_apply (s, &head->root, c->change, root, &gone, err);
+}
+
+static int
+commit_locked (struct ov_store *s, struct ov_attachment *a, int afd, const char *message,
+               struct ov_snapshot *out, bool *changed, ov_error_t *err)
+{
+  *changed = false;
+  char up[32];
+  snprintf (up, sizeof up, "upper.%d", a->gen);
+  struct ov_manifest prev, next = { 0 };
+  if (manifest_load (afd, "manifest", &prev, err) < 0)
+    return -1;
+  struct ov_ingest_opts opts = { .upper = true, .prev = &prev, .next = &next };
+  struct ov_change change = { 0 };
+  struct commit_ctx c = { &change, 1 };
+  int r = ov_ingest (s, afd, up, &opts, &c.nlinks, &change, NULL, err);
+  c.nlinks--;
+  if (r == 0)
+    {
+      change_prune (&change);
+      if (change_is_noop (&change))
+        {
+          struct ov_volume v;
+          r = ov_volume_load (s, a->volume, &v, err);
+          if (r == 0)
+            {
+              r = ov_snapshot_load (s, &v.head, out, err);
+              volume_free (&v);
+            }
+        }
+      else
+        {
+          ov_fault ("commit-before-update");
+          r = ov_volume_update (s, a->volume, message, commit_edit, &c, out, err);
+          *changed = r == 0;
+        }
+    }
+  /* The manifest records what is now committed; a crash before this line
+   * only makes the next commit capture the same changes again. */
+  if (r == 0 && *changed)
+    r = manifest_save (afd, "manifest", &next, err);
+  change_free (&change);
+  manifest_free (&prev);
+  manifest_free (&next);
+  return r;
+}
+
+int
+ov_commit (struct ov_store *s, struct ov_attachment *a, const char *message,
+           struct ov_snapshot *out, bool *changed, ov_error_t *err)
+{
+  if (a->readonly)
+    return ov_error_set (err, OV_EUSAGE, 0, "%s is mounted read-only: nothing to commit", a->dir);
+  cleanup_close int afd = att_dirfd (s, a->id, err);
+  if (afd < 0)
+    return -1;
+  cleanup_close int lock = att_lock (afd, err);
+  if (lock < 0)
+    return -1;
+  if (commit_locked (s, a, afd, message, out, changed, err) < 0)
+    return ov_error_prefix (err, "commit %s", a->dir);
+  return 0;
+}
+
+/* ---- reload ---- */
+
+/* Copy into newfd what the old upper holds that is not committed (or
+ * changed since): files by hardlink, directories anew with their metadata.
+ * Returns the number of entries kept, or -1. */
+static long
+carry_over (int oldfd, int newfd, const char *path, const struct ov_manifest *m, ov_error_t *err)
+{
+  int dup_fd = dup (oldfd);
+  DIR *d = dup_fd >= 0 ? fdopendir (dup_fd) : NULL;
+  if (d == NULL)
+    {
+      if (dup_fd >= 0)
+        close (dup_fd);
+      return ov_error (err, errno, "read upper %s", path);
+    }
+  long kept = 0;
+  struct dirent *de;
+  while ((de = readdir (d)) && kept >= 0)
+    {
+      const char *name = de->d_name;
+      if (strcmp (name, ".") == 0 || strcmp (name, "..") == 0)
+        continue;
+      struct stat st;
+      if (fstatat (oldfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        {
+          kept = ov_error (err, errno, "stat upper %s/%s", path, name);
+          break;
+        }
+      cleanup_free char *cp = path[0] ? xasprintf ("%s/%s", path, name) : xstrdup (name);
+      struct ov_sig sig;
+      sig_from_stat (&sig, &st);
+      const struct ov_sig *prev = manifest_get (m, cp);
+      bool committed = prev && sig_eq (prev, &sig);
+      if (!S_ISDIR (st.st_mode))
+        {
+          if (committed)
+            continue;
+          if (linkat (oldfd, name, newfd, name, 0) < 0)
+            kept = ov_error (err, errno, "keep %s", cp);
+          else
+            kept++;
+          continue;
+        }
+      if (mkdirat (newfd, name, 0700) < 0)
+        {
+          kept = ov_error (err, errno, "keep directory %s", cp);
+          break;
+        }
+      int o = openat (oldfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      int n = openat (newfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      long sub = o >= 0 && n >= 0 ? carry_over (o, n, cp, m, err) : ov_error (err, errno, "open %s", cp);
+      if (sub >= 0 && sub == 0 && committed)
+        {
+          close (n);
+          n = -1;
+          unlinkat (newfd, name, AT_REMOVEDIR);
+        }
+      else if (sub >= 0)
+        {
+          /* keep the directory, with its metadata and, unless already
+           * committed, its opaqueness */
+          struct ov_entry e = { 0 };
+          char v[4];
+          bool opaque = fgetxattr (o, "trusted.overlay.opaque", v, sizeof v) == 1 && v[0] == 'y';
+          if (xattrs_read (o, -1, cp, &e, err) < 0)
+            sub = -1;
+          else if (fchown (n, st.st_uid, st.st_gid) < 0 || fchmod (n, st.st_mode & 07777) < 0)
+            sub = ov_error (err, errno, "keep directory %s", cp);
+          else if (xattrs_write (n, -1, cp, &e, err) < 0)
+            sub = -1;
+          else if (opaque && !(prev && prev->opaque)
+                   && fsetxattr (n, "trusted.overlay.opaque", "y", 1, 0) < 0)
+            sub = ov_error (err, errno, "keep opaque directory %s", cp);
+          else
+            {
+              struct timespec ts[2] = { st.st_atim, st.st_mtim };
+              futimens (n, ts);
+            }
+          entry_free (&e);
+          if (sub >= 0)
+            kept += sub + 1;
+        }
+      if (o >= 0)
+        close (o);
+      if (n >= 0)
+        close (n);
+      if (sub < 0)
+        kept = -1;
+    }
+  closedir (d);
+  return kept;
+}
+
+static int
+reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_snapshot *out,
+               ov_error_t *err)
+{
+  struct stat st;
+  if (stat (a->dir, &st) < 0)
+    return ov_error (err, errno, "%s", a->dir);
+  if (!ov_is_overlay_root (a->dir))
+    return ov_error_set (err, OV_EGENERIC, 0, "%s is not mounted (ovsnap umount, then mount again)",
+                         a->dir);
+  char *holders = NULL;
+  int n = ov_holders (st.st_dev, &holders, 8, err);
+  if (n < 0)
+    return -1;
+  if (n > 0)
+    {
+      ov_error_set (err, OV_EBUSY, 0, "volume busy: %s", holders);
+      free (holders);
+      return -1;
+    }
+  free (holders);
+
+  struct ov_volume v;
+  if (ov_volume_load (s, a->volume, &v, err) < 0)
+    return -1;
+  int r = ov_snapshot_load (s, &v.head, out, err);
+  volume_free (&v);
+  if (r < 0)
+    return -1;
+  struct ov_layers layers;
+  if (ov_layers_get (s, out, &a->tree, &layers, err) < 0)
+    {
+      snapshot_free (out);
+      return -1;
+    }
+  struct ov_attachment next = *a;
+  next.gen = a->gen + 1;
+  next.snapshot = out->id;
+  next.tree = out->root.oid;
+  char oldup[32], newup[32], oldwk[32];
+  snprintf (oldup, sizeof oldup, "upper.%d", a->gen);
+  snprintf (oldwk, sizeof oldwk, "work.%d", a->gen);
+  snprintf (newup, sizeof newup, "upper.%d", next.gen);
+  r = make_upper (afd, next.gen, NULL, err);
+  if (r == 0 && !a->readonly)
+    {
+      struct ov_manifest m;
+      r = manifest_load (afd, "manifest", &m, err);
+      int ofd = openat (afd, oldup, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      int nfd = openat (afd, newup, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (r == 0 && (ofd < 0 || nfd < 0))
+        r = ov_error (err, errno, "open upper dirs");
+      if (r == 0 && carry_over (ofd, nfd, "", &m, err) < 0)
+        r = -1;
+      struct stat rs;
+      if (r == 0 && fstat (ofd, &rs) == 0)
+        {
+          /* the mount root keeps the old upper root's metadata */
+          struct ov_entry root = { 0 };
+          root.mode = rs.st_mode;
+          root.uid = rs.st_uid;
+          root.gid = rs.st_gid;
+          root.mtime_sec = rs.st_mtim.tv_sec;
+          root.mtime_nsec = rs.st_mtim.tv_nsec;
+          r = upper_root_meta (nfd, &root, err);
+        }
+      if (ofd >= 0)
+        close (ofd);
+      if (nfd >= 0)
+        close (nfd);
+      manifest_free (&m);
+    }
+  if (r == 0)
+    r = mount_overlay (s, &next, &layers, true, err);
+  ov_layers_free (&layers);
+  if (r < 0)
+    {
+      char newwk[32];
+      snprintf (newwk, sizeof newwk, "work.%d", next.gen);
+      to_trash (s, afd, newup);
+      to_trash (s, afd, newwk);
+      snapshot_free (out);
+      return -1;
+    }
+  /* Switched: the new state, an empty manifest (nothing in the new upper
+   * is committed), the old upper and work to the trash. */
+  a->gen = next.gen;
+  a->snapshot = next.snapshot;
+  a->tree = next.tree;
+  r = state_save (s, a, err);
+  unlinkat (afd, "manifest", 0);
+  to_trash (s, afd, oldup);
+  to_trash (s, afd, oldwk);
+  if (r < 0)
+    snapshot_free (out);
+  return r;
+}
+
+int
+ov_reload (struct ov_store *s, struct ov_attachment *a, struct ov_snapshot *out, ov_error_t *err)
+{
+  cleanup_close int afd = att_dirfd (s, a->id, err);
+  if (afd < 0)
+    return -1;
+  cleanup_close int lock = att_lock (afd, err);
+  if (lock < 0)
+    return -1;
+  if (reload_locked (s, a, afd, out, err) < 0)
+    return ov_error_prefix (err, "reload %s", a->dir);
+  return 0;
+}
+
+/* ---- detach, status ---- */
+
+int
+ov_detach (struct ov_store *s, struct ov_attachment *a, ov_error_t *err)
+{
+  cleanup_close int afd = att_dirfd (s, a->id, err);
+  if (afd < 0)
+    return -1;
+  cleanup_close int lock = att_lock (afd, err);
+  if (lock < 0)
+    return -1;
+  /* A reload that failed half-way may have left a second mount beneath. */
+  while (ov_is_overlay_root (a->dir))
+    {
+      struct stat st;
+      bool busy = stat (a->dir, &st) == 0;
+      if (ov_umount (a->dir, err) == 0)
+        continue;
+      char *holders = NULL;
+      ov_error_t e2 = NULL;
+      if ((*err)->code == OV_EBUSY && busy && ov_holders (st.st_dev, &holders, 8, &e2) > 0)
+        {
+          ov_error_free (err);
+          ov_error_set (err, OV_EBUSY, 0, "unmount %s: volume busy: %s", a->dir, holders);
+        }
+      free (holders);
+      ov_error_free (&e2);
+      return -1;
+    }
+  cleanup_free char *apath = xasprintf ("attach/%s", a->id);
+  cleanup_free char *state = xasprintf ("attach/%s/state", a->id);
+  unlinkat (ov_store_fd (s), state, 0);
+  to_trash (s, ov_store_fd (s), apath);
+  return 0;
+}
+
+static int
+scan_upper (int dfd, const char *path, const struct ov_manifest *m, struct ov_attach_status *st)
+{
+  int dup_fd = dup (dfd);
+  DIR *d = dup_fd >= 0 ? fdopendir (dup_fd) : NULL;
+  if (d == NULL)
+    {
+      if (dup_fd >= 0)
+        close (dup_fd);
+      return -1;
+    }
+  struct dirent *de;
+  while ((de = readdir (d)))
+    {
+      if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
+        continue;
+      struct stat sb;
+      if (fstatat (dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+        continue;
+      cleanup_free char *cp = path[0] ? xasprintf ("%s/%s", path, de->d_name) : xstrdup (de->d_name);
+      struct ov_sig sig;
+      sig_from_stat (&sig, &sb);
+      const struct ov_sig *prev = manifest_get (m, cp);
+      if (!(prev && sig_eq (prev, &sig)))
+        st->dirty = true;
+      st->upper_entries++;
+      st->upper_bytes += S_ISREG (sb.st_mode) ? (uint64_t) sb.st_size : 0;
+      if (S_ISDIR (sb.st_mode))
+        {
+          int sub = openat (dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          if (sub >= 0)
+            {
+              scan_upper (sub, cp, m, st);
+              close (sub);
+            }
+        }
+    }
+  closedir (d);
+  return 0;
+}
+
+int
+ov_attachment_status (struct ov_store *s, const struct ov_attachment *a,
+                      struct ov_attach_status *st, ov_error_t *err)
+{
+  memset (st, 0, sizeof *st);
+  st->mounted = ov_is_overlay_root (a->dir);
+  cleanup_close int afd = att_dirfd (s, a->id, err);
+  if (afd < 0)
+    return -1;
+  struct ov_manifest m;
+  if (manifest_load (afd, "manifest", &m, err) < 0)
+    return -1;
+  char up[32];
+  snprintf (up, sizeof up, "upper.%d", a->gen);
+  cleanup_close int ufd = openat (afd, up, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (ufd >= 0)
+    scan_upper (ufd, "", &m, st);
+  manifest_free (&m);
+  return 0;
+}
+
+struct trees_ctx
+{
+  struct ov_oid *v;
+  size_t n;
+};
+
+static int
+trees_cb (const struct ov_attachment *a, void *ctx)
+{
+  struct trees_ctx *t = ctx;
+  t->v = xrealloc (t->v, (t->n + 1) * sizeof *t->v);
+  t->v[t->n++] = a->tree;
+  return 0;
+}
+
+int
+ov_attachment_trees (struct ov_store *s, struct ov_oid **trees, size_t *n, ov_error_t *err)
+{
+  struct trees_ctx t = { 0 };
+  int r = ov_attachment_each (s, trees_cb, &t, err);
+  *trees = t.v;
+  *n = t.n;
+  return r;
+}
+
+/* Remove a tree beneath dirfd without following symlinks. */
+static int
+remove_tree (int parent, const char *name)
+{
+  int fd = openat (parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return unlinkat (parent, name, 0) == 0 || errno == ENOENT ? 0 : -1;
+  DIR *d = fdopendir (fd);
+  if (d == NULL)
+    {
+      close (fd);
+      return -1;
+    }
+  struct dirent *de;
+  while ((de = readdir (d)))
+    if (strcmp (de->d_name, ".") && strcmp (de->d_name, ".."))
+      {
+        if (de->d_type == DT_DIR)
+          remove_tree (dirfd (d), de->d_name);
+        else if (unlinkat (dirfd (d), de->d_name, 0) < 0 && errno == EISDIR)
+          remove_tree (dirfd (d), de->d_name);
+      }
+  closedir (d);
+  return unlinkat (parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+int
+ov_trash_reap (struct ov_store *s, uint64_t *removed, ov_error_t *err)
+{
+  *removed = 0;
+  cleanup_close int fd = openat (ov_store_fd (s), "trash", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return errno == ENOENT ? 0 : ov_error (err, errno, "open %s/trash", s->root);
+  DIR *d = fdopendir (dup (fd));
+  if (d == NULL)
+    return ov_error (err, errno, "read %s/trash", s->root);
+  struct dirent *de;
+  int r = 0;
+  while ((de = readdir (d)))
+    if (de->d_name[0] != '.' || (strcmp (de->d_name, ".") && strcmp (de->d_name, "..")))
+      {
+        if (remove_tree (fd, de->d_name) < 0)
+          r = ov_error (err, errno, "remove %s/trash/%s", s->root, de->d_name);
+        else
+          (*removed)++;
+      }
+  closedir (d);
+  return r;
+}

@@ -1,0 +1,58 @@
+/* Attachments: a volume snapshot mounted at a directory as
+ * overlay(lower = cached snapshot layers, upper, work). State lives in
+ * <root>/attach/<id>/: `state` (JSON), `manifest` (what the last commit
+ * captured), upper.N and work.N (N grows at each reload), `lock`.
+ *
+ * commit: capture what changed in the upper since the last commit, merge it
+ * onto the newest snapshot. reload: refuse while anything holds the mount;
+ * else build a new upper holding only what is not committed (or changed
+ * since), mount overlay(newest snapshot, new upper) beneath the old mount
+ * and remove the old one. The CLI and the OCI hook both call these. */
+#ifndef OVSNAP_ATTACH_H
+#define OVSNAP_ATTACH_H
+
+#include "snapshot.h"
+#include "store.h"
+
+struct ov_attachment
+{
+  char *id;
+  char *volume;
+  char *dir; /* absolute path of the mount point */
+  struct ov_oid snapshot; /* what the lower shows */
+  struct ov_oid tree;     /* its root tree: the top cache layer */
+  bool readonly;
+  int64_t created_ns;
+  int gen; /* upper.<gen>, work.<gen> */
+};
+
+void attachment_free (struct ov_attachment *a);
+
+int ov_attach (struct ov_store *s, const char *volume, const char *dir, const char *at,
+               bool readonly, struct ov_attachment *out, ov_error_t *err);
+/* The attachment mounted at dir; OV_ENOTFOUND if none. */
+int ov_attachment_find (struct ov_store *s, const char *dir, struct ov_attachment *out,
+                        ov_error_t *err);
+int ov_attachment_each (struct ov_store *s, int (*cb) (const struct ov_attachment *a, void *ctx),
+                        void *ctx, ov_error_t *err);
+
+/* *changed is false (and *out the unchanged head) when there was nothing to commit. */
+int ov_commit (struct ov_store *s, struct ov_attachment *a, const char *message,
+               struct ov_snapshot *out, bool *changed, ov_error_t *err);
+int ov_reload (struct ov_store *s, struct ov_attachment *a, struct ov_snapshot *out,
+               ov_error_t *err);
+int ov_detach (struct ov_store *s, struct ov_attachment *a, ov_error_t *err);
+
+struct ov_attach_status
+{
+  bool mounted, dirty;
+  uint64_t upper_bytes, upper_entries;
+};
+int ov_attachment_status (struct ov_store *s, const struct ov_attachment *a,
+                          struct ov_attach_status *st, ov_error_t *err);
+
+/* Cache layers attachments use (for gc), and the trash reaper. */
+int ov_attachment_trees (struct ov_store *s, struct ov_oid **trees, size_t *n, ov_error_t *err);
+int ov_trash_reap (struct ov_store *s, uint64_t *removed, ov_error_t *err);
+
+#endif

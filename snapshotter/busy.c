@@ -1,0 +1,152 @@
+#include "busy.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+struct found
+{
+  struct ov_buf msg;
+  int count;
+  size_t max;
+};
+
+static void
+comm_of (int pid, char *out, size_t n)
+{
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/comm", pid);
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  ssize_t r = fd >= 0 ? read (fd, out, n - 1) : -1;
+  if (fd >= 0)
+    close (fd);
+  if (r <= 0)
+    r = 0;
+  out[r] = '\0';
+  char *nl = strchr (out, '\n');
+  if (nl)
+    *nl = '\0';
+}
+
+static void
+add (struct found *f, int pid, const char *fmt, const char *path)
+{
+  f->count++;
+  if ((size_t) f->count > f->max)
+    return;
+  char comm[64];
+  comm_of (pid, comm, sizeof comm);
+  cleanup_free char *what = xasprintf (fmt, path);
+  cleanup_free char *line = xasprintf ("%spid %d (%s) %s", f->msg.len ? "; " : "", pid, comm, what);
+  buf_put (&f->msg, line, strlen (line));
+}
+
+static char *
+link_of (const char *proc)
+{
+  char buf[PATH_MAX];
+  ssize_t n = readlink (proc, buf, sizeof buf - 1);
+  if (n < 0)
+    return xstrdup ("?");
+  buf[n] = '\0';
+  return xstrdup (buf);
+}
+
+static bool
+on_dev (const char *proc, dev_t dev)
+{
+  struct stat st;
+  return stat (proc, &st) == 0 && st.st_dev == dev;
+}
+
+static void
+scan_pid (struct found *f, int pid, dev_t dev)
+{
+  char p[96];
+  snprintf (p, sizeof p, "/proc/%d/cwd", pid);
+  if (on_dev (p, dev))
+    {
+      cleanup_free char *l = link_of (p);
+      add (f, pid, "has its cwd inside the volume (%s)", l);
+    }
+  snprintf (p, sizeof p, "/proc/%d/root", pid);
+  if (on_dev (p, dev))
+    {
+      cleanup_free char *l = link_of (p);
+      add (f, pid, "has its root inside the volume (%s)", l);
+    }
+  snprintf (p, sizeof p, "/proc/%d/fd", pid);
+  DIR *d = opendir (p);
+  if (d)
+    {
+      struct dirent *de;
+      while ((de = readdir (d)))
+        {
+          if (de->d_name[0] == '.')
+            continue;
+          char fp[320];
+          snprintf (fp, sizeof fp, "/proc/%d/fd/%s", pid, de->d_name);
+          if (on_dev (fp, dev))
+            {
+              cleanup_free char *l = link_of (fp);
+              add (f, pid, "has %s open", l);
+            }
+        }
+      closedir (d);
+    }
+  snprintf (p, sizeof p, "/proc/%d/maps", pid);
+  FILE *m = fopen (p, "re");
+  if (m)
+    {
+      char *line = NULL;
+      size_t cap = 0;
+      char last[PATH_MAX] = "";
+      while (getline (&line, &cap, m) > 0)
+        {
+          unsigned maj, min;
+          int off = 0;
+          if (sscanf (line, "%*s %*s %*s %x:%x %*s %n", &maj, &min, &off) < 2 || off == 0)
+            continue;
+          if (makedev (maj, min) != dev)
+            continue;
+          char *path = line + off;
+          path[strcspn (path, "\n")] = '\0';
+          if (strcmp (path, last) == 0)
+            continue; /* one line per mapped file */
+          snprintf (last, sizeof last, "%s", path);
+          add (f, pid, "maps %s", path);
+        }
+      free (line);
+      fclose (m);
+    }
+}
+
+int
+ov_holders (dev_t dev, char **message, size_t max, ov_error_t *err)
+{
+  DIR *d = opendir ("/proc");
+  if (d == NULL)
+    return ov_error (err, errno, "open /proc");
+  struct found f = { .max = max };
+  struct dirent *de;
+  while ((de = readdir (d)))
+    {
+      char *end;
+      long pid = strtol (de->d_name, &end, 10);
+      if (*end || pid <= 0)
+        continue;
+      scan_pid (&f, pid, dev);
+    }
+  closedir (d);
+  if (f.count > (int) max)
+    {
+      cleanup_free char *more = xasprintf ("; and %d more", f.count - (int) max);
+      buf_put (&f.msg, more, strlen (more));
+    }
+  buf_put (&f.msg, "", 1);
+  *message = (char *) f.msg.data;
+  return f.count;
+}

@@ -1,0 +1,36 @@
+/* The node cache of lower dirs. A snapshot tree is materialized once per
+ * node, read-only, and shared by every attachment of it. A layer is keyed by
+ * its root tree id: cache/layers/<tree>/tree. A full layer holds the whole
+ * tree (files hardlinked to their objects where the metadata matches); a
+ * delta layer holds only what changed since a base layer (new and changed
+ * entries, whiteouts for deletions) and is stacked above it, so
+ * materializing the next snapshot costs work proportional to the change.
+ * Stacks are bounded; past OV_LAYER_MAX_DEPTH a full layer is built. */
+#ifndef OVSNAP_LAYER_H
+#define OVSNAP_LAYER_H
+
+#include "snapshot.h"
+#include "store.h"
+
+#define OV_LAYER_MAX_DEPTH 8
+
+struct ov_layers
+{
+  char **dirs; /* absolute paths, top first: overlay lowerdirs */
+  struct ov_oid *trees;
+  size_t n;
+  bool built;         /* this call materialized something */
+  uint64_t linked, copied;
+};
+
+void ov_layers_free (struct ov_layers *l);
+/* Make sure the snapshot's tree is cached; base (may be NULL) names a tree
+ * that may be cached already and close to it (e.g. the one being
+ * replaced). */
+int ov_layers_get (struct ov_store *s, const struct ov_snapshot *snap, const struct ov_oid *base,
+                   struct ov_layers *out, ov_error_t *err);
+/* Layer trees not in `keep` (held by attachments): moved to the trash. */
+int ov_layers_evict (struct ov_store *s, const struct ov_oid *keep, size_t nkeep, uint64_t *evicted,
+                     ov_error_t *err);
+
+#endif
