@@ -16,13 +16,17 @@ LDLIBS += $(PKG_LIBS) -lpthread
 
 ENGINE := util error hash tree store store-local snapshot changeset path volume pool \
 	progress xattr ingest materialize uring oidset diff reach gc fsck \
-	mount busy layer manifest attach
+	mount busy layer manifest attach nsexec agent
 CLI := ovsnap cli-util cli-volume cli-put cli-get cli-ls cli-edit cli-diff cli-maint cli-attach
 
+HOOK := ovsnap-hook oci
+HOOK_BIN ?= runtime-hook/ovsnap-hook
+
 ENGINE_OBJS := $(ENGINE:%=$(B)/%.o)
+HOOK_OBJS := $(HOOK:%=$(B)/hook-%.o)
 CLI_OBJS := $(CLI:%=$(B)/%.o)
 
-all: $(BIN)
+all: $(BIN) $(HOOK_BIN)
 
 $(B)/libovsnap.a: $(ENGINE_OBJS)
 	rm -f $@ && $(AR) rcs $@ $^
@@ -30,15 +34,21 @@ $(B)/libovsnap.a: $(ENGINE_OBJS)
 $(BIN): $(CLI_OBJS) $(B)/libovsnap.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(HOOK_BIN): $(HOOK_OBJS) $(B)/libovsnap.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(B)/%.o: snapshotter/%.c | $(B)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/hook-%.o: runtime-hook/%.c | $(B)
+	$(CC) $(CFLAGS) -Isnapshotter -c -o $@ $<
 
 $(B):
 	mkdir -p $@
 
 # Address and undefined-behaviour sanitizers, in a separate build tree.
 asan:
-	$(MAKE) B=build-asan BIN=build-asan/ovsnap \
+	$(MAKE) B=build-asan BIN=build-asan/ovsnap HOOK_BIN=build-asan/ovsnap-hook \
 		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 
 check:
@@ -46,12 +56,16 @@ check:
 	$(MAKE) all asan
 	tests/check
 
-install: $(BIN)
+install: $(BIN) $(HOOK_BIN)
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ovsnap
+	install -m 0755 $(HOOK_BIN) $(DESTDIR)$(BINDIR)/ovsnap-hook
+	install -d $(DESTDIR)$(PREFIX)/share/containers/oci/hooks.d
+	sed 's|/usr/local/bin/ovsnap-hook|$(BINDIR)/ovsnap-hook|' runtime-hook/hooks.d/ovsnap.json \
+		> $(DESTDIR)$(PREFIX)/share/containers/oci/hooks.d/ovsnap.json
 
 clean:
-	rm -rf build build-asan $(BIN)
+	rm -rf build build-asan $(BIN) $(HOOK_BIN)
 
 .PHONY: all asan check install clean
 -include $(wildcard $(B)/*.d)

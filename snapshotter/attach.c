@@ -5,6 +5,7 @@
 #include "layer.h"
 #include "manifest.h"
 #include "mount.h"
+#include "nsexec.h"
 #include "volume.h"
 #include "xattr.h"
 
@@ -23,7 +24,30 @@ attachment_free (struct ov_attachment *a)
   free (a->id);
   free (a->volume);
   free (a->dir);
+  free (a->container);
   memset (a, 0, sizeof *a);
+}
+
+void
+attachment_copy (struct ov_attachment *dst, const struct ov_attachment *src)
+{
+  *dst = *src;
+  dst->id = xstrdup (src->id);
+  dst->volume = xstrdup (src->volume);
+  dst->dir = xstrdup (src->dir);
+  dst->container = src->container ? xstrdup (src->container) : NULL;
+}
+
+bool
+ov_attachment_alive (const struct ov_attachment *a)
+{
+  if (a->container == NULL)
+    return ov_is_overlay_root (a->dir);
+  /* a zombie keeps its /proc/PID/stat but has no namespaces left */
+  char ns[64], link[64];
+  snprintf (ns, sizeof ns, "/proc/%d/ns/mnt", a->pid);
+  return a->pid > 0 && a->pid_start != 0 && ov_pid_start_time (a->pid) == a->pid_start
+         && readlink (ns, link, sizeof link) > 0;
 }
 
 /* ---- state ---- */
@@ -44,6 +68,13 @@ state_save (struct ov_store *s, const struct ov_attachment *a, ov_error_t *err)
   json_object_object_add (o, "readonly", json_object_new_boolean (a->readonly));
   json_object_object_add (o, "created_ns", json_object_new_int64 (a->created_ns));
   json_object_object_add (o, "gen", json_object_new_int (a->gen));
+  json_object_object_add (o, "dev", json_object_new_int64 (a->dev));
+  if (a->container)
+    {
+      json_object_object_add (o, "container", json_object_new_string (a->container));
+      json_object_object_add (o, "pid", json_object_new_int (a->pid));
+      json_object_object_add (o, "pid_start", json_object_new_int64 (a->pid_start));
+    }
   const char *text = json_object_to_json_string_ext (o, JSON_C_TO_STRING_PLAIN);
   struct ov_buf b = { 0 };
   buf_put (&b, text, strlen (text));
@@ -94,6 +125,19 @@ state_load (struct ov_store *s, const char *id, struct ov_attachment *a, ov_erro
         a->created_ns = json_object_get_int64 (v);
       if (json_object_object_get_ex (o, "gen", &v))
         a->gen = json_object_get_int (v);
+      if (json_object_object_get_ex (o, "dev", &v))
+        a->dev = json_object_get_int64 (v);
+      const char *cid = jstr (o, "container");
+      if (cid)
+        {
+          a->container = xstrdup (cid);
+          if (json_object_object_get_ex (o, "pid", &v))
+            a->pid = json_object_get_int (v);
+          if (json_object_object_get_ex (o, "pid_start", &v))
+            a->pid_start = json_object_get_int64 (v);
+          if (a->pid <= 0)
+            r = ov_corrupt (err, "%s/%s: malformed attachment state", s->root, key);
+        }
       if (a->gen < 1)
         r = ov_corrupt (err, "%s/%s: malformed attachment state", s->root, key);
     }
@@ -111,6 +155,44 @@ att_dirfd (struct ov_store *s, const char *id, ov_error_t *err)
   if (fd < 0)
     return ov_error (err, errno, "open %s/%s", s->root, p);
   return fd;
+}
+
+/* The live mount is the truth about which upper is in use: a reload killed
+ * between switching mounts and saving its state leaves the state one
+ * generation behind. Read the top overlay at the mount point from
+ * mountinfo (the container's, for a container) and follow it. */
+static void
+reconcile_gen (struct ov_store *s, struct ov_attachment *a)
+{
+  if (!ov_attachment_alive (a))
+    return;
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/mountinfo", a->container ? a->pid : getpid ());
+  FILE *f = fopen (path, "re");
+  if (f == NULL)
+    return;
+  cleanup_free char *needle = xasprintf ("/attach/%s/upper.", a->id);
+  char *line = NULL;
+  size_t cap = 0;
+  int gen = 0;
+  while (getline (&line, &cap, f) > 0)
+    {
+      char mnt[PATH_MAX];
+      if (sscanf (line, "%*s %*s %*s %*s %4095s", mnt) != 1 || strcmp (mnt, a->dir) != 0)
+        continue;
+      char *u = strstr (line, needle);
+      if (u)
+        gen = atoi (u + strlen (needle)); /* the last one listed is the top */
+    }
+  free (line);
+  fclose (f);
+  if (gen > 0 && gen != a->gen)
+    {
+      ov_error_t e = NULL;
+      a->gen = gen;
+      state_save (s, a, &e);
+      ov_error_free (&e);
+    }
 }
 
 static int
@@ -199,16 +281,9 @@ static int
 find_cb (const struct ov_attachment *a, void *ctx)
 {
   struct find_ctx *f = ctx;
-  if (f->found || strcmp (a->dir, f->dir) != 0)
+  if (f->found || a->container || strcmp (a->dir, f->dir) != 0)
     return 0;
-  f->out->id = xstrdup (a->id);
-  f->out->volume = xstrdup (a->volume);
-  f->out->dir = xstrdup (a->dir);
-  f->out->snapshot = a->snapshot;
-  f->out->tree = a->tree;
-  f->out->readonly = a->readonly;
-  f->out->created_ns = a->created_ns;
-  f->out->gen = a->gen;
+  attachment_copy (f->out, a);
   f->found = true;
   return 0;
 }
@@ -257,11 +332,14 @@ upper_root_meta (int fd, const struct ov_entry *root, ov_error_t *err)
 }
 
 static int
-make_upper (int afd, int gen, const struct ov_entry *root, ov_error_t *err)
+make_upper (struct ov_store *s, int afd, int gen, const struct ov_entry *root, ov_error_t *err)
 {
   char up[32], wk[32];
   snprintf (up, sizeof up, "upper.%d", gen);
   snprintf (wk, sizeof wk, "work.%d", gen);
+  /* left over by a reload that was killed before it switched */
+  to_trash (s, afd, up);
+  to_trash (s, afd, wk);
   if (mkdirat (afd, up, 0755) < 0 || mkdirat (afd, wk, 0700) < 0)
     return ov_error (err, errno, "create upper and work dirs");
   if (root == NULL)
@@ -272,16 +350,44 @@ make_upper (int afd, int gen, const struct ov_entry *root, ov_error_t *err)
   return upper_root_meta (fd, root, err);
 }
 
+/* Mounts the attachment's overlay (recording its device in a->dev). */
+/* The upper root as it is now counts as committed: a commit records the
+ * mount root's metadata only when something changed it. */
 static int
-mount_overlay (struct ov_store *s, const struct ov_attachment *a, const struct ov_layers *l,
-               bool swap, ov_error_t *err)
+seed_manifest (int afd, int gen, ov_error_t *err)
+{
+  char up[32];
+  snprintf (up, sizeof up, "upper.%d", gen);
+  struct stat st;
+  if (fstatat (afd, up, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return ov_error (err, errno, "stat %s", up);
+  struct ov_manifest m = { 0 };
+  struct ov_sig sig;
+  sig_from_stat (&sig, &st);
+  manifest_put (&m, "", &sig);
+  int r = manifest_save (afd, "manifest", &m, err);
+  manifest_free (&m);
+  return r;
+}
+
+static int
+mount_overlay (struct ov_store *s, struct ov_attachment *a, const struct ov_layers *l, bool swap,
+               const char *rootfs, ov_error_t *err)
 {
   cleanup_free char *up = xasprintf ("%s/attach/%s/upper.%d", s->root, a->id, a->gen);
   cleanup_free char *wk = xasprintf ("%s/attach/%s/work.%d", s->root, a->id, a->gen);
-  struct ov_overlay o = { l->dirs, l->n, a->readonly ? NULL : up, wk };
+  struct ov_overlay o = { l->dirs, l->n, up, wk, a->readonly };
   cleanup_close int mfd = ov_overlay_build (&o, err);
   if (mfd < 0)
     return -1;
+  struct stat st;
+  if (fstat (mfd, &st) < 0)
+    return ov_error (err, errno, "stat new overlay");
+  a->dev = st.st_dev;
+  if (a->container && swap)
+    return ov_mount_swap_ns (a->pid, a->dir, mfd, err);
+  if (a->container)
+    return ov_mount_move_ns (a->pid, rootfs, a->dir, mfd, err);
   return swap ? ov_mount_swap (mfd, a->dir, err) : ov_mount_move (mfd, a->dir, err);
 }
 
@@ -319,7 +425,7 @@ nearby_layer (struct ov_store *s, const struct ov_snapshot *snap, struct ov_oid 
 
 struct dir_taken
 {
-  const char *dir;
+  const char *dir, *container;
   bool taken;
 };
 
@@ -327,45 +433,93 @@ static int
 taken_cb (const struct ov_attachment *a, void *ctx)
 {
   struct dir_taken *t = ctx;
-  t->taken |= strcmp (a->dir, t->dir) == 0;
+  bool same_place = (a->container == NULL) == (t->container == NULL)
+                    && (a->container == NULL || strcmp (a->container, t->container) == 0);
+  t->taken |= same_place && strcmp (a->dir, t->dir) == 0;
   return 0;
 }
 
-int
-ov_attach (struct ov_store *s, const char *volume, const char *dir, const char *at,
-           bool readonly, struct ov_attachment *out, ov_error_t *err)
+/* Where the mount goes: a host directory (made absolute and checked), or
+ * a path inside a container (normalized; resolved in its root later). */
+static char *
+target_dir (const struct ov_attach_req *req, ov_error_t *err)
 {
-  memset (out, 0, sizeof *out);
-  char *real = realpath (dir, NULL);
+  if (req->container)
+    {
+      if (req->dir[0] != '/' || strstr (req->dir, "/../") || strcmp (req->dir, "/") == 0)
+        {
+          ov_error_set (err, OV_EUSAGE, 0, "container path '%s' must be absolute, not /", req->dir);
+          return NULL;
+        }
+      char *d = xstrdup (req->dir);
+      size_t n = strlen (d);
+      while (n > 1 && d[n - 1] == '/')
+        d[--n] = '\0';
+      return d;
+    }
+  char *real = realpath (req->dir, NULL);
   struct stat st;
   if (real == NULL || stat (real, &st) < 0)
     {
+      ov_error (err, errno, "mount point %s", req->dir);
       free (real);
-      return ov_error (err, errno, "mount point %s", dir);
+      return NULL;
     }
   if (!S_ISDIR (st.st_mode))
     {
+      ov_error (err, ENOTDIR, "mount point %s", req->dir);
       free (real);
-      return ov_error (err, ENOTDIR, "mount point %s", dir);
+      return NULL;
     }
-  struct dir_taken t = { real, false };
+  return real;
+}
+
+static int
+load_or_create_volume (struct ov_store *s, const struct ov_attach_req *req, struct ov_volume *v,
+                       ov_error_t *err)
+{
+  ov_error_t e = NULL;
+  if (ov_volume_load (s, req->volume, v, &e) == 0)
+    return 0;
+  if (e->code != OV_ENOTFOUND || !req->create_if_missing)
+    {
+      *err = e;
+      return -1;
+    }
+  ov_error_free (&e);
+  if (ov_volume_create (s, req->volume, OV_DEFAULT_MAX_INODES, v, &e) == 0)
+    return 0;
+  ov_error_free (&e);
+  /* created meanwhile by someone else */
+  return ov_volume_load (s, req->volume, v, err);
+}
+
+int
+ov_attach (struct ov_store *s, const struct ov_attach_req *req, struct ov_attachment *out,
+           ov_error_t *err)
+{
+  memset (out, 0, sizeof *out);
+  char *real = target_dir (req, err);
+  if (real == NULL)
+    return -1;
+  struct dir_taken t = { real, req->container, false };
   if (ov_attachment_each (s, taken_cb, &t, err) < 0 || t.taken)
     {
       free (real);
       return t.taken ? ov_error_set (err, OV_EGENERIC, 0,
                                      "%s already has an ovsnap volume mounted (ovsnap umount first)",
-                                     dir)
+                                     req->dir)
                      : -1;
     }
   struct ov_volume v;
-  if (ov_volume_load (s, volume, &v, err) < 0)
+  if (load_or_create_volume (s, req, &v, err) < 0)
     {
       free (real);
       return -1;
     }
   struct ov_oid id;
   struct ov_snapshot snap = { 0 };
-  int r = ov_volume_resolve (s, &v, at ? at : "head", &id, err);
+  int r = ov_volume_resolve (s, &v, req->at ? req->at : "head", &id, err);
   volume_free (&v);
   if (r == 0)
     r = ov_snapshot_load (s, &id, &snap, err);
@@ -386,28 +540,42 @@ ov_attach (struct ov_store *s, const char *volume, const char *dir, const char *
   char aid[17];
   random_id (aid);
   out->id = xstrdup (aid);
-  out->volume = xstrdup (volume);
+  out->volume = xstrdup (req->volume);
   out->dir = real;
   out->snapshot = snap.id;
   out->tree = snap.root.oid;
-  out->readonly = readonly;
+  out->readonly = req->readonly;
   out->created_ns = now_ns ();
   out->gen = 1;
+  if (req->container)
+    {
+      out->container = xstrdup (req->container);
+      out->pid = req->pid;
+      out->pid_start = ov_pid_start_time (req->pid);
+      if (out->pid_start == 0)
+        r = ov_error_set (err, OV_EGENERIC, ESRCH, "container %s: process %d", req->container,
+                          req->pid);
+    }
   int rootfd = ov_store_fd (s);
   mkdirat (rootfd, "attach", 0700);
   cleanup_free char *apath = xasprintf ("attach/%s", aid);
-  if (mkdirat (rootfd, apath, 0700) < 0)
+  if (r == 0 && mkdirat (rootfd, apath, 0700) < 0)
     r = ov_error (err, errno, "create %s/%s", s->root, apath);
   int afd = r == 0 ? att_dirfd (s, aid, err) : -1;
   if (r == 0 && afd < 0)
     r = -1;
   if (r == 0)
-    r = make_upper (afd, 1, &snap.root, err);
+    r = make_upper (s, afd, 1, &snap.root, err);
   /* State first: a crash after mounting never leaves a mount we do not know. */
   if (r == 0)
     r = state_save (s, out, err);
   if (r == 0)
-    r = mount_overlay (s, out, &layers, false, err);
+    r = mount_overlay (s, out, &layers, false, req->rootfs, err);
+  /* after mounting: overlay marks its upper root (xattrs, so ctime) */
+  if (r == 0)
+    r = seed_manifest (afd, 1, err);
+  if (r == 0)
+    r = state_save (s, out, err); /* now with the overlay's device */
   if (r < 0)
     {
       if (afd >= 0)
@@ -439,7 +607,15 @@ commit_edit (struct ov_store *s, const struct ov_snapshot *head, struct ov_entry
   change_renumber_links (c->change, head->next_link_id - 1);
   *next_link_id = head->next_link_id + c->nlinks;
   bool gone;
-  return changeset_apply (s, &head->root, c->change, root, &gone, err);
+  if (changeset_apply (s, &head->root, c->change, root, &gone, err) < 0)
+    return -1;
+  if (entry_same (root, &head->root))
+    {
+      /* e.g. a file copied up and put back as it was: nothing to record */
+      entry_free (root);
+      return 1;
+    }
+  return 0;
 }
 
 static int
@@ -499,6 +675,7 @@ ov_commit (struct ov_store *s, struct ov_attachment *a, const char *message,
   cleanup_close int lock = att_lock (afd, err);
   if (lock < 0)
     return -1;
+  reconcile_gen (s, a);
   if (commit_locked (s, a, afd, message, out, changed, err) < 0)
     return ov_error_prefix (err, "commit %s", a->dir);
   return 0;
@@ -602,14 +779,15 @@ static int
 reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_snapshot *out,
                ov_error_t *err)
 {
+  if (!ov_attachment_alive (a))
+    return ov_error_set (err, OV_EGENERIC, 0, "%s is not mounted (%s)", a->dir,
+                         a->container ? "the container has stopped"
+                                      : "ovsnap umount, then mount again");
   struct stat st;
-  if (stat (a->dir, &st) < 0)
+  if (a->container == NULL && stat (a->dir, &st) < 0)
     return ov_error (err, errno, "%s", a->dir);
-  if (!ov_is_overlay_root (a->dir))
-    return ov_error_set (err, OV_EGENERIC, 0, "%s is not mounted (ovsnap umount, then mount again)",
-                         a->dir);
   char *holders = NULL;
-  int n = ov_holders (st.st_dev, &holders, 8, err);
+  int n = ov_holders (a->container ? (dev_t) a->dev : st.st_dev, &holders, 8, err);
   if (n < 0)
     return -1;
   if (n > 0)
@@ -641,7 +819,8 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
   snprintf (oldup, sizeof oldup, "upper.%d", a->gen);
   snprintf (oldwk, sizeof oldwk, "work.%d", a->gen);
   snprintf (newup, sizeof newup, "upper.%d", next.gen);
-  r = make_upper (afd, next.gen, NULL, err);
+  bool root_committed = false;
+  r = make_upper (s, afd, next.gen, NULL, err);
   if (r == 0 && !a->readonly)
     {
       struct ov_manifest m;
@@ -653,8 +832,12 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
       if (r == 0 && carry_over (ofd, nfd, "", &m, err) < 0)
         r = -1;
       struct stat rs;
+      struct ov_sig rsig;
       if (r == 0 && fstat (ofd, &rs) == 0)
         {
+          sig_from_stat (&rsig, &rs);
+          const struct ov_sig *prev = manifest_get (&m, "");
+          root_committed = prev && sig_eq (prev, &rsig);
           /* the mount root keeps the old upper root's metadata */
           struct ov_entry root = { 0 };
           root.mode = rs.st_mode;
@@ -664,14 +847,14 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
           root.mtime_nsec = rs.st_mtim.tv_nsec;
           r = upper_root_meta (nfd, &root, err);
         }
+      manifest_free (&m);
       if (ofd >= 0)
         close (ofd);
       if (nfd >= 0)
         close (nfd);
-      manifest_free (&m);
     }
   if (r == 0)
-    r = mount_overlay (s, &next, &layers, true, err);
+    r = mount_overlay (s, &next, &layers, true, NULL, err);
   ov_layers_free (&layers);
   if (r < 0)
     {
@@ -682,13 +865,18 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
       snapshot_free (out);
       return -1;
     }
-  /* Switched: the new state, an empty manifest (nothing in the new upper
-   * is committed), the old upper and work to the trash. */
+  /* Switched: the new state (the manifest now describes the new upper:
+   * nothing in it is committed but, maybe, its root), the old upper and
+   * work to the trash. */
   a->gen = next.gen;
   a->snapshot = next.snapshot;
   a->tree = next.tree;
+  a->dev = next.dev;
   r = state_save (s, a, err);
-  unlinkat (afd, "manifest", 0);
+  if (r == 0 && root_committed)
+    r = seed_manifest (afd, next.gen, err);
+  else if (r == 0)
+    unlinkat (afd, "manifest", 0);
   to_trash (s, afd, oldup);
   to_trash (s, afd, oldwk);
   if (r < 0)
@@ -705,6 +893,7 @@ ov_reload (struct ov_store *s, struct ov_attachment *a, struct ov_snapshot *out,
   cleanup_close int lock = att_lock (afd, err);
   if (lock < 0)
     return -1;
+  reconcile_gen (s, a);
   if (reload_locked (s, a, afd, out, err) < 0)
     return ov_error_prefix (err, "reload %s", a->dir);
   return 0;
@@ -721,8 +910,10 @@ ov_detach (struct ov_store *s, struct ov_attachment *a, ov_error_t *err)
   cleanup_close int lock = att_lock (afd, err);
   if (lock < 0)
     return -1;
+  if (a->container && ov_attachment_alive (a) && ov_umount_ns (a->pid, a->dir, err) < 0)
+    return -1;
   /* A reload that failed half-way may have left a second mount beneath. */
-  while (ov_is_overlay_root (a->dir))
+  while (a->container == NULL && ov_is_overlay_root (a->dir))
     {
       struct stat st;
       bool busy = stat (a->dir, &st) == 0;
@@ -792,7 +983,7 @@ ov_attachment_status (struct ov_store *s, const struct ov_attachment *a,
                       struct ov_attach_status *st, ov_error_t *err)
 {
   memset (st, 0, sizeof *st);
-  st->mounted = ov_is_overlay_root (a->dir);
+  st->mounted = ov_attachment_alive (a);
   cleanup_close int afd = att_dirfd (s, a->id, err);
   if (afd < 0)
     return -1;

@@ -18,7 +18,11 @@ struct ov_attachment
 {
   char *id;
   char *volume;
-  char *dir; /* absolute path of the mount point */
+  char *dir; /* absolute path of the mount point (inside the container, for one) */
+  char *container; /* container id, NULL for a host directory */
+  int pid;         /* container: its init process, whose mount namespace holds the mount */
+  uint64_t pid_start; /* ... and that process's start time (pids get reused) */
+  uint64_t dev;       /* the overlay's device number: who holds it, for reload */
   struct ov_oid snapshot; /* what the lower shows */
   struct ov_oid tree;     /* its root tree: the top cache layer */
   bool readonly;
@@ -27,14 +31,30 @@ struct ov_attachment
 };
 
 void attachment_free (struct ov_attachment *a);
+void attachment_copy (struct ov_attachment *dst, const struct ov_attachment *src);
 
-int ov_attach (struct ov_store *s, const char *volume, const char *dir, const char *at,
-               bool readonly, struct ov_attachment *out, ov_error_t *err);
+struct ov_attach_req
+{
+  const char *volume;
+  const char *at; /* snapshot, NULL: head */
+  bool readonly;
+  bool create_if_missing; /* an absent volume is created empty */
+  const char *dir;        /* host: mount point; container: path inside it */
+  const char *container;  /* NULL: a host directory */
+  int pid;                /* container init pid (host pid namespace) */
+  const char *rootfs;     /* container rootfs as seen before pivot_root */
+};
+
+int ov_attach (struct ov_store *s, const struct ov_attach_req *req, struct ov_attachment *out,
+               ov_error_t *err);
 /* The attachment mounted at dir; OV_ENOTFOUND if none. */
 int ov_attachment_find (struct ov_store *s, const char *dir, struct ov_attachment *out,
                         ov_error_t *err);
 int ov_attachment_each (struct ov_store *s, int (*cb) (const struct ov_attachment *a, void *ctx),
                         void *ctx, ov_error_t *err);
+
+/* Is the attachment's container still the one that was started? */
+bool ov_attachment_alive (const struct ov_attachment *a);
 
 /* *changed is false (and *out the unchanged head) when there was nothing to commit. */
 int ov_commit (struct ov_store *s, struct ov_attachment *a, const char *message,

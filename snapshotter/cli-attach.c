@@ -1,5 +1,6 @@
 /* ovsnap mount, commit, reload, umount, status: volumes attached to host
  * directories. */
+#include "agent.h"
 #include "attach.h"
 #include "cli.h"
 
@@ -15,16 +16,16 @@ static const struct cli_opts mount_opts = {
   "  --ro       read-only: no upper, nothing to commit\n",
 };
 static const struct cli_opts commit_opts = {
-  "DIR [-m MSG]",
-  "Captures what changed under DIR since the last commit (new and changed\n"
+  "DIR|CONTAINER [-m MSG]",
+  "Captures what changed under DIR (or in every volume of a container) since the last commit (new and changed\n"
   "files, deletions, opaque directories, metadata) and merges it onto the\n"
   "volume's newest snapshot, per path, last writer wins. Prints the new\n"
   "snapshot id; with nothing to commit, prints the current one.\n"
   "  -m, --message MSG  snapshot message\n",
 };
 static const struct cli_opts reload_opts = {
-  "DIR",
-  "Remounts DIR on the volume's newest snapshot. Changes not yet committed\n"
+  "DIR|CONTAINER",
+  "Remounts DIR (or every volume of a running container) on the volume's newest snapshot. Changes not yet committed\n"
   "stay (and shadow other writers); committed ones give way to newer commits.\n"
   "Refused (exit 4, \"volume busy\") while a process has a file open in DIR,\n"
   "its cwd or root inside it, or one of its files mapped.\n",
@@ -74,7 +75,8 @@ cli_mount (struct cli *c, int argc, char **argv, ov_error_t *err)
   if (cli_open_store (c, err) < 0)
     return -1;
   struct ov_attachment att;
-  if (ov_attach (c->store, argv[i], argv[i + 1], a.at, a.ro, &att, err) < 0)
+  struct ov_attach_req req = { .volume = argv[i], .at = a.at, .readonly = a.ro, .dir = argv[i + 1] };
+  if (ov_attach (c->store, &req, &att, err) < 0)
     return ov_error_prefix (err, "mount volume '%s' on %s", argv[i], argv[i + 1]);
   if (c->json)
     {
@@ -112,6 +114,55 @@ find (struct cli *c, const char *dir, struct ov_attachment *att, ov_error_t *err
   return ov_attachment_find (c->store, dir, att, err);
 }
 
+/* ... or, when no host directory is attached there, on every volume of the
+ * container with that id. Returns 1 if `arg` was not a container either. */
+static int
+container_op (struct cli *c, const char *arg, bool reload, const char *message, ov_error_t *err)
+{
+  struct ov_buf ids = { 0 };
+  ov_error_t e = NULL;
+  int failed = reload ? ov_container_reload_all (c->store, arg, &ids, &e)
+                      : ov_container_commit_all (c->store, arg, message, &ids, &e);
+  if (failed < 0 && e->code == OV_ENOTFOUND)
+    {
+      ov_error_free (&e);
+      buf_free (&ids);
+      return 1;
+    }
+  buf_put (&ids, "", 1);
+  if (ids.len > 1)
+    puts ((const char *) ids.data);
+  buf_free (&ids);
+  if (failed)
+    {
+      *err = e;
+      return -1;
+    }
+  return 0;
+}
+
+static int
+find_or_container (struct cli *c, const char *arg, bool reload, const char *message,
+                   struct ov_attachment *att, ov_error_t *err)
+{
+  ov_error_t e = NULL;
+  if (find (c, arg, att, &e) == 0)
+    return 0;
+  if (e->code != OV_ENOTFOUND || c->store == NULL)
+    {
+      *err = e;
+      return -1;
+    }
+  int r = container_op (c, arg, reload, message ? message : "commit (host)", err);
+  if (r == 1)
+    {
+      *err = e;
+      return -1;
+    }
+  ov_error_free (&e);
+  return r < 0 ? -1 : 1;
+}
+
 int
 cli_commit (struct cli *c, int argc, char **argv, ov_error_t *err)
 {
@@ -123,8 +174,9 @@ cli_commit (struct cli *c, int argc, char **argv, ov_error_t *err)
   if (argc - i != 1)
     return cli_usage_error (&commit_opts, "commit", err, "expected DIR"), -1;
   struct ov_attachment att;
-  if (find (c, argv[i], &att, err) < 0)
-    return -1;
+  int f = find_or_container (c, argv[i], false, message, &att, err);
+  if (f != 0)
+    return f < 0 ? -1 : 0;
   cleanup_free char *msg = message ? xstrdup (message) : xasprintf ("commit %s", att.dir);
   struct ov_snapshot snap;
   bool changed;
@@ -158,8 +210,9 @@ cli_reload (struct cli *c, int argc, char **argv, ov_error_t *err)
   if (argc - i != 1)
     return cli_usage_error (&reload_opts, "reload", err, "expected DIR"), -1;
   struct ov_attachment att;
-  if (find (c, argv[i], &att, err) < 0)
-    return -1;
+  int f = find_or_container (c, argv[i], true, NULL, &att, err);
+  if (f != 0)
+    return f < 0 ? -1 : 0;
   struct ov_snapshot snap;
   int r = ov_reload (c->store, &att, &snap, err);
   attachment_free (&att);

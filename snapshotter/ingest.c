@@ -102,9 +102,7 @@ ov_ingest_file (struct ov_store *s, int fd, const char *what, struct ov_entry *e
             return ov_error (err, errno, "stat %s", what);
           if (n != before.st_size || !same_version (&before, &after))
             goto changed;
-          struct ov_blob_meta m = { after.st_mode, after.st_uid, after.st_gid,
-                                    after.st_mtim.tv_sec, after.st_mtim.tv_nsec };
-          if (ov_store_put_blob_mem (s, buf, n, &m, &e->oid, &st, err) < 0)
+          if (ov_store_put_blob_mem (s, buf, n, &e->oid, &st, err) < 0)
             return ov_error_prefix (err, "%s", what);
           size = n;
         }
@@ -112,9 +110,7 @@ ov_ingest_file (struct ov_store *s, int fd, const char *what, struct ov_entry *e
         {
           if (lseek (fd, 0, SEEK_SET) < 0)
             return ov_error (err, errno, "seek %s", what);
-          struct ov_blob_meta m = { before.st_mode, before.st_uid, before.st_gid,
-                                    before.st_mtim.tv_sec, before.st_mtim.tv_nsec };
-          if (ov_store_put_blob_fd (s, fd, &m, &e->oid, &size, &st, err) < 0)
+          if (ov_store_put_blob_fd (s, fd, &e->oid, &size, &st, err) < 0)
             return ov_error_prefix (err, "%s", what);
           if (fstat (fd, &after) < 0)
             return ov_error (err, errno, "stat %s", what);
@@ -441,7 +437,7 @@ ov_ingest_stream (struct ov_store *s, int fd, struct ov_entry *out, ov_error_t *
 {
   memset (out, 0, sizeof *out);
   uint64_t size;
-  if (ov_store_put_blob_fd (s, fd, NULL, &out->oid, &size, NULL, err) < 0)
+  if (ov_store_put_blob_fd (s, fd, &out->oid, &size, NULL, err) < 0)
     return ov_error_prefix (err, "standard input");
   int64_t now = now_ns ();
   out->type = OV_REG;

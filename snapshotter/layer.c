@@ -183,7 +183,7 @@ build (struct ov_store *s, const struct ov_snapshot *snap, const struct ov_oid *
   cleanup_close int tfd = openat (rootfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (tfd < 0)
     return ov_error (err, errno, "open %s/%s", s->root, tmp);
-  struct ov_mat *mat = ov_mat_new (s, OV_MAT_LINK, NULL);
+  struct ov_mat *mat = ov_mat_new (s, 0, NULL);
   struct delta d = { s, mat, NULL, 0 };
   int r;
   if (base)
@@ -204,7 +204,6 @@ build (struct ov_store *s, const struct ov_snapshot *snap, const struct ov_oid *
     r = ov_mat_finish (mat, err);
   struct ov_mat_stats st;
   ov_mat_stats (mat, &st);
-  out->linked = st.linked;
   out->copied = st.copied;
   ov_mat_free (mat);
   for (size_t i = 0; i < d.nkeep; i++)

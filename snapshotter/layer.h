@@ -1,8 +1,7 @@
 /* The node cache of lower dirs. A snapshot tree is materialized once per
  * node, read-only, and shared by every attachment of it. A layer is keyed by
  * its root tree id: cache/layers/<tree>/tree. A full layer holds the whole
- * tree (files hardlinked to their objects where the metadata matches); a
- * delta layer holds only what changed since a base layer (new and changed
+ * tree; a delta layer holds only what changed since a base layer (new and changed
  * entries, whiteouts for deletions) and is stacked above it, so
  * materializing the next snapshot costs work proportional to the change.
  * Stacks are bounded; past OV_LAYER_MAX_DEPTH a full layer is built. */
@@ -20,7 +19,7 @@ struct ov_layers
   struct ov_oid *trees;
   size_t n;
   bool built;         /* this call materialized something */
-  uint64_t linked, copied;
+  uint64_t copied;
 };
 
 void ov_layers_free (struct ov_layers *l);

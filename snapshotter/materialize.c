@@ -4,6 +4,7 @@
 #include "xattr.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -13,22 +14,11 @@
 #define SLOT_BUF (256u << 10)
 #define RING_DEPTH 512
 
-enum file_how
-{
-  HOW_COPY,
-  HOW_LINK_OBJECT,
-  HOW_LINK_LEADER,
-};
-
 struct mat_file
 {
-  struct ov_uring_op op;
-  struct ov_mat *m;
   const struct ov_entry *e;
   int dirfd;
-  enum file_how how;
-  struct mat_file *leader;
-  struct statx stx;
+  struct mat_file *leader; /* hardlink group: link to this one, written first */
 };
 
 struct mat_dir
@@ -50,7 +40,7 @@ struct ov_mat
   size_t ntrees, captrees;
   struct ov_entry **tops;
   size_t ntops;
-  uint64_t linked, copied, bytes_copied;
+  uint64_t copied, bytes_copied;
 };
 
 struct ov_mat *
@@ -88,7 +78,6 @@ ov_mat_free (struct ov_mat *m)
 void
 ov_mat_stats (const struct ov_mat *m, struct ov_mat_stats *st)
 {
-  st->linked = m->linked;
   st->copied = m->copied;
   st->bytes_copied = m->bytes_copied;
 }
@@ -104,11 +93,16 @@ obj_path (const struct ov_entry *e, char *out, size_t n)
 /* By name beneath dirfd: we created the node ourselves with O_EXCL or
  * mkdirat, so the name is ours; AT_SYMLINK_NOFOLLOW where the call has it. */
 static int
-set_meta_at (int dirfd, const char *name, const struct ov_entry *e, ov_error_t *err)
+set_meta_at (int dirfd, const char *name, const struct ov_entry *e, bool created_with_mode,
+             ov_error_t *err)
 {
-  if (geteuid () == 0 && fchownat (dirfd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0)
+  /* A file we created is ours already, with its permission bits (the
+   * umask is 0 while we work); chown clears set-id bits, so chmod after. */
+  bool chown_needed = geteuid () == 0 && (e->uid != geteuid () || e->gid != getegid ());
+  if (chown_needed && fchownat (dirfd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0)
     return ov_error (err, errno, "chown %s", name);
-  if (e->type != OV_LNK && fchmodat (dirfd, name, e->mode & 07777, 0) < 0)
+  if (e->type != OV_LNK && (!created_with_mode || (e->mode & 07000))
+      && fchmodat (dirfd, name, e->mode & 07777, 0) < 0)
     return ov_error (err, errno, "chmod %s", name);
   if (e->nxattrs && xattrs_write (-1, dirfd, name, e, err) < 0)
     return -1;
@@ -151,7 +145,7 @@ make_node (struct ov_mat *m, const struct ov_entry *e, int dirfd, const char *na
       return ov_error (err, errno, "create %s %s", ov_type_name (e->type), name);
     }
   /* FIFOs and devices are never opened: metadata goes by name. */
-  return set_meta_at (dirfd, name, e, err);
+  return set_meta_at (dirfd, name, e, false, err);
 }
 
 static int add_entry (struct ov_mat *m, const struct ov_entry *e, int dirfd, const char *name,
@@ -217,7 +211,7 @@ add_entry (struct ov_mat *m, const struct ov_entry *e, int dirfd, const char *na
           m->capfiles = m->capfiles ? m->capfiles * 2 : 1024;
           m->files = xrealloc (m->files, m->capfiles * sizeof *m->files);
         }
-      m->files[m->nfiles++] = (struct mat_file){ .m = m, .e = e, .dirfd = dirfd };
+      m->files[m->nfiles++] = (struct mat_file){ .e = e, .dirfd = dirfd };
       m->progress->total_files++;
       m->progress->total_bytes += e->size;
       return 0;
@@ -239,84 +233,7 @@ ov_mat_add (struct ov_mat *m, const struct ov_entry *e, int dirfd, const char *n
   return add_entry (m, top, dirfd, top->name, err);
 }
 
-/* ---- phase 1: which files can be links to their objects ---- */
-
-static int
-statx_done (struct ov_uring_op *op, int res, ov_error_t *err)
-{
-  struct mat_file *f = (struct mat_file *) op;
-  const struct ov_entry *e = f->e;
-  if (res < 0)
-    {
-      char key[PATH_MAX];
-      obj_path (e, key, sizeof key);
-      if (res == -ENOENT)
-        return ov_error_set (err, OV_ECORRUPT, 0, "object %s is missing from the store", key);
-      return ov_error (err, -res, "stat object %s", key);
-    }
-  const struct statx *x = &f->stx;
-  if (S_ISREG (x->stx_mode) && (x->stx_mode & 07777) == (e->mode & 07777) && x->stx_uid == e->uid
-      && x->stx_gid == e->gid && x->stx_size == e->size && x->stx_mtime.tv_sec == e->mtime_sec
-      && x->stx_mtime.tv_nsec == e->mtime_nsec)
-    f->how = HOW_LINK_OBJECT;
-  return 0;
-}
-
-static int
-link_done (struct ov_uring_op *op, int res, ov_error_t *err)
-{
-  struct mat_file *f = (struct mat_file *) op;
-  if (res < 0)
-    return ov_error (err, -res, "link %s", f->e->name);
-  f->m->linked++;
-  ov_progress_add (f->m->progress, 1, f->e->size);
-  return 0;
-}
-
-static int
-plan_links (struct ov_mat *m, struct ov_uring *u, ov_error_t *err)
-{
-  int objfd = ov_store_fd (m->s);
-  for (size_t i = 0; i < m->nfiles; i++)
-    {
-      struct mat_file *f = &m->files[i];
-      if (f->how != HOW_COPY || f->e->nxattrs)
-        continue;
-      f->op.done = statx_done;
-      char key[PATH_MAX];
-      obj_path (f->e, key, sizeof key);
-      struct io_uring_sqe *sqe = ov_uring_sqe (u, &f->op);
-      if (sqe == NULL)
-        break;
-      /* The path is copied by the kernel when the SQE is submitted. */
-      io_uring_prep_statx (sqe, objfd, key, AT_SYMLINK_NOFOLLOW,
-                           STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_MTIME
-                               | STATX_SIZE,
-                           &f->stx);
-      io_uring_submit (&u->ring);
-    }
-  if (ov_uring_drain (u, err) < 0)
-    return -1;
-  for (size_t i = 0; i < m->nfiles; i++)
-    {
-      struct mat_file *f = &m->files[i];
-      if (f->how != HOW_LINK_OBJECT)
-        continue;
-      if ((m->flags & OV_MAT_FORCE) && unlinkat (f->dirfd, f->e->name, 0) < 0 && errno != ENOENT)
-        return ov_error (err, errno, "replace %s", f->e->name);
-      f->op.done = link_done;
-      char key[PATH_MAX];
-      obj_path (f->e, key, sizeof key);
-      struct io_uring_sqe *sqe = ov_uring_sqe (u, &f->op);
-      if (sqe == NULL)
-        break;
-      io_uring_prep_linkat (sqe, objfd, key, f->dirfd, f->e->name, 0);
-      io_uring_submit (&u->ring);
-    }
-  return ov_uring_drain (u, err);
-}
-
-/* ---- phase 2: copies ---- */
+/* ---- copies ---- */
 
 struct slot
 {
@@ -387,10 +304,10 @@ chain_done (struct ov_uring_op *op, int res, ov_error_t *err)
       unlinkat (f->dirfd, f->e->name, 0);
       return ov_error_prefix (err, "%s", f->e->name);
     }
-  if (set_meta_at (f->dirfd, f->e->name, f->e, err) < 0)
+  if (set_meta_at (f->dirfd, f->e->name, f->e, true, err) < 0)
     return -1;
-  sl->m->copied++;
-  sl->m->bytes_copied += f->e->size;
+  __atomic_add_fetch (&sl->m->copied, 1, __ATOMIC_RELAXED);
+  __atomic_add_fetch (&sl->m->bytes_copied, f->e->size, __ATOMIC_RELAXED);
   ov_progress_add (sl->m->progress, 1, f->e->size);
   return 0;
 }
@@ -443,7 +360,7 @@ queue_chain (struct ov_uring *u, struct slot *sl, struct mat_file *f, int objfd)
   if (!(sqe = ov_uring_sqe (u, &sl->create_op)))
     return -1;
   io_uring_prep_openat_direct (sqe, f->dirfd, f->e->name,
-                               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600, out);
+                               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, f->e->mode & 0777, out);
   sqe->flags |= IOSQE_IO_LINK;
   if (!(sqe = ov_uring_sqe (u, &sl->op)))
     return -1;
@@ -617,31 +534,89 @@ group_links (struct ov_mat *m)
       if (tab[h] == NULL)
         tab[h] = f;
       else
-        {
-          f->how = HOW_LINK_LEADER;
-          f->leader = tab[h];
-        }
+        f->leader = tab[h];
     }
   free (tab);
+}
+
+/* Small files are copied by one ring per thread, each thread taking a
+ * contiguous run of the list (files of a directory stay together, so the
+ * threads mostly work in different directories). */
+struct shard
+{
+  struct ov_mat *m;
+  struct mat_file **files;
+  size_t n;
+  ov_error_t err;
+};
+
+static void *
+shard_run (void *arg)
+{
+  struct shard *sh = arg;
+  struct ov_uring u;
+  if (ov_uring_init (&u, RING_DEPTH, &sh->err) < 0)
+    return NULL;
+  copy_small (sh->m, &u, sh->files, sh->n, &sh->err);
+  ov_uring_exit (&u);
+  return NULL;
+}
+
+static int
+copy_small_threads (struct ov_mat *m, struct mat_file **todo, size_t n, ov_error_t *err)
+{
+  if (n == 0)
+    return 0;
+  int nt = ov_pool_threads () / 2;
+  if (nt < 1)
+    nt = 1;
+  if ((size_t) nt > n / 64 + 1)
+    nt = n / 64 + 1;
+  struct shard *sh = xcalloc (nt, sizeof *sh);
+  pthread_t *th = xcalloc (nt, sizeof *th);
+  size_t per = (n + nt - 1) / nt;
+  for (int i = 0; i < nt; i++)
+    {
+      size_t lo = i * per, hi = lo + per < n ? lo + per : n;
+      sh[i] = (struct shard){ m, todo + lo, lo < n ? hi - lo : 0, NULL };
+    }
+  int started = 0;
+  for (int i = 1; i < nt; i++)
+    if (pthread_create (&th[i], NULL, shard_run, &sh[i]) == 0)
+      started = i;
+    else
+      shard_run (&sh[i]);
+  shard_run (&sh[0]);
+  for (int i = 1; i <= started; i++)
+    pthread_join (th[i], NULL);
+  int r = 0;
+  for (int i = 0; i < nt; i++)
+    if (sh[i].err)
+      {
+        if (r == 0 && *err == NULL)
+          *err = sh[i].err;
+        else
+          ov_error_free (&sh[i].err);
+        r = -1;
+      }
+  free (sh);
+  free (th);
+  return r;
 }
 
 int
 ov_mat_finish (struct ov_mat *m, ov_error_t *err)
 {
   int r = 0;
+  mode_t old_umask = umask (0);
   group_links (m);
-  struct ov_uring u;
-  if (m->nfiles && ov_uring_init (&u, RING_DEPTH, err) < 0)
-    return -1;
-  if (m->nfiles && (m->flags & OV_MAT_LINK))
-    r = plan_links (m, &u, err);
   struct mat_file **small = xcalloc (m->nfiles + 1, sizeof *small);
   struct mat_file **big = xcalloc (m->nfiles + 1, sizeof *big);
   size_t nsmall = 0, nbig = 0;
-  for (size_t i = 0; r == 0 && i < m->nfiles; i++)
+  for (size_t i = 0; i < m->nfiles; i++)
     {
       struct mat_file *f = &m->files[i];
-      if (f->how != HOW_COPY)
+      if (f->leader)
         continue;
       /* the chain needs an exact, non-empty read */
       if (f->e->size > 0 && f->e->size <= SLOT_BUF)
@@ -649,8 +624,7 @@ ov_mat_finish (struct ov_mat *m, ov_error_t *err)
       else
         big[nbig++] = f;
     }
-  if (r == 0)
-    r = copy_small (m, &u, small, nsmall, err);
+  r = copy_small_threads (m, small, nsmall, err);
   if (r == 0 && nbig)
     {
       struct big_ctx b = { m, big };
@@ -658,12 +632,10 @@ ov_mat_finish (struct ov_mat *m, ov_error_t *err)
     }
   free (small);
   free (big);
-  if (m->nfiles)
-    ov_uring_exit (&u);
   for (size_t i = 0; r == 0 && i < m->nfiles; i++)
     {
       struct mat_file *f = &m->files[i];
-      if (f->how != HOW_LINK_LEADER)
+      if (f->leader == NULL)
         continue;
       const char *to = f->e->name;
       if ((m->flags & OV_MAT_FORCE) && unlinkat (f->dirfd, to, 0) < 0 && errno != ENOENT)
@@ -681,6 +653,7 @@ ov_mat_finish (struct ov_mat *m, ov_error_t *err)
       close (d->fd);
       d->fd = -1;
     }
+  umask (old_umask);
   return r;
 }
 

@@ -1,15 +1,14 @@
 /* The materializer: writes snapshot entries (files or whole trees) into a
- * directory with exact metadata. One engine for `get` (copies the user may
- * edit) and for the node cache of overlay lower dirs (OV_MAT_LINK: a file
- * whose stored object already has the entry's metadata becomes a hardlink
- * to the object, so no data is written at all).
+ * directory with exact metadata (hardlinks only where the snapshot has
+ * them: st_nlink and st_ino are part of the metadata). One engine for `get`
+ * and for the node cache of overlay lower dirs.
  *
- * Bulk work runs on io_uring: statx of objects and linkat in batches;
- * small-file copies as linked openat -> read -> close -> openat -> write ->
- * close chains on direct descriptors and registered buffers, bounded in
- * flight. Large files are copied by a thread pool. Every copied byte is
- * checked against its object hash. Directory metadata is set last,
- * deepest first, so writing children does not disturb parents' times. */
+ * Small files are copied on io_uring, one ring per thread: linked openat ->
+ * read -> close -> openat -> write -> close chains on direct descriptors and
+ * registered buffers, bounded in flight. Large files are copied by a thread
+ * pool. Every copied byte is checked against its object hash. Directory
+ * metadata is set last, deepest first, so writing children does not
+ * disturb parents' times. */
 #ifndef OVSNAP_MATERIALIZE_H
 #define OVSNAP_MATERIALIZE_H
 
@@ -20,7 +19,6 @@ enum
 {
   OV_MAT_FORCE = 1, /* replace existing files */
   OV_MAT_MERGE = 2, /* the top directory may already exist */
-  OV_MAT_LINK = 4,  /* link objects whose metadata matches (cache trees only) */
 };
 
 struct ov_mat;
@@ -38,7 +36,7 @@ void ov_mat_free (struct ov_mat *m);
 
 struct ov_mat_stats
 {
-  uint64_t linked, copied, bytes_copied;
+  uint64_t copied, bytes_copied;
 };
 void ov_mat_stats (const struct ov_mat *m, struct ov_mat_stats *st);
 

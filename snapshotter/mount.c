@@ -1,4 +1,5 @@
 #include "mount.h"
+#include "nsexec.h"
 #include "util.h"
 
 #include <fcntl.h>
@@ -62,11 +63,8 @@ ov_overlay_build (const struct ov_overlay *o, ov_error_t *err)
     return ov_error (err, errno, "fsopen overlay");
   if (set_lowers (fs, o, err) < 0)
     return -1;
-  if (o->upper)
-    {
-      if (set_str (fs, "upperdir", o->upper, err) < 0 || set_str (fs, "workdir", o->work, err) < 0)
-        return -1;
-    }
+  if (set_str (fs, "upperdir", o->upper, err) < 0 || set_str (fs, "workdir", o->work, err) < 0)
+    return -1;
   /* index=off: an upper may be reused by the next mount after a reload;
    * no redirect_dir or metacopy: the upper must hold whole files we can diff. */
   if (set_str (fs, "index", "off", err) < 0 || set_str (fs, "redirect_dir", "off", err) < 0
@@ -74,7 +72,7 @@ ov_overlay_build (const struct ov_overlay *o, ov_error_t *err)
     return -1;
   if (fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
     return ov_error (err, errno, "create overlay");
-  int mfd = fsmount (fs, FSMOUNT_CLOEXEC, o->upper ? 0 : MOUNT_ATTR_RDONLY);
+  int mfd = fsmount (fs, FSMOUNT_CLOEXEC, o->readonly ? MOUNT_ATTR_RDONLY : 0);
   if (mfd < 0)
     return ov_error (err, errno, "fsmount overlay");
   return mfd;
@@ -126,4 +124,82 @@ ov_is_overlay_root (const char *path)
     return false;
   cleanup_free char *up = xasprintf ("%s/..", path);
   return stat (up, &parent) == 0 && parent.st_dev != st.st_dev;
+}
+
+struct ns_op
+{
+  const char *root, *path;
+  int mfd;
+  enum
+  {
+    NS_MOVE,
+    NS_SWAP,
+    NS_UMOUNT,
+  } op;
+};
+
+/* Runs in the container's mount namespace (a forked child). */
+static int
+ns_op_run (void *ctx, ov_error_t *err)
+{
+  struct ns_op *o = ctx;
+  cleanup_close int rootfd = open (o->root ? o->root : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0)
+    return ov_error (err, errno, "open %s", o->root ? o->root : "/");
+  if (o->op == NS_MOVE)
+    {
+      cleanup_close int target = ov_resolve_dir_in_root (rootfd, o->path, true, err);
+      if (target < 0)
+        return ov_error_prefix (err, "mount point");
+      if (move_mount (o->mfd, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        return ov_error (err, errno, "mount on %s", o->path);
+      return 0;
+    }
+  /* swap and umount work on the last component, from its parent directory
+   * (an fd on the mount itself would keep it busy) */
+  cleanup_free char *parent = xstrdup (o->path);
+  char *slash = strrchr (parent, '/');
+  const char *name = slash ? o->path + (slash - parent) + 1 : o->path;
+  if (slash)
+    *slash = '\0';
+  cleanup_close int pfd = ov_resolve_dir_in_root (rootfd, parent[0] ? parent : "/", false, err);
+  if (pfd < 0 || fchdir (pfd) < 0)
+    return pfd < 0 ? -1 : ov_error (err, errno, "enter %s", parent);
+  if (o->op == NS_SWAP)
+    {
+      if (move_mount (o->mfd, "", AT_FDCWD, name, MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_BENEATH) < 0)
+        {
+          if (errno != EINVAL)
+            return ov_error (err, errno, "mount beneath %s", o->path);
+          if (umount2 (name, UMOUNT_NOFOLLOW) < 0)
+            return ov_error_set (err, errno == EBUSY ? OV_EBUSY : 0, errno, "unmount %s", o->path);
+          if (move_mount (o->mfd, "", AT_FDCWD, name, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            return ov_error (err, errno, "mount on %s", o->path);
+          return 0;
+        }
+    }
+  if (umount2 (name, UMOUNT_NOFOLLOW) < 0)
+    return ov_error_set (err, errno == EBUSY ? OV_EBUSY : 0, errno, "unmount %s", o->path);
+  return 0;
+}
+
+int
+ov_mount_move_ns (pid_t pid, const char *root, const char *path, int mfd, ov_error_t *err)
+{
+  struct ns_op o = { root, path, mfd, NS_MOVE };
+  return ov_in_mntns (pid, ns_op_run, &o, err);
+}
+
+int
+ov_mount_swap_ns (pid_t pid, const char *path, int mfd, ov_error_t *err)
+{
+  struct ns_op o = { NULL, path, mfd, NS_SWAP };
+  return ov_in_mntns (pid, ns_op_run, &o, err);
+}
+
+int
+ov_umount_ns (pid_t pid, const char *path, ov_error_t *err)
+{
+  struct ns_op o = { NULL, path, -1, NS_UMOUNT };
+  return ov_in_mntns (pid, ns_op_run, &o, err);
 }

@@ -10,13 +10,15 @@
 #include "error.h"
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct ov_overlay
 {
   char **lowers; /* top first */
   size_t nlowers;
-  const char *upper; /* NULL: read-only, lowers only */
+  const char *upper;
   const char *work;
+  bool readonly; /* a read-only mount (overlay needs an upper or two lowers) */
 };
 
 /* A detached overlay mount; returns its fd (close it after moving it). */
@@ -27,6 +29,14 @@ int ov_mount_move (int mfd, const char *path, ov_error_t *err);
  * old mount cannot be removed (the new one is then removed again). */
 int ov_mount_swap (int mfd, const char *path, ov_error_t *err);
 int ov_umount (const char *path, ov_error_t *err);
+/* The same inside the mount namespace of process pid (a container): path
+ * is resolved beneath `root` (NULL: the namespace's root) with
+ * RESOLVE_IN_ROOT, never through a symlink out of it; move creates the
+ * mount point if it is missing. */
+int ov_mount_move_ns (pid_t pid, const char *root, const char *path, int mfd, ov_error_t *err);
+int ov_mount_swap_ns (pid_t pid, const char *path, int mfd, ov_error_t *err);
+int ov_umount_ns (pid_t pid, const char *path, ov_error_t *err);
+
 /* Is path the root of an overlay mount? */
 bool ov_is_overlay_root (const char *path);
 

@@ -87,6 +87,14 @@ ov_store_lock (struct ov_store *s, bool exclusive, ov_error_t *err)
   return 0;
 }
 
+void
+ov_store_unlock (struct ov_store *s)
+{
+  if (s->store_lock >= 0)
+    close (s->store_lock);
+  s->store_lock = -1;
+}
+
 int
 ov_store_lock_name (struct ov_store *s, const char *name, ov_error_t *err)
 {
@@ -173,20 +181,6 @@ same_as_fd (int a, int b)
   return 1;
 }
 
-static void
-apply_meta (int fd, const struct ov_blob_meta *m)
-{
-  if (m == NULL || geteuid () != 0)
-    return;
-  /* Best effort: a later materializer links the object only when its
-   * metadata matches the entry, and copies otherwise. */
-  if (fchown (fd, m->uid, m->gid) == 0 && fchmod (fd, m->mode & 07777) == 0)
-    {
-      struct timespec ts[2] = { { 0, UTIME_OMIT }, { m->mtime_sec, m->mtime_nsec } };
-      (void) futimens (fd, ts);
-    }
-}
-
 /* Find where content with hash `id` lives or must go. `same` compares an
  * existing object with the new content. Returns 1 if an identical object
  * exists (id set), 0 if id names a free slot, -1 on error. */
@@ -263,8 +257,8 @@ publish (struct ov_store *s, enum ov_kind kind, int tmpfd, struct ov_oid *id,
 }
 
 static int
-put_mem (struct ov_store *s, enum ov_kind kind, const void *p, size_t n,
-         const struct ov_blob_meta *meta, struct ov_oid *id, bool *deduped, ov_error_t *err)
+put_mem (struct ov_store *s, enum ov_kind kind, const void *p, size_t n, struct ov_oid *id,
+         bool *deduped, ov_error_t *err)
 {
   struct mem_ctx ctx = { p, n };
   ov_hash (p, n, id);
@@ -281,7 +275,6 @@ put_mem (struct ov_store *s, enum ov_kind kind, const void *p, size_t n,
     return ov_error (err, errno, "create temporary %s in %s", kind_what (kind), s->root);
   if (write_all (fd, p, n) < 0)
     return ov_error (err, errno, "write %s to %s", kind_what (kind), s->root);
-  apply_meta (fd, meta);
   return publish (s, kind, fd, id, same_mem_cb, &ctx, deduped, err);
 }
 
@@ -290,16 +283,15 @@ ov_store_put_record (struct ov_store *s, enum ov_kind kind, const struct ov_buf 
                      struct ov_oid *id, ov_error_t *err)
 {
   bool deduped;
-  return put_mem (s, kind, b->data, b->len, NULL, id, &deduped, err);
+  return put_mem (s, kind, b->data, b->len, id, &deduped, err);
 }
 
 int
-ov_store_put_blob_mem (struct ov_store *s, const void *p, size_t n,
-                       const struct ov_blob_meta *meta, struct ov_oid *id,
+ov_store_put_blob_mem (struct ov_store *s, const void *p, size_t n, struct ov_oid *id,
                        struct ov_put_stats *st, ov_error_t *err)
 {
   bool deduped = false;
-  if (put_mem (s, OV_BLOB, p, n, meta, id, &deduped, err) < 0)
+  if (put_mem (s, OV_BLOB, p, n, id, &deduped, err) < 0)
     return -1;
   if (st)
     {
@@ -311,9 +303,8 @@ ov_store_put_blob_mem (struct ov_store *s, const void *p, size_t n,
 }
 
 int
-ov_store_put_blob_fd (struct ov_store *s, int srcfd, const struct ov_blob_meta *meta,
-                      struct ov_oid *id, uint64_t *size, struct ov_put_stats *st,
-                      ov_error_t *err)
+ov_store_put_blob_fd (struct ov_store *s, int srcfd, struct ov_oid *id, uint64_t *size,
+                      struct ov_put_stats *st, ov_error_t *err)
 {
   cleanup_close int fd = s->be->create_tmp (s->be_data, "objects");
   if (fd < 0)
@@ -342,7 +333,6 @@ ov_store_put_blob_fd (struct ov_store *s, int srcfd, const struct ov_blob_meta *
     }
   ov_hasher_final (&h, id);
   ov_hasher_free (&h);
-  apply_meta (fd, meta);
   bool deduped = false;
   if (publish (s, OV_BLOB, fd, id, same_fd_cb, &fd, &deduped, err) < 0)
     return -1;

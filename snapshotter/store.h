@@ -67,6 +67,7 @@ int ov_store_open (struct ov_store **out, const char *root, int flags, ov_error_
 void ov_store_close (struct ov_store *s);
 /* Shared for every operation that reads or adds; exclusive for gc. */
 int ov_store_lock (struct ov_store *s, bool exclusive, ov_error_t *err);
+void ov_store_unlock (struct ov_store *s);
 /* A named advisory lock (e.g. a volume's), held until the fd is closed. */
 int ov_store_lock_name (struct ov_store *s, const char *name, ov_error_t *err);
 
@@ -80,25 +81,16 @@ int ov_store_put_record (struct ov_store *s, enum ov_kind kind, const struct ov_
 int ov_store_get_record (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
                          struct ov_buf *out, ov_error_t *err);
 
-/* Blobs. Metadata in `meta` (may be NULL) is applied to a newly stored
- * object file, so the materializer can later link it when it matches. */
-struct ov_blob_meta
-{
-  uint32_t mode, uid, gid;
-  int64_t mtime_sec;
-  uint32_t mtime_nsec;
-};
+/* Blobs: raw file contents. */
 struct ov_put_stats
 {
   uint64_t stored, deduped, bytes_stored;
 };
-int ov_store_put_blob_mem (struct ov_store *s, const void *p, size_t n,
-                           const struct ov_blob_meta *meta, struct ov_oid *id,
+int ov_store_put_blob_mem (struct ov_store *s, const void *p, size_t n, struct ov_oid *id,
                            struct ov_put_stats *st, ov_error_t *err);
 /* Streams srcfd (read to EOF) into the store; *size gets the length read. */
-int ov_store_put_blob_fd (struct ov_store *s, int srcfd, const struct ov_blob_meta *meta,
-                          struct ov_oid *id, uint64_t *size, struct ov_put_stats *st,
-                          ov_error_t *err);
+int ov_store_put_blob_fd (struct ov_store *s, int srcfd, struct ov_oid *id, uint64_t *size,
+                          struct ov_put_stats *st, ov_error_t *err);
 int ov_store_open_blob (struct ov_store *s, const struct ov_oid *id, ov_error_t *err);
 
 /* Walk every stored object of a kind. */

@@ -88,12 +88,114 @@ exec 5>/dev/null 6>&1 7>&2 8>&2
 BASH_XTRACEFD=5
 PS4='+ '
 
+# --- mounts and background processes below the trash directory ---------------------------------
+# Tests may create real (overlay) mounts below the trash directory and start background processes
+# that hold files there. Removing a tree with a live mount inside would delete files through the
+# mount, so the harness, before it removes the trash directory and whenever a script ends (passed,
+# failed, bailed out or interrupted), kills the background processes registered with test_bg_pid,
+# then unmounts every mount below the trash directory, deepest first (umount -l as a last resort).
+# It never removes the trash directory while a mount below it remains.
+
+test_bg_pids_=
+
+# test_bg_pid PID...: a background process of the running test; killed (SIGKILL) when the test
+# ends, and at the latest when the script exits, whatever happens. Start holders with `exec` as
+# the last command (`(cd DIR && exec sleep 100) &`) so that PID is the process that holds DIR.
+test_bg_pid() {
+	local p
+	for p in "$@"; do
+		case $p in ''|*[!0-9]*) BUG "test_bg_pid: not a pid: '$p'" ;; esac
+		test_bg_pids_="$test_bg_pids_ $p"
+	done
+}
+
+# test_kill_pid_ PID: SIGKILL PID and wait (up to ~5 s) until it is gone
+test_kill_pid_() {
+	local p=$1 i
+	kill -KILL "$p" 2>/dev/null || return 0
+	wait "$p" 2>/dev/null
+	for i in $(seq 1 50); do
+		[ -d "/proc/$p" ] || return 0
+		# a zombie that is not our child: gone as far as mounts are concerned
+		case $(awk '/^State:/ { print $2 }' "/proc/$p/status" 2>/dev/null) in Z|X|'') return 0 ;; esac
+		sleep 0.1
+	done
+	echo "# warning: background process $p did not die" >&8
+}
+
+test_kill_bg_() {
+	local p
+	for p in $test_bg_pids_; do
+		test_kill_pid_ "$p"
+	done
+	test_bg_pids_=
+}
+
+# test_mounts_below_ DIR: the mount points at or below DIR (a physical path), deepest first,
+# NUL-terminated (mountinfo's octal escapes decoded)
+test_mounts_below_() {
+	awk -v top="$1" 'BEGIN { ORS = "\0" }
+	function unesc(s,   r, i, c) {
+		r = ""
+		for (i = 1; i <= length(s); i++) {
+			c = substr(s, i, 1)
+			if (c == "\\" && substr(s, i + 1, 3) ~ /^[0-7][0-7][0-7]$/) {
+				c = sprintf("%c", (substr(s, i + 1, 1) * 64) + (substr(s, i + 2, 1) * 8) + substr(s, i + 3, 1))
+				i += 3
+			}
+			r = r c
+		}
+		return r
+	}
+	{
+		p = unesc($5)
+		if (p == top || index(p, top "/") == 1)
+			print gsub("/", "/", p) "\t" p
+	}' /proc/self/mountinfo | sort -z -s -rn | cut -z -f2-
+}
+
+# test_umount_below_ DIR: unmount everything at or below DIR; fails (and says what is left) if
+# something stays mounted
+test_umount_below_() {
+	local top m pass left
+	top=$(cd "$1" 2>/dev/null && pwd -P) || return 0
+	for pass in 1 2 3 4; do
+		left=
+		while IFS= read -r -d "" m; do
+			left=t
+			if [ "$pass" -le 2 ]; then
+				umount "$m" 2>/dev/null
+			else
+				umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+			fi
+		done < <(test_mounts_below_ "$top")
+		[ -z "$left" ] && return 0
+	done
+	left=$(test_mounts_below_ "$top" | tr '\0' ' ')
+	[ -z "$left" ] && return 0
+	echo "# still mounted below $top: $left" >&8
+	return 1
+}
+
+# test_release_trash_: kill the registered background processes, unmount everything below the
+# trash directory; fails if a mount remains
+test_release_trash_() {
+	test_kill_bg_
+	test_umount_below_ "$TRASH_DIRECTORY"
+}
+
 test_remove_trash_() {
-	cd / && rm -rf --one-file-system "$TRASH_DIRECTORY"
+	cd / || return 1
+	if ! test_release_trash_; then
+		echo "# mounts remain: trash directory kept: $TRASH_DIRECTORY" >&6
+		return 1
+	fi
+	rm -rf --one-file-system "$TRASH_DIRECTORY"
 }
 
 test_at_exit_() {
 	local rc=$?
+	test_release_trash_ || { [ "$rc" = 0 ] && rc=1; }
 	if [ -z "$test_done_called_" ]; then
 		echo "Bail out! $TEST_NAME exited before test_done (status $rc; a test body may have called exit)" >&6
 		echo "# trash directory kept: $TRASH_DIRECTORY" >&6
@@ -184,6 +286,7 @@ $body"
 			test_eval_inner_ "$test_cleanup_" || { [ "$status" = 0 ] && status=1; }
 			{ set +x; } 2>/dev/null
 		fi
+		test_kill_bg_
 	} >>"$log" 2>&1 </dev/null
 	exec 5>/dev/null 7>&8
 
