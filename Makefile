@@ -26,7 +26,7 @@ ENGINE_OBJS := $(ENGINE:%=$(B)/%.o)
 HOOK_OBJS := $(HOOK:%=$(B)/hook-%.o)
 CLI_OBJS := $(CLI:%=$(B)/%.o)
 
-all: $(BIN) $(HOOK_BIN)
+all: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl
 
 $(B)/libovsnap.a: $(ENGINE_OBJS)
 	rm -f $@ && $(AR) rcs $@ $^
@@ -36,6 +36,10 @@ $(BIN): $(CLI_OBJS) $(B)/libovsnap.a
 
 $(HOOK_BIN): $(HOOK_OBJS) $(B)/libovsnap.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# static: it is copied into containers that may have no libc of their own
+runtime-hook/ovsnap-ctl: runtime-hook/ovsnap-ctl.c
+	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
 
 $(B)/%.o: snapshotter/%.c | $(B)
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -56,16 +60,17 @@ check:
 	$(MAKE) all asan
 	tests/check
 
-install: $(BIN) $(HOOK_BIN)
+install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ovsnap
 	install -m 0755 $(HOOK_BIN) $(DESTDIR)$(BINDIR)/ovsnap-hook
+	install -m 0755 runtime-hook/ovsnap-ctl $(DESTDIR)$(BINDIR)/ovsnap-ctl
 	install -d $(DESTDIR)$(PREFIX)/share/containers/oci/hooks.d
 	sed 's|/usr/local/bin/ovsnap-hook|$(BINDIR)/ovsnap-hook|' runtime-hook/hooks.d/ovsnap.json \
 		> $(DESTDIR)$(PREFIX)/share/containers/oci/hooks.d/ovsnap.json
 
 clean:
-	rm -rf build build-asan $(BIN) $(HOOK_BIN)
+	rm -rf build build-asan $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl
 
 .PHONY: all asan check install clean
 -include $(wildcard $(B)/*.d)
