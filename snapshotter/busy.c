@@ -31,6 +31,30 @@ comm_of (int pid, char *out, size_t n)
     *nl = '\0';
 }
 
+/* The pid as the process itself sees it (innermost pid namespace). */
+static int
+ns_pid (int pid)
+{
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/status", pid);
+  FILE *f = fopen (path, "re");
+  if (f == NULL)
+    return pid;
+  char *line = NULL;
+  size_t cap = 0;
+  int inner = pid;
+  while (getline (&line, &cap, f) > 0)
+    if (strncmp (line, "NSpid:", 6) == 0)
+      {
+        char *last = strrchr (line, '\t');
+        inner = last ? atoi (last + 1) : pid;
+        break;
+      }
+  free (line);
+  fclose (f);
+  return inner > 0 ? inner : pid;
+}
+
 static void
 add (struct found *f, int pid, const char *fmt, const char *path)
 {
@@ -40,7 +64,10 @@ add (struct found *f, int pid, const char *fmt, const char *path)
   char comm[64];
   comm_of (pid, comm, sizeof comm);
   cleanup_free char *what = xasprintf (fmt, path);
-  cleanup_free char *line = xasprintf ("%spid %d (%s) %s", f->msg.len ? "; " : "", pid, comm, what);
+  int inner = ns_pid (pid);
+  cleanup_free char *who = inner != pid ? xasprintf ("pid %d (%s, host pid %d)", inner, comm, pid)
+                                        : xasprintf ("pid %d (%s)", pid, comm);
+  cleanup_free char *line = xasprintf ("%s%s %s", f->msg.len ? "; " : "", who, what);
   buf_put (&f->msg, line, strlen (line));
 }
 

@@ -291,14 +291,18 @@ status_one (const struct ov_attachment *a, void *ctx)
       json_object_object_add (o, "readonly", json_object_new_boolean (a->readonly));
       json_object_object_add (o, "upper_bytes", json_object_new_int64 (st.upper_bytes));
       json_object_object_add (o, "upper_entries", json_object_new_int64 (st.upper_entries));
+      json_object_object_add (o, "container",
+                              a->container ? cli_json_str (a->container) : NULL);
       json_object_array_add (s->arr, o);
     }
   else
     {
       cleanup_free char *id = cli_short_id (&a->snapshot);
-      printf ("%-20s %-12s %-8s %12" PRIu64 "  %s%s\n", a->volume, id,
+      cleanup_free char *where = a->container ? xasprintf ("%s (container %.12s)", a->dir, a->container)
+                                              : xstrdup (a->dir);
+      printf ("%-20s %-12s %-9s %12" PRIu64 "  %s\n", a->volume, id,
               !st.mounted ? "unmounted" : a->readonly ? "ro" : st.dirty ? "dirty" : "clean",
-              st.upper_bytes, a->dir, "");
+              st.upper_bytes, where);
     }
   return 0;
 }
@@ -315,7 +319,7 @@ cli_status (struct cli *c, int argc, char **argv, ov_error_t *err)
     return -1;
   struct status_ctx s = { c, c->json ? json_object_new_array () : NULL, err };
   if (!c->json)
-    printf ("%-20s %-12s %-8s %12s  %s\n", "VOLUME", "SNAPSHOT", "STATE", "UPPER-BYTES", "DIR");
+    printf ("%-20s %-12s %-9s %12s  %s\n", "VOLUME", "SNAPSHOT", "STATE", "UPPER-BYTES", "DIR");
   int r = ov_attachment_each (c->store, status_one, &s, err);
   if (s.arr)
     {
