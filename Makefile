@@ -21,12 +21,13 @@ CLI := ovsnap cli-util cli-volume cli-put cli-get cli-ls cli-edit cli-diff cli-m
 
 HOOK := ovsnap-hook oci
 HOOK_BIN ?= runtime-hook/ovsnap-hook
+UNIT_DIR ?= tests/unit
 
 ENGINE_OBJS := $(ENGINE:%=$(B)/%.o)
 HOOK_OBJS := $(HOOK:%=$(B)/hook-%.o)
 CLI_OBJS := $(CLI:%=$(B)/%.o)
 
-all: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl
+all: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records
 
 $(B)/libovsnap.a: $(ENGINE_OBJS)
 	rm -f $@ && $(AR) rcs $@ $^
@@ -36,6 +37,9 @@ $(BIN): $(CLI_OBJS) $(B)/libovsnap.a
 
 $(HOOK_BIN): $(HOOK_OBJS) $(B)/libovsnap.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(UNIT_DIR)/test-records: tests/unit/test-records.c $(B)/libovsnap.a
+	$(CC) $(CFLAGS) -Isnapshotter $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # static: it is copied into containers that may have no libc of their own
 runtime-hook/ovsnap-ctl: runtime-hook/ovsnap-ctl.c
@@ -52,7 +56,7 @@ $(B):
 
 # Address and undefined-behaviour sanitizers, in a separate build tree.
 asan:
-	$(MAKE) B=build-asan BIN=build-asan/ovsnap HOOK_BIN=build-asan/ovsnap-hook \
+	$(MAKE) B=build-asan BIN=build-asan/ovsnap HOOK_BIN=build-asan/ovsnap-hook UNIT_DIR=build-asan \
 		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 
 check:
@@ -60,7 +64,7 @@ check:
 	$(MAKE) all asan
 	tests/check
 
-install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl
+install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ovsnap
 	install -m 0755 $(HOOK_BIN) $(DESTDIR)$(BINDIR)/ovsnap-hook
@@ -70,7 +74,7 @@ install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl
 		> $(DESTDIR)$(PREFIX)/share/containers/oci/hooks.d/ovsnap.json
 
 clean:
-	rm -rf build build-asan $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl
+	rm -rf build build-asan $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl tests/unit/test-records
 
 .PHONY: all asan check install clean
 -include $(wildcard $(B)/*.d)
