@@ -59,9 +59,15 @@ asan:
 	$(MAKE) B=build-asan BIN=build-asan/ovsnap HOOK_BIN=build-asan/ovsnap-hook UNIT_DIR=build-asan \
 		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 
+# A test build whose content hashes keep only 8 bits: collisions on every
+# few objects, to show that a dedup hit never serves another file's bytes.
+collide:
+	$(MAKE) B=build-collide BIN=build-collide/ovsnap HOOK_BIN=build-collide/ovsnap-hook \
+		UNIT_DIR=build-collide CFLAGS="-O1 -g -DOVSNAP_TEST_HASH_BITS=8"
+
 check:
 	scripts/install-deps
-	$(MAKE) all asan
+	$(MAKE) all asan collide
 	tests/check
 
 install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records
@@ -74,7 +80,7 @@ install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records
 		> $(DESTDIR)$(PREFIX)/share/containers/oci/hooks.d/ovsnap.json
 
 clean:
-	rm -rf build build-asan $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl tests/unit/test-records
+	rm -rf build build-asan build-collide $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl tests/unit/test-records
 
-.PHONY: all asan check install clean
+.PHONY: all asan collide check install clean
 -include $(wildcard $(B)/*.d)

@@ -29,6 +29,7 @@ snapshot_encode (const struct ov_snapshot *s, struct ov_buf *out)
   buf_put (out, s->volume, vl);
   buf_u8 (out, s->has_parent);
   buf_put (out, s->parent.b, 16);
+  buf_u8 (out, s->parent.variant);
   buf_u64 (out, (uint64_t) s->time_ns);
   buf_u64 (out, s->next_link_id);
   size_t ml = s->message ? strlen (s->message) : 0;
@@ -59,6 +60,7 @@ snapshot_decode (const uint8_t *p, size_t n, struct ov_snapshot *s, const char *
   uint8_t has_parent = rd_u8 (&r);
   s->has_parent = has_parent == 1;
   const uint8_t *parent = rd_bytes (&r, 16);
+  uint8_t parent_variant = rd_u8 (&r);
   s->time_ns = (int64_t) rd_u64 (&r);
   s->next_link_id = rd_u64 (&r);
   uint32_t ml = rd_u32 (&r);
@@ -69,6 +71,7 @@ snapshot_decode (const uint8_t *p, size_t n, struct ov_snapshot *s, const char *
   s->volume = xstrndup ((const char *) vol, vl);
   s->message = xstrndup ((const char *) msg, ml);
   memcpy (s->parent.b, parent, 16);
+  s->parent.variant = parent_variant;
   if (entry_decode (&r, &s->root, false, what, err) < 0)
     goto fail;
   if (s->root.type != OV_DIR)

@@ -1,6 +1,6 @@
 /* Snapshot records: immutable, content-addressed (the id is the XXH3-128 of
  * the record), each naming its volume, its parent and its root directory.
- *   "OVSNSNAP" u32 version=1 | u16 len, volume | u8 has_parent, oid[16] parent
+ *   "OVSNSNAP" u32 version=1 | u16 len, volume | u8 has_parent, oid[16] u8 variant parent
  *   i64 time_ns | u64 next_link_id | u32 len, message | root entry (unnamed dir)
  *   u64 xxh3-64 of everything before */
 #ifndef OVSNAP_SNAPSHOT_H

@@ -34,6 +34,7 @@ volume_encode (const struct ov_volume *v, struct ov_buf *out)
   buf_u64 (out, (uint64_t) v->created_ns);
   buf_u64 (out, v->max_inodes);
   buf_put (out, v->head.b, 16);
+  buf_u8 (out, v->head.variant);
   buf_u64 (out, ov_checksum (out->data, out->len));
 }
 
@@ -57,6 +58,7 @@ volume_decode (const uint8_t *p, size_t n, struct ov_volume *v, const char *what
   v->created_ns = (int64_t) rd_u64 (&r);
   v->max_inodes = rd_u64 (&r);
   const uint8_t *head = rd_bytes (&r, 16);
+  uint8_t variant = rd_u8 (&r);
   if (r.bad || r.left != 0 || nl == 0)
     return ov_corrupt (err, "%s: malformed volume record", what);
   v->name = xstrndup ((const char *) name, nl);
@@ -66,6 +68,7 @@ volume_decode (const uint8_t *p, size_t n, struct ov_volume *v, const char *what
       return ov_corrupt (err, "%s: invalid volume name in record", what);
     }
   memcpy (v->head.b, head, 16);
+  v->head.variant = variant;
   return 0;
 }
 
