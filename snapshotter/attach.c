@@ -6,6 +6,7 @@
 #include "manifest.h"
 #include "mount.h"
 #include "nsexec.h"
+#include "sandbox.h"
 #include "volume.h"
 #include "xattr.h"
 
@@ -663,6 +664,31 @@ commit_locked (struct ov_store *s, struct ov_attachment *a, int afd, const char 
   return r;
 }
 
+struct commit_job
+{
+  struct ov_store *s;
+  struct ov_attachment *a;
+  int afd;
+  const char *message;
+};
+
+/* Runs in the sandbox: reads the container's upper, writes the store. */
+static int
+commit_worker (void *ctx, struct ov_buf *result, ov_error_t *err)
+{
+  struct commit_job *j = ctx;
+  struct ov_snapshot snap;
+  bool changed;
+  if (commit_locked (j->s, j->a, j->afd, j->message, &snap, &changed, err) < 0)
+    return -1;
+  char hex[OV_OID_STR];
+  oid_hex (&snap.id, hex);
+  cleanup_free char *line = xasprintf ("%d %s", changed, hex);
+  buf_put (result, line, strlen (line));
+  snapshot_free (&snap);
+  return 0;
+}
+
 int
 ov_commit (struct ov_store *s, struct ov_attachment *a, const char *message,
            struct ov_snapshot *out, bool *changed, ov_error_t *err)
@@ -676,8 +702,21 @@ ov_commit (struct ov_store *s, struct ov_attachment *a, const char *message,
   if (lock < 0)
     return -1;
   reconcile_gen (s, a);
-  if (commit_locked (s, a, afd, message, out, changed, err) < 0)
+  struct commit_job job = { s, a, afd, message };
+  struct ov_buf res = { 0 };
+  int r = ov_sandbox_run (commit_worker, &job, &res, err);
+  buf_put (&res, "", 1);
+  int ch = 0;
+  char hex[OV_OID_STR + 8];
+  struct ov_oid id;
+  if (r == 0 && (sscanf ((const char *) res.data, "%d %44s", &ch, hex) != 2 || oid_parse (hex, &id) < 0))
+    r = ov_error (err, 0, "commit worker: unexpected reply");
+  buf_free (&res);
+  if (r == 0)
+    r = ov_snapshot_load (s, &id, out, err);
+  if (r < 0)
     return ov_error_prefix (err, "commit %s", a->dir);
+  *changed = ch;
   return 0;
 }
 

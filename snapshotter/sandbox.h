@@ -1,0 +1,22 @@
+/* The sandbox for workers that read what containers control (upper-dir
+ * capture) and parse records other machines wrote. A worker is a forked
+ * child under a seccomp allowlist (libseccomp): plain file I/O, memory,
+ * threads, time; no exec, no mount API, no ptrace, no sockets, no setns or
+ * unshare, no module or key syscalls, and no io_uring (its operations are
+ * not seen by seccomp, so the worker does not get a ring at all). A call
+ * outside the list fails with EPERM and is reported on stderr
+ * ("sandbox: forbidden system call N (name)"), never obeyed. */
+#ifndef OVSNAP_SANDBOX_H
+#define OVSNAP_SANDBOX_H
+
+#include "error.h"
+#include "util.h"
+
+/* Runs fn in a sandboxed child; what fn appends to `result` comes back to
+ * the caller, and so does its error. */
+int ov_sandbox_run (int (*fn) (void *ctx, struct ov_buf *result, ov_error_t *err), void *ctx,
+                    struct ov_buf *result, ov_error_t *err);
+/* Installs the filter in the calling (single-threaded) process. */
+int ov_sandbox_enter (ov_error_t *err);
+
+#endif
