@@ -262,14 +262,9 @@ put_mem (struct ov_store *s, enum ov_kind kind, const void *p, size_t n, struct 
 {
   struct mem_ctx ctx = { p, n };
   ov_hash (p, n, id);
-  int r = find_slot (s, kind, id, same_mem_cb, &ctx, err);
-  if (r < 0)
-    return -1;
-  if (r == 1)
-    {
-      *deduped = true;
-      return 0;
-    }
+  /* Write first and let linkat find out whether the id is taken: for new
+   * content (the common case) that saves a lookup; a taken id is then
+   * compared byte for byte. */
   cleanup_close int fd = s->be->create_tmp (s->be_data, ov_kind_dir (kind));
   if (fd < 0)
     return ov_error (err, errno, "create temporary %s in %s", kind_what (kind), s->root);
