@@ -11,9 +11,10 @@ parse (const char *json, size_t len, const char *what, ov_error_t *err)
   struct json_tokener *tok = json_tokener_new ();
   struct json_object *o = json_tokener_parse_ex (tok, json, len);
   enum json_tokener_error e = json_tokener_get_error (tok);
-  bool trailing = o && json_tokener_get_parse_end (tok) < len
-                  && strspn (json + json_tokener_get_parse_end (tok), " \t\r\n")
-                         != len - json_tokener_get_parse_end (tok);
+  /* only white space may follow; the input need not end in NUL */
+  bool trailing = false;
+  for (size_t i = json_tokener_get_parse_end (tok); o && i < len; i++)
+    trailing |= !strchr (" \t\r\n", json[i]) || json[i] == '\0';
   json_tokener_free (tok);
   if (o == NULL || e != json_tokener_success || trailing || !json_object_is_type (o, json_type_object))
     {
@@ -119,6 +120,10 @@ spec_one (const char *item, struct ov_volume_spec *v, ov_error_t *err)
   if (v->path[0] != '/' || ov_path_parse (v->path + 1, &p, err) < 0)
     return ov_error_set (err, OV_EUSAGE, 0, "volume '%s': the path must be absolute, without '..'", item);
   bool root = p.n == 0;
+  /* one spelling per mount point: "/data/" is "/data" */
+  cleanup_free char *joined = ov_path_join (p.comps, p.n);
+  free (v->path);
+  v->path = xasprintf ("/%s", joined);
   ov_path_free (&p);
   if (root)
     return ov_error_set (err, OV_EUSAGE, 0, "volume '%s': cannot mount over the container's root", item);

@@ -174,7 +174,7 @@ create_runtime (struct ov_store *s, const struct ov_oci_state *st, ov_error_t *e
     {
       /* leave nothing behind: unmount and forget what was attached */
       ov_error_t e = NULL;
-      ov_container_detach_all (s, st->id, &e);
+      ov_container_detach_all (s, st->id, rootfs, &e);
       ov_error_free (&e);
       ov_oci_config_free (&cfg);
       return -1;
@@ -231,7 +231,7 @@ poststop (struct ov_store *s, const struct ov_oci_state *st, ov_error_t *err)
     }
   if (ov_store_lock (s, false, err) < 0)
     return -1;
-  return ov_container_detach_all (s, st->id, err);
+  return ov_container_detach_all (s, st->id, NULL, err);
 }
 
 int

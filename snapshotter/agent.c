@@ -90,6 +90,8 @@ each_op (struct ov_store *s, struct list *l, bool reload, const char *message, s
       struct ov_snapshot snap;
       bool changed;
       ov_error_t e = NULL;
+      if (!reload && l->v[i].readonly)
+        continue; /* nothing to commit there */
       int r = ov_store_lock (s, false, &e);
       if (r == 0)
         r = reload ? ov_reload (s, &l->v[i], &snap, &e)
@@ -142,7 +144,8 @@ ov_container_reload_all (struct ov_store *s, const char *container, struct ov_bu
 }
 
 int
-ov_container_detach_all (struct ov_store *s, const char *container, ov_error_t *err)
+ov_container_detach_all (struct ov_store *s, const char *container, const char *rootfs,
+                         ov_error_t *err)
 {
   struct list l;
   ov_error_t e = NULL;
@@ -157,7 +160,7 @@ ov_container_detach_all (struct ov_store *s, const char *container, ov_error_t *
     }
   int r = 0;
   for (size_t i = 0; i < l.n; i++)
-    if (ov_detach (s, &l.v[i], r == 0 ? err : &e) < 0)
+    if (ov_detach (s, &l.v[i], rootfs, r == 0 ? err : &e) < 0)
       {
         r = -1;
         ov_error_free (&e);
@@ -394,7 +397,7 @@ ov_agent_run (const struct ov_agent *a)
    * stays for `ovsnap commit CONTAINER` to retry. */
   if (a->commit_on_exit && commit_round (s, a->container, "final commit") != 0)
     logf_ ("container %s stopped; attachments kept for a retry%s", a->container, "");
-  else if (ov_store_lock (s, false, &err) == 0 && ov_container_detach_all (s, a->container, &err) == 0)
+  else if (ov_store_lock (s, false, &err) == 0 && ov_container_detach_all (s, a->container, NULL, &err) == 0)
     logf_ ("container %s stopped; attachments removed%s", a->container, "");
   else
     logf_ ("cleanup: %s%s", err ? err->msg : "?", "");

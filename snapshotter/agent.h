@@ -42,6 +42,7 @@ int ov_container_commit_all (struct ov_store *s, const char *container, const ch
 int ov_container_reload_all (struct ov_store *s, const char *container, struct ov_buf *ids,
                              ov_error_t *err);
 /* Remove a stopped container's attachments. */
-int ov_container_detach_all (struct ov_store *s, const char *container, ov_error_t *err);
+int ov_container_detach_all (struct ov_store *s, const char *container, const char *rootfs,
+                             ov_error_t *err);
 
 #endif

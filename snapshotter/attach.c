@@ -6,6 +6,7 @@
 #include "manifest.h"
 #include "mount.h"
 #include "nsexec.h"
+#include "path.h"
 #include "sandbox.h"
 #include "volume.h"
 #include "xattr.h"
@@ -619,6 +620,42 @@ commit_edit (struct ov_store *s, const struct ov_snapshot *head, struct ov_entry
   return 0;
 }
 
+/* A path the last commit captured that is now gone from the upper, with
+ * no whiteout in its place, was created and deleted above the lower (which
+ * never had it): overlay leaves no trace, so the manifest is what tells.
+ * Deleting the topmost vanished path covers what was below it. */
+static void
+add_vanished (struct ov_change *root, const struct ov_manifest *prev, const struct ov_manifest *next)
+{
+  for (size_t i = 0; i < prev->cap; i++)
+    {
+      const char *path = prev->paths[i];
+      if (path == NULL || path[0] == '\0' || manifest_get (next, path))
+        continue;
+      cleanup_free char *parent = xstrdup (path);
+      char *slash = strrchr (parent, '/');
+      if (slash)
+        *slash = '\0';
+      const struct ov_sig *ps = slash ? manifest_get (next, parent) : NULL;
+      if (slash && (ps == NULL || !S_ISDIR (ps->mode)))
+        continue; /* its parent vanished too, or is no directory now */
+      struct ov_path p;
+      ov_error_t e = NULL;
+      if (ov_path_parse (path, &p, &e) < 0)
+        {
+          ov_error_free (&e);
+          continue;
+        }
+      struct ov_change *c = change_at (root, p.comps, p.n);
+      for (size_t k = 0; k < c->n; k++)
+        change_free (&c->kids[k]);
+      c->n = 0;
+      entry_free (&c->entry);
+      c->op = OV_CH_DELETE;
+      ov_path_free (&p);
+    }
+}
+
 static int
 commit_locked (struct ov_store *s, struct ov_attachment *a, int afd, const char *message,
                struct ov_snapshot *out, bool *changed, ov_error_t *err)
@@ -634,6 +671,8 @@ commit_locked (struct ov_store *s, struct ov_attachment *a, int afd, const char 
   struct commit_ctx c = { &change, 1 };
   int r = ov_ingest (s, afd, up, &opts, &c.nlinks, &change, NULL, err);
   c.nlinks--;
+  if (r == 0)
+    add_vanished (&change, &prev, &next);
   if (r == 0)
     {
       change_prune (&change);
@@ -941,7 +980,7 @@ ov_reload (struct ov_store *s, struct ov_attachment *a, struct ov_snapshot *out,
 /* ---- detach, status ---- */
 
 int
-ov_detach (struct ov_store *s, struct ov_attachment *a, ov_error_t *err)
+ov_detach (struct ov_store *s, struct ov_attachment *a, const char *rootfs, ov_error_t *err)
 {
   cleanup_close int afd = att_dirfd (s, a->id, err);
   if (afd < 0)
@@ -949,8 +988,12 @@ ov_detach (struct ov_store *s, struct ov_attachment *a, ov_error_t *err)
   cleanup_close int lock = att_lock (afd, err);
   if (lock < 0)
     return -1;
-  if (a->container && ov_attachment_alive (a) && ov_umount_ns (a->pid, a->dir, err) < 0)
-    return -1;
+  if (a->container && ov_attachment_alive (a) && ov_umount_ns (a->pid, rootfs, a->dir, err) < 0)
+    {
+      if ((*err)->errnum != EINVAL && (*err)->errnum != ENOENT)
+        return -1;
+      ov_error_free (err); /* not mounted there (any more) */
+    }
   /* A reload that failed half-way may have left a second mount beneath. */
   while (a->container == NULL && ov_is_overlay_root (a->dir))
     {

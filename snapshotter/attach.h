@@ -61,7 +61,9 @@ int ov_commit (struct ov_store *s, struct ov_attachment *a, const char *message,
                struct ov_snapshot *out, bool *changed, ov_error_t *err);
 int ov_reload (struct ov_store *s, struct ov_attachment *a, struct ov_snapshot *out,
                ov_error_t *err);
-int ov_detach (struct ov_store *s, struct ov_attachment *a, ov_error_t *err);
+/* rootfs: for a container still being created (before pivot_root), where
+ * its mount points are; NULL otherwise. */
+int ov_detach (struct ov_store *s, struct ov_attachment *a, const char *rootfs, ov_error_t *err);
 
 struct ov_attach_status
 {

@@ -260,7 +260,7 @@ cli_umount (struct cli *c, int argc, char **argv, ov_error_t *err)
         }
     }
   if (r == 0)
-    r = ov_detach (c->store, &att, err);
+    r = ov_detach (c->store, &att, NULL, err);
   attachment_free (&att);
   return r;
 }

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 
 static const struct cli_opts ls_opts = {
@@ -71,6 +72,11 @@ entry_json (const struct ov_entry *e, const char *name)
     json_object_object_add (o, "object", cli_json_id (&e->oid));
   if (e->type == OV_DIR)
     json_object_object_add (o, "entries", json_object_new_int64 (e->inodes));
+  if (e->type == OV_CHR || e->type == OV_BLK)
+    {
+      json_object_object_add (o, "major", json_object_new_int64 (major (e->rdev)));
+      json_object_object_add (o, "minor", json_object_new_int64 (minor (e->rdev)));
+    }
   return o;
 }
 
@@ -88,7 +94,12 @@ entry_line (const struct ov_entry *e, const char *name, bool lng)
   struct tm tm;
   gmtime_r (&t, &tm);
   strftime (when, sizeof when, "%Y-%m-%d %H:%M", &tm);
-  printf ("%s %6u %6u %12" PRIu64 " %s %s", mode, e->uid, e->gid, e->size, when, name);
+  char size[32];
+  if (e->type == OV_CHR || e->type == OV_BLK)
+    snprintf (size, sizeof size, "%u, %u", major (e->rdev), minor (e->rdev));
+  else
+    snprintf (size, sizeof size, "%" PRIu64, e->size);
+  printf ("%s %6u %6u %12s %s %s", mode, e->uid, e->gid, size, when, name);
   if (e->type == OV_LNK)
     printf (" -> %s", e->target);
   putchar ('\n');

@@ -319,7 +319,16 @@ walk_dir (struct walk *w, int dfd, struct ov_change *dir, const char *path, ov_e
     {
       struct ov_change *c = &dir->kids[i];
       if (fstatat (dfd, c->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return ov_error (err, errno, "stat %s/%s", what, c->name);
+        {
+          /* gone since readdir (a container keeps writing): the next
+           * commit sees what became of it */
+          if (errno == ENOENT && w->opts->upper)
+            {
+              c->op = OV_CH_KEEP;
+              continue;
+            }
+          return ov_error (err, errno, "stat %s/%s", what, c->name);
+        }
       cleanup_free char *cp = child_path (path, c->name);
       if (walk_entry (w, dfd, c, &st, cp, err) < 0)
         return ov_error_prefix (err, "%s", what);

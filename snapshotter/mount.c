@@ -198,8 +198,8 @@ ov_mount_swap_ns (pid_t pid, const char *path, int mfd, ov_error_t *err)
 }
 
 int
-ov_umount_ns (pid_t pid, const char *path, ov_error_t *err)
+ov_umount_ns (pid_t pid, const char *root, const char *path, ov_error_t *err)
 {
-  struct ns_op o = { NULL, path, -1, NS_UMOUNT };
+  struct ns_op o = { root, path, -1, NS_UMOUNT };
   return ov_in_mntns (pid, ns_op_run, &o, err);
 }

@@ -35,7 +35,7 @@ int ov_umount (const char *path, ov_error_t *err);
  * mount point if it is missing. */
 int ov_mount_move_ns (pid_t pid, const char *root, const char *path, int mfd, ov_error_t *err);
 int ov_mount_swap_ns (pid_t pid, const char *path, int mfd, ov_error_t *err);
-int ov_umount_ns (pid_t pid, const char *path, ov_error_t *err);
+int ov_umount_ns (pid_t pid, const char *root, const char *path, ov_error_t *err);
 
 /* Is path the root of an overlay mount? */
 bool ov_is_overlay_root (const char *path);

@@ -177,9 +177,28 @@ test_umount_below_() {
 	return 1
 }
 
-# test_release_trash_: kill the registered background processes, unmount everything below the
-# trash directory; fails if a mount remains
+# test_atexit CMD: run CMD once when the script ends (passed, failed, bailed out or interrupted),
+# before the harness kills the background processes and unmounts what is below the trash
+# directory: stop the containers and services a script started. The latest registered runs first;
+# output goes to .harness/atexit.log; a failing CMD does not stop the others.
+test_atexit_cmds_=
+test_atexit() {
+	test_atexit_cmds_="{ $*
+} >>\"\$TEST_HARNESS_DIR/atexit.log\" 2>&1 </dev/null
+$test_atexit_cmds_"
+}
+
+test_run_atexit_() {
+	local cmds=$test_atexit_cmds_
+	test_atexit_cmds_=
+	[ -n "$cmds" ] && eval "$cmds"
+	return 0
+}
+
+# test_release_trash_: run the test_atexit commands, kill the registered background processes,
+# unmount everything below the trash directory; fails if a mount remains
 test_release_trash_() {
+	test_run_atexit_
 	test_kill_bg_
 	test_umount_below_ "$TRASH_DIRECTORY"
 }
