@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # tests/container-lib.sh: helpers for the container tests (t3xxx), sourced after lib.sh.
 #
-# Containers run a busybox-static rootfs with a static control-socket client (helpers/ovsnap-ctl.c)
+# Containers run a busybox-static rootfs with the static control-socket client (runtime-hook/ovsnap-ctl)
 # under a real OCI runtime, with ovsnap-hook as createRuntime and poststop hook and the script's
 # store ($OVSNAP_ROOT) as the hook's store. The hook under test is $OVSNAP_HOOK, by default the
 # one built beside $OVSNAP (runtime-hook/ovsnap-hook for snapshotter/ovsnap, build-asan/ovsnap-hook
@@ -144,7 +144,7 @@ container_setup() {
 		echo "root:x:0:0:root:/root:/bin/sh" >etc/passwd &&
 		echo "root:x:0:" >etc/group &&
 		echo "image /etc" >etc/marker &&
-		cc -static -O2 -o bin/ovsnap-ctl "$TEST_DIRECTORY/helpers/ovsnap-ctl.c"
+		cp "$TEST_DIRECTORY/../runtime-hook/ovsnap-ctl" bin/ovsnap-ctl
 	) &&
 	(
 		cd "$CONTAINER_BASE" &&
