@@ -2,6 +2,7 @@
 #include "attach.h"
 #include "layer.h"
 #include "reach.h"
+#include "volume.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -27,6 +28,8 @@ sweep_cb (const struct ov_oid *id, uint64_t size, void *ctx)
     }
   if (ov_store_remove (w->s, w->kind, id, w->err) < 0)
     return -1;
+  if (w->removed == 0)
+    ov_fault ("gc-mid-sweep");
   w->removed++;
   w->bytes += size;
   return 0;
@@ -91,12 +94,15 @@ ov_gc (struct ov_store *s, struct ov_gc_result *res, ov_error_t *err)
   if (ret == 0)
     ret = sweep (s, OV_SNAPSHOT_REC, &r.snapshots, &res->snapshots_removed, &res->bytes_freed,
                  NULL, err);
+  ov_fault ("gc-after-snapshots");
   if (ret == 0)
     ret = sweep (s, OV_TREE_OBJ, &r.trees, &res->trees_removed, &res->bytes_freed, NULL, err);
+  ov_fault ("gc-after-trees");
   if (ret == 0)
     ret = sweep (s, OV_BLOB, &r.blobs, &res->objects_removed, &res->bytes_freed,
                  &res->objects_kept, err);
   ov_reach_free (&r);
+  ov_fault ("gc-after-objects");
   if (ret == 0)
     ret = sweep_cache (s, res, err);
   return ret;
