@@ -171,7 +171,7 @@ delta_dir (struct delta *d, const struct ov_oid *a_tree, const struct ov_oid *b_
 
 static int
 build (struct ov_store *s, const struct ov_snapshot *snap, const struct ov_oid *base, int depth,
-       struct ov_layers *out, ov_error_t *err)
+       ov_error_t *err)
 {
   int rootfd = ov_store_fd (s);
   char hex[OV_OID_STR], tmp[PATH_MAX], final[PATH_MAX];
@@ -202,9 +202,6 @@ build (struct ov_store *s, const struct ov_snapshot *snap, const struct ov_oid *
     r = ov_mat_add (mat, &snap->root, tfd, "tree", err);
   if (r == 0)
     r = ov_mat_finish (mat, err);
-  struct ov_mat_stats st;
-  ov_mat_stats (mat, &st);
-  out->copied = st.copied;
   ov_mat_free (mat);
   for (size_t i = 0; i < d.nkeep; i++)
     {
@@ -234,7 +231,6 @@ build (struct ov_store *s, const struct ov_snapshot *snap, const struct ov_oid *
       snprintf (trash, sizeof trash, "trash/%s.%d.%lld", hex, getpid (), (long long) now_ns ());
       renameat (rootfd, tmp, rootfd, trash);
     }
-  out->built = r == 0;
   return r;
 }
 
@@ -258,7 +254,7 @@ ov_layers_get (struct ov_store *s, const struct ov_snapshot *snap, const struct 
       int bdepth = -1;
       bool delta = base && !oid_eq (base, &snap->root.oid) && layer_exists (rootfd, base, &bdepth)
                    && bdepth + 1 < OV_LAYER_MAX_DEPTH;
-      r = build (s, snap, delta ? base : NULL, delta ? bdepth + 1 : 0, out, err);
+      r = build (s, snap, delta ? base : NULL, delta ? bdepth + 1 : 0, err);
     }
   if (r == 0)
     r = chain (s, &snap->root.oid, out, err);

@@ -18,8 +18,6 @@ struct ov_layers
   char **dirs; /* absolute paths, top first: overlay lowerdirs */
   struct ov_oid *trees;
   size_t n;
-  bool built;         /* this call materialized something */
-  uint64_t copied;
 };
 
 void ov_layers_free (struct ov_layers *l);

@@ -45,7 +45,6 @@ struct ov_mat
   size_t ntrees, captrees;
   struct ov_entry **tops;
   size_t ntops;
-  uint64_t copied, bytes_copied;
 };
 
 struct ov_mat *
@@ -80,12 +79,6 @@ ov_mat_free (struct ov_mat *m)
   free (m);
 }
 
-void
-ov_mat_stats (const struct ov_mat *m, struct ov_mat_stats *st)
-{
-  st->copied = m->copied;
-  st->bytes_copied = m->bytes_copied;
-}
 
 static void
 obj_path (const struct ov_entry *e, char *out, size_t n)
@@ -311,8 +304,6 @@ chain_done (struct ov_uring_op *op, int res, ov_error_t *err)
     }
   if (set_meta_at (f->dirfd, f->e->name, f->e, true, err) < 0)
     return -1;
-  __atomic_add_fetch (&sl->m->copied, 1, __ATOMIC_RELAXED);
-  __atomic_add_fetch (&sl->m->bytes_copied, f->e->size, __ATOMIC_RELAXED);
   ov_progress_add (sl->m->progress, 1, f->e->size);
   return 0;
 }
@@ -518,8 +509,6 @@ copy_big_one (size_t i, void *ctx, ov_error_t *err)
       unlinkat (f->dirfd, f->e->name, 0);
       return ov_error_prefix (err, "%s", f->e->name);
     }
-  __atomic_add_fetch (&b->m->copied, 1, __ATOMIC_RELAXED);
-  __atomic_add_fetch (&b->m->bytes_copied, f->e->size, __ATOMIC_RELAXED);
   ov_progress_add (b->m->progress, 1, f->e->size);
   return 0;
 }

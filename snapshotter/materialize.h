@@ -34,11 +34,6 @@ void ov_mat_adopt_dir (struct ov_mat *m, int fd, const struct ov_entry *e);
 int ov_mat_finish (struct ov_mat *m, ov_error_t *err);
 void ov_mat_free (struct ov_mat *m);
 
-struct ov_mat_stats
-{
-  uint64_t copied, bytes_copied;
-};
-void ov_mat_stats (const struct ov_mat *m, struct ov_mat_stats *st);
 
 /* One call: e as `name` in dirfd. */
 int ov_materialize (struct ov_store *s, const struct ov_entry *e, int dirfd, const char *name,
