@@ -1,4 +1,5 @@
 #include "manifest.h"
+#include "record.h"
 #include "hash.h"
 #include "store.h"
 #include "util.h"
@@ -97,8 +98,7 @@ int
 manifest_save (int dirfd, const char *name, const struct ov_manifest *m, ov_error_t *err)
 {
   struct ov_buf b = { 0 };
-  buf_put (&b, man_magic, 8);
-  buf_u32 (&b, 1);
+  record_begin (&b, man_magic, 1);
   buf_u64 (&b, m->n);
   for (size_t i = 0; i < m->cap; i++)
     {
@@ -117,7 +117,7 @@ manifest_save (int dirfd, const char *name, const struct ov_manifest *m, ov_erro
       buf_u32 (&b, s->mode);
       buf_u8 (&b, s->opaque);
     }
-  buf_u64 (&b, ov_checksum (b.data, b.len));
+  record_seal (&b);
   cleanup_free char *tmp = xasprintf ("%s.tmp", name);
   int r = 0;
   int fd = openat (dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -143,17 +143,8 @@ manifest_load (int dirfd, const char *name, struct ov_manifest *m, ov_error_t *e
       buf_free (&b);
       return ov_error (err, errno, "read manifest");
     }
-  int r = 0;
-  uint64_t sum = 0;
-  if (b.len < 28 || memcmp (b.data, man_magic, 8) != 0)
-    r = ov_corrupt (err, "attachment manifest: bad magic");
-  for (int i = 7; r == 0 && i >= 0; i--)
-    sum = sum << 8 | b.data[b.len - 8 + i];
-  if (r == 0 && sum != ov_checksum (b.data, b.len - 8))
-    r = ov_corrupt (err, "attachment manifest: checksum mismatch");
-  struct ov_reader rd = { b.data + 8, b.len - 16, 0 };
-  if (r == 0 && rd_u32 (&rd) != 1)
-    r = ov_corrupt (err, "attachment manifest: unknown version");
+  struct ov_reader rd;
+  int r = record_open (b.data, b.len, man_magic, 1, "manifest", "attachment manifest", &rd, err);
   uint64_t n = r == 0 ? rd_u64 (&rd) : 0;
   for (uint64_t i = 0; r == 0 && i < n; i++)
     {
@@ -176,6 +167,8 @@ manifest_load (int dirfd, const char *name, struct ov_manifest *m, ov_error_t *e
       cleanup_free char *path = xstrndup ((const char *) p, l);
       manifest_put (m, path, &s);
     }
+  if (r == 0 && (rd.bad || rd.left != 0))
+    r = ov_corrupt (err, "attachment manifest: truncated or trailing bytes");
   buf_free (&b);
   if (r < 0)
     manifest_free (m);

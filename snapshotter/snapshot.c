@@ -1,4 +1,5 @@
 #include "snapshot.h"
+#include "record.h"
 
 #include <stdio.h>
 
@@ -22,8 +23,7 @@ snapshot_inodes (const struct ov_snapshot *s)
 void
 snapshot_encode (const struct ov_snapshot *s, struct ov_buf *out)
 {
-  buf_put (out, snap_magic, 8);
-  buf_u32 (out, OV_SNAPSHOT_VERSION);
+  record_begin (out, snap_magic, OV_SNAPSHOT_VERSION);
   size_t vl = strlen (s->volume);
   buf_u16 (out, vl);
   buf_put (out, s->volume, vl);
@@ -36,7 +36,7 @@ snapshot_encode (const struct ov_snapshot *s, struct ov_buf *out)
   buf_u32 (out, ml);
   buf_put (out, s->message, ml);
   entry_encode (&s->root, out);
-  buf_u64 (out, ov_checksum (out->data, out->len));
+  record_seal (out);
 }
 
 int
@@ -44,17 +44,9 @@ snapshot_decode (const uint8_t *p, size_t n, struct ov_snapshot *s, const char *
                  ov_error_t *err)
 {
   memset (s, 0, sizeof *s);
-  if (n < 24 || memcmp (p, snap_magic, 8) != 0)
-    return ov_corrupt (err, "%s: not a snapshot record (bad magic or truncated)", what);
-  uint64_t sum = 0;
-  for (int i = 7; i >= 0; i--)
-    sum = sum << 8 | p[n - 8 + i];
-  if (sum != ov_checksum (p, n - 8))
-    return ov_corrupt (err, "%s: checksum mismatch (truncated or corrupt)", what);
-  struct ov_reader r = { p + 8, n - 16, 0 };
-  uint32_t version = rd_u32 (&r);
-  if (version != OV_SNAPSHOT_VERSION)
-    return ov_corrupt (err, "%s: unknown snapshot format version %u", what, version);
+  struct ov_reader r;
+  if (record_open (p, n, snap_magic, OV_SNAPSHOT_VERSION, "snapshot record", what, &r, err) < 0)
+    return -1;
   uint16_t vl = rd_u16 (&r);
   const uint8_t *vol = rd_bytes (&r, vl);
   uint8_t has_parent = rd_u8 (&r);

@@ -1,5 +1,6 @@
 /* Tree objects and entries: in-memory form, encoding and strict decoding. */
 #include "tree.h"
+#include "record.h"
 
 #include <stdio.h>
 
@@ -358,33 +359,26 @@ tree_encode (const struct ov_tree *t, struct ov_buf *out)
 {
   uint64_t inodes, bytes;
   tree_totals (t, &inodes, &bytes);
-  buf_put (out, tree_magic, 8);
-  buf_u32 (out, OV_TREE_VERSION);
+  record_begin (out, tree_magic, OV_TREE_VERSION);
   buf_u32 (out, t->n);
   buf_u64 (out, inodes);
   buf_u64 (out, bytes);
   for (size_t i = 0; i < t->n; i++)
     entry_encode (&t->e[i], out);
-  buf_u64 (out, ov_checksum (out->data, out->len));
+  record_seal (out);
 }
 
 int
 tree_decode (const uint8_t *p, size_t n, struct ov_tree *t, const char *what, ov_error_t *err)
 {
   memset (t, 0, sizeof *t);
-  if (n < 40 || memcmp (p, tree_magic, 8) != 0)
-    return ov_corrupt (err, "%s: not a tree object (bad magic or truncated)", what);
-  uint64_t sum = 0;
-  for (int i = 7; i >= 0; i--)
-    sum = sum << 8 | p[n - 8 + i];
-  if (sum != ov_checksum (p, n - 8))
-    return ov_corrupt (err, "%s: checksum mismatch (truncated or corrupt)", what);
-  struct ov_reader r = { p + 8, n - 16, 0 };
-  uint32_t version = rd_u32 (&r);
-  if (version != OV_TREE_VERSION)
-    return ov_corrupt (err, "%s: unknown tree format version %u", what, version);
+  struct ov_reader r;
+  if (record_open (p, n, tree_magic, OV_TREE_VERSION, "tree object", what, &r, err) < 0)
+    return -1;
   uint32_t count = rd_u32 (&r);
   uint64_t inodes = rd_u64 (&r), bytes = rd_u64 (&r);
+  if (r.bad)
+    return ov_corrupt (err, "%s: truncated tree header", what);
   if (count > r.left / 60)
     return ov_corrupt (err, "%s: entry count %u exceeds record size", what, count);
   for (uint32_t i = 0; i < count; i++)

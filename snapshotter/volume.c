@@ -1,4 +1,5 @@
 #include "volume.h"
+#include "record.h"
 #include "changeset.h"
 #include "path.h"
 
@@ -26,8 +27,7 @@ volume_free (struct ov_volume *v)
 static void
 volume_encode (const struct ov_volume *v, struct ov_buf *out)
 {
-  buf_put (out, vol_magic, 8);
-  buf_u32 (out, OV_VOLUME_VERSION);
+  record_begin (out, vol_magic, OV_VOLUME_VERSION);
   size_t nl = strlen (v->name);
   buf_u16 (out, nl);
   buf_put (out, v->name, nl);
@@ -35,24 +35,16 @@ volume_encode (const struct ov_volume *v, struct ov_buf *out)
   buf_u64 (out, v->max_inodes);
   buf_put (out, v->head.b, 16);
   buf_u8 (out, v->head.variant);
-  buf_u64 (out, ov_checksum (out->data, out->len));
+  record_seal (out);
 }
 
 static int
 volume_decode (const uint8_t *p, size_t n, struct ov_volume *v, const char *what, ov_error_t *err)
 {
   memset (v, 0, sizeof *v);
-  if (n < 24 || memcmp (p, vol_magic, 8) != 0)
-    return ov_corrupt (err, "%s: not a volume record (bad magic or truncated)", what);
-  uint64_t sum = 0;
-  for (int i = 7; i >= 0; i--)
-    sum = sum << 8 | p[n - 8 + i];
-  if (sum != ov_checksum (p, n - 8))
-    return ov_corrupt (err, "%s: checksum mismatch (truncated or corrupt)", what);
-  struct ov_reader r = { p + 8, n - 16, 0 };
-  uint32_t version = rd_u32 (&r);
-  if (version != OV_VOLUME_VERSION)
-    return ov_corrupt (err, "%s: unknown volume format version %u", what, version);
+  struct ov_reader r;
+  if (record_open (p, n, vol_magic, OV_VOLUME_VERSION, "volume record", what, &r, err) < 0)
+    return -1;
   uint16_t nl = rd_u16 (&r);
   const uint8_t *name = rd_bytes (&r, nl);
   v->created_ns = (int64_t) rd_u64 (&r);
