@@ -18,6 +18,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 
 void
@@ -27,6 +28,7 @@ attachment_free (struct ov_attachment *a)
   free (a->volume);
   free (a->dir);
   free (a->container);
+  free (a->layers);
   memset (a, 0, sizeof *a);
 }
 
@@ -38,6 +40,12 @@ attachment_copy (struct ov_attachment *dst, const struct ov_attachment *src)
   dst->volume = xstrdup (src->volume);
   dst->dir = xstrdup (src->dir);
   dst->container = src->container ? xstrdup (src->container) : NULL;
+  dst->layers = NULL;
+  if (src->nlayers)
+    {
+      dst->layers = xmalloc (src->nlayers * sizeof *dst->layers);
+      memcpy (dst->layers, src->layers, src->nlayers * sizeof *dst->layers);
+    }
 }
 
 bool
@@ -71,6 +79,14 @@ state_save (struct ov_store *s, const struct ov_attachment *a, ov_error_t *err)
   json_object_object_add (o, "created_ns", json_object_new_int64 (a->created_ns));
   json_object_object_add (o, "gen", json_object_new_int (a->gen));
   json_object_object_add (o, "dev", json_object_new_int64 (a->dev));
+  struct json_object *layers = json_object_new_array ();
+  for (size_t i = 0; i < a->nlayers; i++)
+    {
+      char hex[OV_OID_STR];
+      oid_hex (&a->layers[i], hex);
+      json_object_array_add (layers, json_object_new_string (hex));
+    }
+  json_object_object_add (o, "layers", layers);
   if (a->container)
     {
       json_object_object_add (o, "container", json_object_new_string (a->container));
@@ -129,6 +145,18 @@ state_load (struct ov_store *s, const char *id, struct ov_attachment *a, ov_erro
         a->gen = json_object_get_int (v);
       if (json_object_object_get_ex (o, "dev", &v))
         a->dev = json_object_get_int64 (v);
+      if (json_object_object_get_ex (o, "layers", &v) && json_object_is_type (v, json_type_array))
+        {
+          size_t n = json_object_array_length (v);
+          a->layers = xcalloc (n + 1, sizeof *a->layers);
+          for (size_t i = 0; i < n; i++)
+            {
+              struct json_object *x = json_object_array_get_idx (v, i);
+              if (!json_object_is_type (x, json_type_string)
+                  || oid_parse (json_object_get_string (x), &a->layers[a->nlayers++]) < 0)
+                r = ov_corrupt (err, "%s/%s: malformed attachment state", s->root, key);
+            }
+        }
       const char *cid = jstr (o, "container");
       if (cid)
         {
@@ -352,6 +380,44 @@ make_upper (struct ov_store *s, int afd, int gen, const struct ov_entry *root, o
   return upper_root_meta (fd, root, err);
 }
 
+static void
+set_layers (struct ov_attachment *a, const struct ov_layers *l)
+{
+  free (a->layers);
+  a->layers = xmalloc ((l->n + 1) * sizeof *a->layers);
+  memcpy (a->layers, l->trees, l->n * sizeof *a->layers);
+  a->nlayers = l->n;
+}
+
+/* A deep delta stack gets a flat copy, built by a detached process so the
+ * mount or reload that noticed returns at once. */
+static void
+flatten_later (struct ov_store *s, const struct ov_layers *l, const struct ov_snapshot *snap)
+{
+  if (!l->deep)
+    return;
+  fflush (NULL);
+  pid_t pid = fork ();
+  if (pid != 0)
+    {
+      if (pid > 0)
+        while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
+          ;
+      return;
+    }
+  setsid ();
+  if (fork () != 0)
+    _exit (0);
+  int nul = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  dup2 (nul, 0);
+  dup2 (nul, 1);
+  ov_error_t e = NULL;
+  /* the inherited shared store lock keeps gc away until this is done */
+  if (ov_layers_flatten (s, snap, &e) < 0)
+    fprintf (stderr, "ovsnap: flattening cache layer: %s\n", e->msg);
+  _exit (0);
+}
+
 /* Mounts the attachment's overlay (recording its device in a->dev). */
 /* The upper root as it is now counts as committed: a commit records the
  * mount root's metadata only when something changed it. */
@@ -549,6 +615,7 @@ ov_attach (struct ov_store *s, const struct ov_attach_req *req, struct ov_attach
   out->readonly = req->readonly;
   out->created_ns = now_ns ();
   out->gen = 1;
+  set_layers (out, &layers);
   if (req->container)
     {
       out->container = xstrdup (req->container);
@@ -588,6 +655,8 @@ ov_attach (struct ov_store *s, const struct ov_attach_req *req, struct ov_attach
     }
   if (afd >= 0)
     close (afd);
+  if (r == 0)
+    flatten_later (s, &layers, &snap);
   ov_layers_free (&layers);
   snapshot_free (&snap);
   return r;
@@ -890,6 +959,9 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
       return -1;
     }
   struct ov_attachment next = *a;
+  next.layers = NULL;
+  next.nlayers = 0;
+  set_layers (&next, &layers);
   next.gen = a->gen + 1;
   next.snapshot = out->id;
   next.tree = out->root.oid;
@@ -933,9 +1005,12 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
     }
   if (r == 0)
     r = mount_overlay (s, &next, &layers, true, NULL, err);
+  if (r == 0)
+    flatten_later (s, &layers, out);
   ov_layers_free (&layers);
   if (r < 0)
     {
+      free (next.layers);
       char newwk[32];
       snprintf (newwk, sizeof newwk, "work.%d", next.gen);
       to_trash (s, afd, newup);
@@ -950,6 +1025,9 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
   a->snapshot = next.snapshot;
   a->tree = next.tree;
   a->dev = next.dev;
+  free (a->layers);
+  a->layers = next.layers;
+  a->nlayers = next.nlayers;
   r = state_save (s, a, err);
   if (r == 0 && root_committed)
     r = seed_manifest (afd, next.gen, err);
@@ -1091,8 +1169,10 @@ static int
 trees_cb (const struct ov_attachment *a, void *ctx)
 {
   struct trees_ctx *t = ctx;
-  t->v = xrealloc (t->v, (t->n + 1) * sizeof *t->v);
+  t->v = xrealloc (t->v, (t->n + a->nlayers + 1) * sizeof *t->v);
   t->v[t->n++] = a->tree;
+  for (size_t i = 0; i < a->nlayers; i++)
+    t->v[t->n++] = a->layers[i];
   return 0;
 }
 

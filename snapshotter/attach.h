@@ -28,6 +28,8 @@ struct ov_attachment
   bool readonly;
   int64_t created_ns;
   int gen; /* upper.<gen>, work.<gen> */
+  struct ov_oid *layers; /* the cache layers the live mount stands on (gc keeps them) */
+  size_t nlayers;
 };
 
 void attachment_free (struct ov_attachment *a);

@@ -44,10 +44,19 @@ read_info (int rootfd, const struct ov_oid *tree, bool *has_base, struct ov_oid 
   buf[n] = '\0';
   char b[OV_OID_STR + 8];
   if (sscanf (buf, "base %44s\ndepth %d\n", b, depth) != 2 || *depth < 0
-      || *depth > 4 * OV_LAYER_MAX_DEPTH)
+      || *depth > 2 * OV_LAYER_HARD_DEPTH)
     return -1;
   *has_base = strcmp (b, "-") != 0;
   return *has_base ? oid_parse (b, base) : 0;
+}
+
+static bool
+has_flat (int rootfd, const struct ov_oid *tree)
+{
+  char hex[OV_OID_STR], path[PATH_MAX];
+  oid_hex (tree, hex);
+  snprintf (path, sizeof path, "cache/layers/%s/flat", hex);
+  return faccessat (rootfd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 static bool
@@ -59,7 +68,7 @@ layer_exists (int rootfd, const struct ov_oid *tree, int *depth)
   if (read_info (rootfd, tree, &hb, &b, &d) < 0)
     return false;
   if (depth)
-    *depth = d;
+    *depth = has_flat (rootfd, tree) ? 0 : d;
   return true;
 }
 
@@ -68,7 +77,7 @@ chain (struct ov_store *s, const struct ov_oid *top, struct ov_layers *out, ov_e
 {
   int rootfd = ov_store_fd (s);
   struct ov_oid cur = *top;
-  for (int i = 0; i <= 4 * OV_LAYER_MAX_DEPTH; i++)
+  for (int i = 0; i <= 2 * OV_LAYER_HARD_DEPTH; i++)
     {
       bool hb;
       struct ov_oid base;
@@ -78,11 +87,12 @@ chain (struct ov_store *s, const struct ov_oid *top, struct ov_layers *out, ov_e
       if (read_info (rootfd, &cur, &hb, &base, &depth) < 0)
         return ov_error_set (err, OV_ECORRUPT, 0, "cache layer %s/cache/layers/%s is damaged",
                              s->root, hex);
+      bool flat = has_flat (rootfd, &cur);
       out->dirs = xrealloc (out->dirs, (out->n + 1) * sizeof *out->dirs);
       out->trees = xrealloc (out->trees, (out->n + 1) * sizeof *out->trees);
-      out->dirs[out->n] = xasprintf ("%s/cache/layers/%s/tree", s->root, hex);
+      out->dirs[out->n] = xasprintf ("%s/cache/layers/%s/%s", s->root, hex, flat ? "flat" : "tree");
       out->trees[out->n++] = cur;
-      if (!hb)
+      if (!hb || flat)
         return 0;
       cur = base;
     }
@@ -253,13 +263,45 @@ ov_layers_get (struct ov_store *s, const struct ov_snapshot *snap, const struct 
     {
       int bdepth = -1;
       bool delta = base && !oid_eq (base, &snap->root.oid) && layer_exists (rootfd, base, &bdepth)
-                   && bdepth + 1 < OV_LAYER_MAX_DEPTH;
+                   && bdepth + 1 < OV_LAYER_HARD_DEPTH;
       r = build (s, snap, delta ? base : NULL, delta ? bdepth + 1 : 0, err);
     }
   if (r == 0)
     r = chain (s, &snap->root.oid, out, err);
   if (r < 0)
     ov_layers_free (out);
+  else
+    out->deep = out->n > OV_LAYER_MAX_DEPTH;
+  return r;
+}
+
+int
+ov_layers_flatten (struct ov_store *s, const struct ov_snapshot *snap, ov_error_t *err)
+{
+  int rootfd = ov_store_fd (s);
+  char hex[OV_OID_STR], tmp[PATH_MAX], final[PATH_MAX];
+  oid_hex (&snap->root.oid, hex);
+  cleanup_free char *lname = xasprintf ("layer.%s", hex);
+  cleanup_close int lock = ov_store_lock_name (s, lname, err);
+  if (lock < 0)
+    return -1;
+  if (has_flat (rootfd, &snap->root.oid) || !layer_exists (rootfd, &snap->root.oid, NULL))
+    return 0;
+  snprintf (tmp, sizeof tmp, "cache/tmp/%s.flat.%d.%lld", hex, getpid (), (long long) now_ns ());
+  snprintf (final, sizeof final, "cache/layers/%s/flat", hex);
+  if (mkdirat (rootfd, tmp, 0700) < 0)
+    return ov_error (err, errno, "create %s/%s", s->root, tmp);
+  cleanup_close int tfd = openat (rootfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int r = tfd < 0 ? ov_error (err, errno, "open %s/%s", s->root, tmp)
+                  : ov_materialize (s, &snap->root, tfd, "tree", 0, NULL, err);
+  if (r == 0 && syncfs (tfd) < 0)
+    r = ov_error (err, errno, "sync layer");
+  cleanup_free char *built = xasprintf ("%s/tree", tmp);
+  if (r == 0 && renameat (rootfd, built, rootfd, final) < 0)
+    r = ov_error (err, errno, "publish %s", final);
+  char trash[PATH_MAX];
+  snprintf (trash, sizeof trash, "trash/%s.flat.%d.%lld", hex, getpid (), (long long) now_ns ());
+  renameat (rootfd, tmp, rootfd, trash);
   return r;
 }
 

@@ -4,7 +4,9 @@
  * tree; a delta layer holds only what changed since a base layer (new and changed
  * entries, whiteouts for deletions) and is stacked above it, so
  * materializing the next snapshot costs work proportional to the change.
- * Stacks are bounded; past OV_LAYER_MAX_DEPTH a full layer is built. */
+ * Stacks are bounded: past OV_LAYER_MAX_DEPTH deltas a flat copy of the
+ * newest tree (cache/layers/<tree>/flat) is built in the background and
+ * used from then on; past OV_LAYER_HARD_DEPTH one is built on the spot. */
 #ifndef OVSNAP_LAYER_H
 #define OVSNAP_LAYER_H
 
@@ -12,12 +14,14 @@
 #include "store.h"
 
 #define OV_LAYER_MAX_DEPTH 8
+#define OV_LAYER_HARD_DEPTH 24
 
 struct ov_layers
 {
   char **dirs; /* absolute paths, top first: overlay lowerdirs */
   struct ov_oid *trees;
   size_t n;
+  bool deep; /* worth flattening (ov_layers_flatten) off the caller's path */
 };
 
 void ov_layers_free (struct ov_layers *l);
@@ -26,6 +30,8 @@ void ov_layers_free (struct ov_layers *l);
  * replaced). */
 int ov_layers_get (struct ov_store *s, const struct ov_snapshot *snap, const struct ov_oid *base,
                    struct ov_layers *out, ov_error_t *err);
+/* Build the flat copy of a deep stack's top tree. */
+int ov_layers_flatten (struct ov_store *s, const struct ov_snapshot *snap, ov_error_t *err);
 /* Layer trees not in `keep` (held by attachments): moved to the trash. */
 int ov_layers_evict (struct ov_store *s, const struct ov_oid *keep, size_t nkeep, uint64_t *evicted,
                      ov_error_t *err);

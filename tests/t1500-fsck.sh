@@ -8,7 +8,15 @@ use_store() {
 	export OVSNAP_ROOT
 }
 
-# largest_file DIR: the biggest regular file under DIR
+# head_record VOLUME: the file of the volume's head snapshot record (file times cannot tell:
+# two records written within one clock tick have the same mtime)
+head_record() {
+	local id
+	id=$(ovsnap --json volume history "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])') &&
+	echo "$OVSNAP_ROOT/snapshots/${id:0:2}/${id:2}"
+}
+
+# largest_file DIR: the biggest regular file under DIR (the head's root tree, here)
 largest_file() {
 	find "$1" -type f -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2-
 }
@@ -119,7 +127,7 @@ test_expect_success 'setup: a store whose volume has one snapshot of root-level 
 
 test_expect_success 'a truncated tree record: fsck fails naming it; ls and get fail with exit 6 naming it' '
 	use_store s-tree &&
-	tree=$(newest_file "$OVSNAP_ROOT/trees") &&
+	tree=$(largest_file "$OVSNAP_ROOT/trees") &&
 	test -n "$tree" &&
 	truncate_half "$tree" &&
 	test_must_fail ovsnap fsck >out 2>err &&
@@ -134,7 +142,7 @@ test_expect_success 'a truncated tree record: fsck fails naming it; ls and get f
 test_expect_success 'a tree record of the right size but a flipped byte is caught the same way' '
 	rm -rf s-tree && cp -a s-tree.pristine s-tree &&
 	use_store s-tree &&
-	tree=$(newest_file "$OVSNAP_ROOT/trees") &&
+	tree=$(largest_file "$OVSNAP_ROOT/trees") &&
 	flip_byte "$tree" $(($(stat -c %s "$tree") / 2)) &&
 	test_must_fail ovsnap fsck &&
 	test_expect_code 6 ovsnap ls tvol 2>err &&
@@ -144,7 +152,7 @@ test_expect_success 'a tree record of the right size but a flipped byte is caugh
 test_expect_success 'an empty or garbage tree record is caught the same way' '
 	rm -rf s-tree && cp -a s-tree.pristine s-tree &&
 	use_store s-tree &&
-	tree=$(newest_file "$OVSNAP_ROOT/trees") &&
+	tree=$(largest_file "$OVSNAP_ROOT/trees") &&
 	: >"$tree" &&
 	test_expect_code 6 ovsnap ls tvol &&
 	head -c 3000 /dev/urandom >"$tree" &&
@@ -155,7 +163,7 @@ test_expect_success 'an empty or garbage tree record is caught the same way' '
 test_expect_success 'a truncated snapshot record: fsck fails naming it; ls, get and history fail with exit 6' '
 	rm -rf s-tree && cp -a s-tree.pristine s-tree &&
 	use_store s-tree &&
-	snap=$(newest_file "$OVSNAP_ROOT/snapshots") &&
+	snap=$(head_record tvol) &&
 	test -n "$snap" &&
 	truncate_half "$snap" &&
 	test_must_fail ovsnap fsck >out 2>err &&

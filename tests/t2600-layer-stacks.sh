@@ -1,0 +1,63 @@
+#!/bin/bash
+# Delta layers stack up as an attachment reloads onto newer snapshots; past 8 a flat copy is built
+# in the background and used from then on. The mount shows the right tree at every step, and gc
+# never takes a layer a live mount stands on.
+
+test_description='deep delta stacks get flattened off the reload path'
+. "$(dirname "$0")/lib.sh"
+
+lowers_of() { # DIR: the lower dirs of the overlay mounted there, one a line
+	findmnt -rn -o OPTIONS --mountpoint "$1" | tr , '\n' | sed -n 's/^lowerdir+*=//p'
+}
+
+test_expect_success 'setup: a volume of 30 files, mounted' '
+	mkdir src &&
+	for i in $(seq 1 30); do echo "v0 $i" >src/f$i || return 1; done &&
+	ovsnap volume create v &&
+	ovsnap put v src/ >/dev/null &&
+	mkdir A &&
+	ovsnap mount v A
+'
+
+test_expect_success '12 reloads, one changed file each: every step shows the whole right tree' '
+	for r in $(seq 1 12); do
+		echo "v$r" >src/f$r &&
+		ovsnap put v src/f$r f$r >/dev/null &&
+		ovsnap reload A >/dev/null &&
+		ovsnap get v . want-$r >/dev/null &&
+		diff -r want-$r A || return 1
+	done
+'
+
+flat_built() { test -n "$(find "$OVSNAP_ROOT/cache/layers" -maxdepth 2 -name flat)"; }
+
+test_expect_success 'the stack grew past 8 layers, then a flat copy took over' '
+	for i in $(seq 1 100); do flat_built && break; sleep 0.1; done &&
+	flat_built &&
+	echo "v13" >src/f13 &&
+	ovsnap put v src/f13 f13 >/dev/null &&
+	ovsnap reload A >/dev/null &&
+	ovsnap get v . want-13 >/dev/null &&
+	diff -r want-13 A &&
+	lowers_of A >lowers &&
+	cat lowers &&
+	test "$(wc -l <lowers)" -le 8
+'
+
+test_expect_success 'gc keeps every layer a live mount uses; the mount still reads right' '
+	ovsnap gc >/dev/null &&
+	ovsnap get v . want-gc >/dev/null &&
+	diff -r want-gc A &&
+	while read -r d; do test -d "$d" || return 1; done <lowers
+'
+
+test_expect_success 'after umount, gc evicts the layers and a new mount rebuilds what it needs' '
+	ovsnap umount A &&
+	ovsnap gc >/dev/null &&
+	test -z "$(ls "$OVSNAP_ROOT/cache/layers")" &&
+	ovsnap mount v A >/dev/null &&
+	diff -r want-13 A &&
+	ovsnap umount A
+'
+
+test_done
