@@ -391,31 +391,28 @@ set_layers (struct ov_attachment *a, const struct ov_layers *l)
 
 /* A deep delta stack gets a flat copy, built by a detached process so the
  * mount or reload that noticed returns at once. */
+struct flatten_job
+{
+  struct ov_store *s;
+  const struct ov_snapshot *snap;
+};
+
+static void
+flatten_run (void *ctx)
+{
+  struct flatten_job *j = ctx;
+  ov_error_t e = NULL;
+  /* the inherited shared store lock keeps gc away until this is done */
+  if (ov_layers_flatten (j->s, j->snap, &e) < 0)
+    fprintf (stderr, "ovsnap: flattening cache layer: %s\n", e->msg);
+}
+
 static void
 flatten_later (struct ov_store *s, const struct ov_layers *l, const struct ov_snapshot *snap)
 {
-  if (!l->deep)
-    return;
-  fflush (NULL);
-  pid_t pid = fork ();
-  if (pid != 0)
-    {
-      if (pid > 0)
-        while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
-          ;
-      return;
-    }
-  setsid ();
-  if (fork () != 0)
-    _exit (0);
-  int nul = open ("/dev/null", O_RDWR | O_CLOEXEC);
-  dup2 (nul, 0);
-  dup2 (nul, 1);
-  ov_error_t e = NULL;
-  /* the inherited shared store lock keeps gc away until this is done */
-  if (ov_layers_flatten (s, snap, &e) < 0)
-    fprintf (stderr, "ovsnap: flattening cache layer: %s\n", e->msg);
-  _exit (0);
+  struct flatten_job j = { s, snap };
+  if (l->deep)
+    ov_run_detached (flatten_run, &j);
 }
 
 /* Mounts the attachment's overlay (recording its device in a->dev). */

@@ -1,6 +1,7 @@
 #include "layer.h"
 #include "changeset.h"
 #include "materialize.h"
+#include "nsexec.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -28,7 +29,22 @@ cache_dirs (int rootfd, ov_error_t *err)
   return 0;
 }
 
-/* info: "base <hex>|-\ndepth <n>\n" */
+/* A layer is published without waiting for the disk; "synced" is added
+ * once a background syncfs has made it durable. One from an earlier boot
+ * without it may have lost data in a crash, so it is built again. */
+static void
+boot_id (char out[64])
+{
+  out[0] = '\0';
+  int fd = open ("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read (fd, out, 63) : -1;
+  if (fd >= 0)
+    close (fd);
+  out[n > 0 ? n : 0] = '\0';
+  out[strcspn (out, "\n")] = '\0';
+}
+
+/* info: "base <hex>|-\ndepth <n>\nboot <boot id>\n" */
 static int
 read_info (int rootfd, const struct ov_oid *tree, bool *has_base, struct ov_oid *base, int *depth)
 {
@@ -42,9 +58,13 @@ read_info (int rootfd, const struct ov_oid *tree, bool *has_base, struct ov_oid 
   if (n <= 0)
     return -1;
   buf[n] = '\0';
-  char b[OV_OID_STR + 8];
-  if (sscanf (buf, "base %44s\ndepth %d\n", b, depth) != 2 || *depth < 0
+  char b[OV_OID_STR + 8], boot[64], now[64];
+  if (sscanf (buf, "base %44s\ndepth %d\nboot %63s\n", b, depth, boot) != 3 || *depth < 0
       || *depth > 2 * OV_LAYER_HARD_DEPTH)
+    return -1;
+  boot_id (now);
+  snprintf (path, sizeof path, "cache/layers/%s/synced", hex);
+  if (strcmp (boot, now) != 0 && faccessat (rootfd, path, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
     return -1;
   *has_base = strcmp (b, "-") != 0;
   return *has_base ? oid_parse (b, base) : 0;
@@ -179,6 +199,31 @@ delta_dir (struct delta *d, const struct ov_oid *a_tree, const struct ov_oid *b_
   return r;
 }
 
+struct sync_job
+{
+  int rootfd;
+  const char *layer;
+};
+
+/* Background: make the layer durable, then say so. */
+static void
+sync_run (void *ctx)
+{
+  struct sync_job *j = ctx;
+  if (syncfs (j->rootfd) < 0)
+    return;
+  cleanup_free char *marker = xasprintf ("%s/synced", j->layer);
+  int fd = openat (j->rootfd, marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd >= 0)
+    {
+      fsync (fd);
+      close (fd);
+    }
+  cleanup_close int dfd = openat (j->rootfd, j->layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0)
+    fsync (dfd);
+}
+
 static int
 build (struct ov_store *s, const struct ov_snapshot *snap, const struct ov_oid *base, int depth,
        ov_error_t *err)
@@ -224,17 +269,27 @@ build (struct ov_store *s, const struct ov_snapshot *snap, const struct ov_oid *
       char bhex[OV_OID_STR] = "-";
       if (base)
         oid_hex (base, bhex);
-      cleanup_free char *info = xasprintf ("base %s\ndepth %d\n", bhex, depth);
+      char boot[64];
+      boot_id (boot);
+      cleanup_free char *info = xasprintf ("base %s\ndepth %d\nboot %s\n", bhex, depth, boot);
       cleanup_close int fd = openat (tfd, "info", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
       if (fd < 0 || write_all (fd, info, strlen (info)) < 0)
         r = ov_error (err, errno, "write layer info");
     }
-  /* The cache tree must be whole before it has a name: a crash leaves
-   * only a temporary directory that gc removes. */
-  if (r == 0 && syncfs (tfd) < 0)
-    r = ov_error (err, errno, "sync layer");
+  /* A stale layer from an earlier boot (see boot_id) makes way. */
+  if (r == 0)
+    {
+      char stale[PATH_MAX];
+      snprintf (stale, sizeof stale, "trash/%s.stale.%d.%lld", hex, getpid (), (long long) now_ns ());
+      renameat (rootfd, final, rootfd, stale);
+    }
   if (r == 0 && renameat (rootfd, tmp, rootfd, final) < 0)
     r = ov_error (err, errno, "publish layer %s", final);
+  if (r == 0)
+    {
+      struct sync_job j = { rootfd, final };
+      ov_run_detached (sync_run, &j);
+    }
   if (r < 0)
     {
       char trash[PATH_MAX];
@@ -267,7 +322,19 @@ ov_layers_get (struct ov_store *s, const struct ov_snapshot *snap, const struct 
       r = build (s, snap, delta ? base : NULL, delta ? bdepth + 1 : 0, err);
     }
   if (r == 0)
-    r = chain (s, &snap->root.oid, out, err);
+    {
+      ov_error_t e = NULL;
+      r = chain (s, &snap->root.oid, out, &e);
+      if (r < 0)
+        {
+          /* a base below it could not be trusted: build this one whole */
+          ov_error_free (&e);
+          ov_layers_free (out);
+          r = build (s, snap, NULL, 0, err);
+          if (r == 0)
+            r = chain (s, &snap->root.oid, out, err);
+        }
+    }
   if (r < 0)
     ov_layers_free (out);
   else

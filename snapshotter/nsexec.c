@@ -46,6 +46,28 @@ ov_resolve_dir_in_root (int rootfd, const char *path, bool create, ov_error_t *e
   return out;
 }
 
+void
+ov_run_detached (void (*fn) (void *ctx), void *ctx)
+{
+  fflush (NULL);
+  pid_t pid = fork ();
+  if (pid != 0)
+    {
+      if (pid > 0)
+        while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
+          ;
+      return;
+    }
+  setsid ();
+  if (fork () != 0)
+    _exit (0);
+  int nul = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  dup2 (nul, 0);
+  dup2 (nul, 1);
+  fn (ctx);
+  _exit (0);
+}
+
 uint64_t
 ov_pid_start_time (pid_t pid)
 {

@@ -60,4 +60,27 @@ test_expect_success 'after umount, gc evicts the layers and a new mount rebuilds
 	ovsnap umount A
 '
 
+test_expect_success 'a layer is published first and marked synced by a background syncfs' '
+	layer=$(ls -d "$OVSNAP_ROOT"/cache/layers/* | head -n 1) &&
+	for i in $(seq 1 100); do test -e "$layer/synced" && break; sleep 0.1; done &&
+	test -e "$layer/synced"
+'
+
+test_expect_success 'a layer from an earlier boot that never got synced is rebuilt, not trusted' '
+	ovsnap gc >/dev/null &&
+	ovsnap mount v A >/dev/null &&
+	ovsnap umount A &&
+	layer=$(ls -d "$OVSNAP_ROOT"/cache/layers/*) &&
+	test "$(echo "$layer" | wc -l)" = 1 &&
+	for i in $(seq 1 100); do test -e "$layer/synced" && break; sleep 0.1; done &&
+	rm "$layer/synced" &&
+	sed -i "s/^boot .*/boot 00000000-0000-0000-0000-000000000000/" "$layer/info" &&
+	echo planted >"$layer/tree/planted-by-a-crash" &&
+	ovsnap mount v A >/dev/null &&
+	test_path_is_missing A/planted-by-a-crash &&
+	test_path_is_missing "$layer/tree/planted-by-a-crash" &&
+	diff -r want-13 A &&
+	ovsnap umount A
+'
+
 test_done
