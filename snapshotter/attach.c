@@ -240,6 +240,18 @@ att_lock (int afd, ov_error_t *err)
   return fd;
 }
 
+/* The attachment's directory, locked against other commits and reloads. */
+static int
+att_open_locked (struct ov_store *s, const struct ov_attachment *a, int *afd, int *lock,
+                 ov_error_t *err)
+{
+  *afd = att_dirfd (s, a->id, err);
+  if (*afd < 0)
+    return -1;
+  *lock = att_lock (*afd, err);
+  return *lock < 0 ? -1 : 0;
+}
+
 /* Moves a directory out of the way into the trash: deleting a big tree is
  * slow on this disk, so it never happens on the path of an operation. */
 static void
@@ -800,11 +812,8 @@ ov_commit (struct ov_store *s, struct ov_attachment *a, const char *message,
 {
   if (a->readonly)
     return ov_error_set (err, OV_EUSAGE, 0, "%s is mounted read-only: nothing to commit", a->dir);
-  cleanup_close int afd = att_dirfd (s, a->id, err);
-  if (afd < 0)
-    return -1;
-  cleanup_close int lock = att_lock (afd, err);
-  if (lock < 0)
+  cleanup_close int afd = -1, lock = -1;
+  if (att_open_locked (s, a, &afd, &lock, err) < 0)
     return -1;
   reconcile_gen (s, a);
   struct commit_job job = { s, a, afd, message };
@@ -1040,11 +1049,8 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
 int
 ov_reload (struct ov_store *s, struct ov_attachment *a, struct ov_snapshot *out, ov_error_t *err)
 {
-  cleanup_close int afd = att_dirfd (s, a->id, err);
-  if (afd < 0)
-    return -1;
-  cleanup_close int lock = att_lock (afd, err);
-  if (lock < 0)
+  cleanup_close int afd = -1, lock = -1;
+  if (att_open_locked (s, a, &afd, &lock, err) < 0)
     return -1;
   reconcile_gen (s, a);
   if (reload_locked (s, a, afd, out, err) < 0)
@@ -1057,11 +1063,8 @@ ov_reload (struct ov_store *s, struct ov_attachment *a, struct ov_snapshot *out,
 int
 ov_detach (struct ov_store *s, struct ov_attachment *a, const char *rootfs, ov_error_t *err)
 {
-  cleanup_close int afd = att_dirfd (s, a->id, err);
-  if (afd < 0)
-    return -1;
-  cleanup_close int lock = att_lock (afd, err);
-  if (lock < 0)
+  cleanup_close int afd = -1, lock = -1;
+  if (att_open_locked (s, a, &afd, &lock, err) < 0)
     return -1;
   if (a->container && ov_attachment_alive (a) && ov_umount_ns (a->pid, rootfs, a->dir, err) < 0)
     {

@@ -96,15 +96,6 @@ cli_mount (struct cli *c, int argc, char **argv, ov_error_t *err)
   return 0;
 }
 
-static int
-msg_opt (int opt, const char *arg, void *ctx)
-{
-  if (opt != 'm')
-    return -1;
-  *(const char **) ctx = arg;
-  return 0;
-}
-
 /* commit and reload act on the attachment at DIR */
 static int
 find (struct cli *c, const char *dir, struct ov_attachment *att, ov_error_t *err)
@@ -168,7 +159,7 @@ cli_commit (struct cli *c, int argc, char **argv, ov_error_t *err)
 {
   static const struct option lo[] = { { "message", required_argument, NULL, 'm' }, { 0 } };
   const char *message = NULL;
-  int i = cli_parse (c, argc, argv, "commit", &commit_opts, "m:", lo, msg_opt, &message, err);
+  int i = cli_parse (c, argc, argv, "commit", &commit_opts, "m:", lo, cli_opt_string, &message, err);
   if (i < 0)
     return i == -1 ? 0 : -1;
   if (argc - i != 1)
@@ -223,21 +214,12 @@ cli_reload (struct cli *c, int argc, char **argv, ov_error_t *err)
   return 0;
 }
 
-static int
-commit_flag (int opt, const char *arg UNUSED, void *ctx)
-{
-  if (opt != 'c')
-    return -1;
-  *(bool *) ctx = true;
-  return 0;
-}
-
 int
 cli_umount (struct cli *c, int argc, char **argv, ov_error_t *err)
 {
   static const struct option lo[] = { { "commit", no_argument, NULL, 'c' }, { 0 } };
   bool commit = false;
-  int i = cli_parse (c, argc, argv, "umount", &umount_opts, "", lo, commit_flag, &commit, err);
+  int i = cli_parse (c, argc, argv, "umount", &umount_opts, "", lo, cli_opt_flag, &commit, err);
   if (i < 0)
     return i == -1 ? 0 : -1;
   if (argc - i != 1)

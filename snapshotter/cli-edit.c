@@ -51,21 +51,12 @@ rm_edit (struct ov_store *s, const struct ov_snapshot *head, struct ov_entry *ro
   return ret;
 }
 
-static int
-rm_opt (int opt, const char *arg UNUSED, void *ctx)
-{
-  if (opt != 'r')
-    return -1;
-  *(bool *) ctx = true;
-  return 0;
-}
-
 int
 cli_rm (struct cli *c, int argc, char **argv, ov_error_t *err)
 {
   static const struct option lo[] = { { "recursive", no_argument, NULL, 'r' }, { 0 } };
   struct rm_ctx r = { 0 };
-  int i = cli_parse (c, argc, argv, "rm", &rm_opts, "rR", lo, rm_opt, &r.recursive, err);
+  int i = cli_parse (c, argc, argv, "rm", &rm_opts, "rR", lo, cli_opt_flag, &r.recursive, err);
   if (i < 0)
     return i == -1 ? 0 : -1;
   if (argc - i != 2)

@@ -93,21 +93,12 @@ put_edit (struct ov_store *s, const struct ov_snapshot *head, struct ov_entry *r
   return r;
 }
 
-static int
-parse_msg (int opt, const char *arg, void *ctx)
-{
-  if (opt != 'm')
-    return -1;
-  *(const char **) ctx = arg;
-  return 0;
-}
-
 int
 cli_put (struct cli *c, int argc, char **argv, ov_error_t *err)
 {
   static const struct option lo[] = { { "message", required_argument, NULL, 'm' }, { 0 } };
   const char *message = NULL;
-  int i = cli_parse (c, argc, argv, "put", &put_opts, "m:", lo, parse_msg, &message, err);
+  int i = cli_parse (c, argc, argv, "put", &put_opts, "m:", lo, cli_opt_string, &message, err);
   if (i < 0)
     return i == -1 ? 0 : -1;
   if (argc - i < 2 || argc - i > 3)

@@ -212,3 +212,17 @@ cli_json_str (const char *s)
   buf_free (&b);
   return o;
 }
+
+int
+cli_opt_flag (int opt UNUSED, const char *arg UNUSED, void *ctx)
+{
+  *(bool *) ctx = true;
+  return 0;
+}
+
+int
+cli_opt_string (int opt UNUSED, const char *arg, void *ctx)
+{
+  *(const char **) ctx = arg;
+  return 0;
+}

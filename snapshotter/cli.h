@@ -64,6 +64,10 @@ int cli_fsck (struct cli *c, int argc, char **argv, ov_error_t *err);
  * (which must end with a zero entry and leave room for 3 more). Returns
  * the index of the first operand, or -1 after printing help (exit 0), or
  * -2 on a usage error (err set). `handle` gets every verb-specific option. */
+/* Option handlers for a verb with a single option: set a bool / keep the value. */
+int cli_opt_flag (int opt, const char *arg, void *ctx);
+int cli_opt_string (int opt, const char *arg, void *ctx);
+
 int cli_parse (struct cli *c, int argc, char **argv, const char *verb, const struct cli_opts *o,
                const char *shortopts, const void *longopts,
                int (*handle) (int opt, const char *arg, void *ctx), void *ctx, ov_error_t *err);
