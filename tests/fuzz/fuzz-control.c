@@ -9,41 +9,18 @@
  * documented CODE. Violations abort. */
 #include "agent.h"
 #include "volume.h"
+#include "fuzz.h"
 
-#include <ftw.h>
 #include <stdio.h>
-
-#define REQUIRE(cond)                                                                              \
-  do                                                                                               \
-    {                                                                                              \
-      if (!(cond))                                                                                 \
-        {                                                                                          \
-          fprintf (stderr, "contract violated: %s (%s:%d)\n", #cond, __FILE__, __LINE__);         \
-          abort ();                                                                                \
-        }                                                                                          \
-    }                                                                                              \
-  while (0)
 
 #define CONTAINER "fuzz-container"
 
-static char scratch[PATH_MAX];
 static struct ov_store *store;
 
-static int
-remove_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void) st;
-  (void) flag;
-  (void) ftw;
-  remove (path);
-  return 0;
-}
-
 static void
-remove_scratch (void)
+close_store (void)
 {
   ov_store_close (store);
-  nftw (scratch, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int
@@ -51,13 +28,7 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
 {
   (void) argc;
   (void) argv;
-  const char *tmp = getenv ("TMPDIR");
-  snprintf (scratch, sizeof scratch, "%s/ovsnap-fuzz-control.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-  if (mkdtemp (scratch) == NULL)
-    {
-      perror (scratch);
-      abort ();
-    }
+  const char *scratch = fuzz_scratch ("control");
   cleanup_free char *root = xasprintf ("%s/store", scratch);
   ov_error_t err = NULL;
   struct ov_volume v;
@@ -68,7 +39,7 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
       abort ();
     }
   volume_free (&v);
-  atexit (remove_scratch);
+  atexit (close_store);
   return 0;
 }
 

@@ -8,46 +8,24 @@
 #include "hash.h"
 #include "manifest.h"
 #include "util.h"
+#include "fuzz.h"
 
 #include <fcntl.h>
 #include <stdio.h>
 
-#define REQUIRE(cond)                                                                              \
-  do                                                                                               \
-    {                                                                                              \
-      if (!(cond))                                                                                 \
-        {                                                                                          \
-          fprintf (stderr, "contract violated: %s (%s:%d)\n", #cond, __FILE__, __LINE__);         \
-          abort ();                                                                                \
-        }                                                                                          \
-    }                                                                                              \
-  while (0)
-
-static char scratch[PATH_MAX];
 static int scratch_fd = -1;
-
-static void
-remove_scratch (void)
-{
-  unlinkat (scratch_fd, "in", 0);
-  unlinkat (scratch_fd, "copy", 0);
-  unlinkat (scratch_fd, "copy.tmp", 0);
-  rmdir (scratch);
-}
 
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
   (void) argc;
   (void) argv;
-  const char *tmp = getenv ("TMPDIR");
-  snprintf (scratch, sizeof scratch, "%s/ovsnap-fuzz-manifest.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-  if (mkdtemp (scratch) == NULL || (scratch_fd = open (scratch, O_RDONLY | O_DIRECTORY)) < 0)
+  const char *scratch = fuzz_scratch ("manifest");
+  if ((scratch_fd = open (scratch, O_RDONLY | O_DIRECTORY)) < 0)
     {
       perror (scratch);
       abort ();
     }
-  atexit (remove_scratch);
   return 0;
 }
 
@@ -110,16 +88,6 @@ load_one (const uint8_t *p, size_t n)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  load_one (data, size);
-  if (size < 8)
-    return 0;
-  uint8_t *sealed = xmalloc (size);
-  memcpy (sealed, data, size);
-  uint64_t sum = ov_checksum (sealed, size - 8);
-  for (int i = 0; i < 8; i++)
-    sealed[size - 8 + i] = sum >> (8 * i);
-  if (memcmp (sealed + size - 8, data + size - 8, 8) != 0)
-    load_one (sealed, size);
-  free (sealed);
+  fuzz_resealed (data, size, load_one);
   return 0;
 }

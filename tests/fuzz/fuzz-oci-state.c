@@ -6,19 +6,9 @@
  * usage error that leaves the state empty. Violations abort. */
 #include "oci.h"
 #include "util.h"
+#include "fuzz.h"
 
 #include <stdio.h>
-
-#define REQUIRE(cond)                                                                              \
-  do                                                                                               \
-    {                                                                                              \
-      if (!(cond))                                                                                 \
-        {                                                                                          \
-          fprintf (stderr, "contract violated: %s (%s:%d)\n", #cond, __FILE__, __LINE__);         \
-          abort ();                                                                                \
-        }                                                                                          \
-    }                                                                                              \
-  while (0)
 
 static bool
 id_usable (const char *id)

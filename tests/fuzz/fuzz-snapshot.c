@@ -7,21 +7,11 @@
  * corrupt-record error naming the record that leaves nothing to free.
  * Violations abort. */
 #include "snapshot.h"
+#include "fuzz.h"
 
 #include <stdio.h>
 
 #define WHAT "snapshots/ab/fuzz"
-
-#define REQUIRE(cond)                                                                              \
-  do                                                                                               \
-    {                                                                                              \
-      if (!(cond))                                                                                 \
-        {                                                                                          \
-          fprintf (stderr, "contract violated: %s (%s:%d)\n", #cond, __FILE__, __LINE__);         \
-          abort ();                                                                                \
-        }                                                                                          \
-    }                                                                                              \
-  while (0)
 
 static void
 check_root (const struct ov_entry *e)
@@ -70,16 +60,6 @@ decode_one (const uint8_t *p, size_t n)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  decode_one (data, size);
-  if (size < 8)
-    return 0;
-  uint8_t *sealed = xmalloc (size);
-  memcpy (sealed, data, size);
-  uint64_t sum = ov_checksum (sealed, size - 8);
-  for (int i = 0; i < 8; i++)
-    sealed[size - 8 + i] = sum >> (8 * i);
-  if (memcmp (sealed + size - 8, data + size - 8, 8) != 0)
-    decode_one (sealed, size);
-  free (sealed);
+  fuzz_resealed (data, size, decode_one);
   return 0;
 }

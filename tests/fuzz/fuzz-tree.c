@@ -6,21 +6,11 @@
  * refusal must be a corrupt-record error naming the object that leaves the
  * tree empty. Any violation aborts, which libFuzzer reports as a crash. */
 #include "tree.h"
+#include "fuzz.h"
 
 #include <stdio.h>
 
 #define WHAT "trees/ab/fuzz"
-
-#define REQUIRE(cond)                                                                              \
-  do                                                                                               \
-    {                                                                                              \
-      if (!(cond))                                                                                 \
-        {                                                                                          \
-          fprintf (stderr, "contract violated: %s (%s:%d)\n", #cond, __FILE__, __LINE__);         \
-          abort ();                                                                                \
-        }                                                                                          \
-    }                                                                                              \
-  while (0)
 
 static void
 check_entry (const struct ov_entry *e)
@@ -84,16 +74,6 @@ decode_one (const uint8_t *p, size_t n)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  decode_one (data, size);
-  if (size < 8)
-    return 0;
-  uint8_t *sealed = xmalloc (size);
-  memcpy (sealed, data, size);
-  uint64_t sum = ov_checksum (sealed, size - 8);
-  for (int i = 0; i < 8; i++)
-    sealed[size - 8 + i] = sum >> (8 * i);
-  if (memcmp (sealed + size - 8, data + size - 8, 8) != 0)
-    decode_one (sealed, size);
-  free (sealed);
+  fuzz_resealed (data, size, decode_one);
   return 0;
 }

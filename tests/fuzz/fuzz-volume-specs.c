@@ -8,19 +8,9 @@
 #include "oci.h"
 #include "path.h"
 #include "util.h"
+#include "fuzz.h"
 
 #include <stdio.h>
-
-#define REQUIRE(cond)                                                                              \
-  do                                                                                               \
-    {                                                                                              \
-      if (!(cond))                                                                                 \
-        {                                                                                          \
-          fprintf (stderr, "contract violated: %s (%s:%d)\n", #cond, __FILE__, __LINE__);         \
-          abort ();                                                                                \
-        }                                                                                          \
-    }                                                                                              \
-  while (0)
 
 /* the path as the mount will see it: "a/b" for "/a/b" and "/a/b/" */
 static char *

@@ -9,41 +9,18 @@
 #include "hash.h"
 #include "path.h"
 #include "volume.h"
+#include "fuzz.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 
-#define REQUIRE(cond)                                                                              \
-  do                                                                                               \
-    {                                                                                              \
-      if (!(cond))                                                                                 \
-        {                                                                                          \
-          fprintf (stderr, "contract violated: %s (%s:%d)\n", #cond, __FILE__, __LINE__);         \
-          abort ();                                                                                \
-        }                                                                                          \
-    }                                                                                              \
-  while (0)
-
-static char scratch[PATH_MAX];
 static struct ov_store *store;
 static int volumes_fd = -1;
 
-static int
-remove_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void) st;
-  (void) flag;
-  (void) ftw;
-  remove (path);
-  return 0;
-}
-
 static void
-remove_scratch (void)
+close_store (void)
 {
   ov_store_close (store);
-  nftw (scratch, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int
@@ -51,14 +28,8 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
 {
   (void) argc;
   (void) argv;
-  const char *tmp = getenv ("TMPDIR");
-  snprintf (scratch, sizeof scratch, "%s/ovsnap-fuzz-volume.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  const char *scratch = fuzz_scratch ("volume");
   ov_error_t err = NULL;
-  if (mkdtemp (scratch) == NULL)
-    {
-      perror (scratch);
-      abort ();
-    }
   cleanup_free char *root = xasprintf ("%s/store", scratch);
   cleanup_free char *vols = xasprintf ("%s/volumes", root);
   if (ov_store_open (&store, root, OV_STORE_CREATE, &err) < 0
@@ -67,7 +38,7 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
       fprintf (stderr, "fuzz-volume: %s\n", err ? err->msg : strerror (errno));
       abort ();
     }
-  atexit (remove_scratch);
+  atexit (close_store);
   return 0;
 }
 
@@ -118,16 +89,6 @@ load_one (const uint8_t *p, size_t n)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  load_one (data, size);
-  if (size < 8)
-    return 0;
-  uint8_t *sealed = xmalloc (size);
-  memcpy (sealed, data, size);
-  uint64_t sum = ov_checksum (sealed, size - 8);
-  for (int i = 0; i < 8; i++)
-    sealed[size - 8 + i] = sum >> (8 * i);
-  if (memcmp (sealed + size - 8, data + size - 8, 8) != 0)
-    load_one (sealed, size);
-  free (sealed);
+  fuzz_resealed (data, size, load_one);
   return 0;
 }
