@@ -1,25 +1,7 @@
 #!/bin/bash
 test_description='reload refuses (exit 4) while a process holds the mount, names each holder, and changes nothing'
 . "$(dirname "$0")/lib.sh"
-
-# att DIR FIELD: FIELD of the one attachment that `status --json` lists at DIR
-att() {
-	ovsnap status --json >status.json &&
-	python3 -c '
-import json, os, sys
-d = json.load(open("status.json"))
-m = [a for a in d if os.path.realpath(a["dir"]) == os.path.realpath(sys.argv[1])]
-if len(m) != 1:
-    sys.exit("%d attachments at %s in status: %s" % (len(m), sys.argv[1], json.dumps(d)))
-v = m[0][sys.argv[2]]
-print(v if isinstance(v, str) else json.dumps(v))
-' "$1" "$2"
-}
-
-# mounts_at DIR: how many mounts are stacked at DIR
-mounts_at() {
-	awk -v p="$(cd "$1" && pwd -P)" '$5 == p' /proc/self/mountinfo | wc -l
-}
+. "$(dirname "$0")/attach-lib.sh"
 
 # wait_holding PID COMM PATH: wait (up to 5 s) until process PID runs COMM and holds PATH (an
 # open descriptor, its cwd or root, or a mapping)

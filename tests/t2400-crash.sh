@@ -1,6 +1,7 @@
 #!/bin/bash
 test_description='a commit or reload killed at any point: the volume is at the old or the new snapshot, fsck is clean, the next commit works'
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/attach-lib.sh"
 
 # killed CMD...: CMD must die by SIGKILL
 killed() {
@@ -9,25 +10,6 @@ killed() {
 	[ "$code" = 137 ] && return 0
 	echo "expected death by SIGKILL (137), got $code: $*" >&7
 	return 1
-}
-
-# mounts_at DIR: how many mounts are stacked at DIR
-mounts_at() {
-	awk -v p="$(cd "$1" && pwd -P)" '$5 == p' /proc/self/mountinfo | wc -l
-}
-
-# same_tree VOLUME SNAP DIR: DIR shows SNAP's tree (every entry below the root, as `get` writes
-# it) with the same names, types, modes, owners, times, sizes, contents, link targets and xattrs.
-# Link counts and hard-link groups are left out here (t2000 checks them on their own), so that
-# one problem there does not hide the others.
-same_tree() {
-	rm -rf want.tree &&
-	ovsnap get "$1" . want.tree --at "$2" &&
-	tree_manifest want.tree | sed 1d >want.manifest.full &&
-	tree_manifest "$3" | sed 1d >got.manifest.full &&
-	sed -e "s/ nlink=[0-9]*//" -e "/^hardlinks: /d" want.manifest.full >want.manifest &&
-	sed -e "s/ nlink=[0-9]*//" -e "/^hardlinks: /d" got.manifest.full >got.manifest &&
-	test_cmp want.manifest got.manifest
 }
 
 # old_or_new OLD_HEAD PATH NEW_FILE: the head is OLD_HEAD (where PATH is not NEW_FILE's content),
