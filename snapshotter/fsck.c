@@ -1,5 +1,6 @@
 #include "maint.h"
 #include "changeset.h"
+#include "pack.h"
 #include "pool.h"
 #include "reach.h"
 #include "snapshot.h"
@@ -51,11 +52,10 @@ check_one (size_t i, void *ctx, ov_error_t *err UNUSED)
   ov_error_t e = NULL;
   if (c->kind == OV_BLOB)
     {
-      int r = ov_store_verify (c->s, OV_BLOB, id, &e);
+      int r = ov_store_verify (c->s, OV_BLOB, id, c->l->v[i].size, &e);
       if (r == 1)
         return 0;
-      c->msgs[i] = r == 0 ? xasprintf ("%s: content does not match its hash", key)
-                          : xasprintf ("%s", e->msg);
+      c->msgs[i] = xstrdup (e->msg);
     }
   else
     {
@@ -131,9 +131,11 @@ missing (struct problems *p, enum ov_kind kind, const struct ov_oidset *referenc
   for (size_t i = 0; i < referenced->cap; i++)
     if (referenced->used[i] && !oidset_has (&have, &referenced->slots[i]))
       {
-        char key[PATH_MAX];
-        ov_key (kind, &referenced->slots[i], key, sizeof key);
-        char *msg = xasprintf ("%s: referenced but missing", key);
+        char hex[OV_OID_STR];
+        oid_hex (&referenced->slots[i], hex);
+        char *msg = xasprintf ("%s %s: referenced but missing",
+                               kind == OV_BLOB ? "object" : kind == OV_TREE_OBJ ? "tree" : "snapshot",
+                               hex);
         count_problem (msg, p);
         free (msg);
       }
@@ -148,7 +150,9 @@ ov_fsck (struct ov_store *s, void (*problem) (const char *msg, void *ctx), void 
   struct problems p = { problem, ctx, 0 };
   struct listing blobs = { 0 }, trees = { 0 }, snaps = { 0 };
   struct ov_oidset bad = { 0 };
-  int r = check_kind (s, OV_BLOB, &blobs, &bad, &p, err);
+  int r = ov_packs_damaged (s, count_problem, &p, err);
+  if (r == 0)
+    r = check_kind (s, OV_BLOB, &blobs, &bad, &p, err);
   if (r == 0)
     r = check_kind (s, OV_TREE_OBJ, &trees, &bad, &p, err);
   if (r == 0)

@@ -1,5 +1,6 @@
 #include "maint.h"
 #include "attach.h"
+#include "pack.h"
 #include "layer.h"
 #include "reach.h"
 #include "volume.h"
@@ -40,7 +41,7 @@ sweep (struct ov_store *s, enum ov_kind kind, const struct ov_oidset *keep, uint
        uint64_t *bytes, uint64_t *kept, ov_error_t *err)
 {
   struct sweep w = { s, keep, kind, 0, 0, 0, err };
-  int r = ov_store_each (s, kind, sweep_cb, &w, err);
+  int r = ov_store_each_loose (s, kind, sweep_cb, &w, err);
   *removed += w.removed;
   *bytes += w.bytes;
   if (kept)
@@ -95,8 +96,18 @@ ov_gc (struct ov_store *s, struct ov_gc_result *res, ov_error_t *err)
     ret = sweep (s, OV_SNAPSHOT_REC, &r.snapshots, &res->snapshots_removed, &res->bytes_freed,
                  NULL, err);
   ov_fault ("gc-after-snapshots");
+  /* Packs (trees and small blobs): rewritten without the garbage; the
+   * new pack is durable before the old ones go. */
+  struct ov_repack_result rp;
   if (ret == 0)
-    ret = sweep (s, OV_TREE_OBJ, &r.trees, &res->trees_removed, &res->bytes_freed, NULL, err);
+    ret = ov_packs_repack (s, &r.trees, &r.blobs, &rp, err);
+  if (ret == 0)
+    {
+      res->trees_removed += rp.trees_removed;
+      res->objects_removed += rp.blobs_removed;
+      res->objects_kept += rp.blobs_kept;
+      res->bytes_freed += rp.bytes_freed;
+    }
   ov_fault ("gc-after-trees");
   if (ret == 0)
     ret = sweep (s, OV_BLOB, &r.blobs, &res->objects_removed, &res->bytes_freed,

@@ -18,6 +18,7 @@ struct file_job
   struct ov_change *c;
   int dirfd;
   struct ov_change *leader; /* hardlink: same inode as this earlier file */
+  struct stat st;           /* what the walk saw */
 };
 
 struct link_seen
@@ -79,13 +80,17 @@ same_version (const struct stat *a, const struct stat *b)
 }
 
 int
-ov_ingest_file (struct ov_store *s, int fd, const char *what, struct ov_entry *e,
-                struct ov_put_stats *stats, ov_error_t *err)
+ov_ingest_file (struct ov_store *s, int fd, const char *what, const struct stat *seen,
+                struct ov_entry *e, struct ov_put_stats *stats, ov_error_t *err)
 {
   for (int attempt = 0;; attempt++)
     {
+      /* "before" may be the walk's lstat: the fstat after the read then
+       * also proves the fd is the file the walk saw (same inode) */
       struct stat before, after;
-      if (fstat (fd, &before) < 0)
+      if (seen && attempt == 0)
+        before = *seen;
+      else if (fstat (fd, &before) < 0)
         return ov_error (err, errno, "stat %s", what);
       if (!S_ISREG (before.st_mode))
         return ov_error (err, EINVAL, "%s is no longer a regular file", what);
@@ -93,9 +98,9 @@ ov_ingest_file (struct ov_store *s, int fd, const char *what, struct ov_entry *e
       uint64_t size;
       if (before.st_size <= SMALL_FILE)
         {
-          /* One extra byte tells us the file grew while we read it. */
+          /* a file that grew or shrank meanwhile fails the fstat check below */
           cleanup_free uint8_t *buf = xmalloc (before.st_size + 1);
-          ssize_t n = pread_all (fd, buf, before.st_size + 1, 0);
+          ssize_t n = before.st_size ? pread_all (fd, buf, before.st_size, 0) : 0;
           if (n < 0)
             return ov_error (err, errno, "read %s", what);
           if (fstat (fd, &after) < 0)
@@ -144,7 +149,7 @@ file_job_run (size_t i, void *ctx, ov_error_t *err)
     fd = openat (j->dirfd, j->c->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0)
     return ov_error (err, errno, "open %s", j->c->name);
-  int r = ov_ingest_file (w->s, fd, j->c->name, &j->c->entry, &w->stats, err);
+  int r = ov_ingest_file (w->s, fd, j->c->name, &j->st, &j->c->entry, &w->stats, err);
   if (r == 0)
     r = xattrs_read (fd, -1, j->c->name, &j->c->entry, err);
   close (fd);
@@ -170,14 +175,15 @@ note_link (struct walk *w, const struct stat *st, struct ov_change *c)
 }
 
 static void
-add_job (struct walk *w, struct ov_change *c, int dirfd, struct ov_change *leader)
+add_job (struct walk *w, struct ov_change *c, int dirfd, struct ov_change *leader,
+         const struct stat *st)
 {
   if (w->njobs == w->capjobs)
     {
       w->capjobs = w->capjobs ? w->capjobs * 2 : 1024;
       w->jobs = xrealloc (w->jobs, w->capjobs * sizeof *w->jobs);
     }
-  w->jobs[w->njobs++] = (struct file_job){ c, dirfd, leader };
+  w->jobs[w->njobs++] = (struct file_job){ c, dirfd, leader, *st };
 }
 
 static int
@@ -218,7 +224,7 @@ walk_entry (struct walk *w, int dfd, struct ov_change *c, const struct stat *st,
           c->op = OV_CH_KEEP;
         else
           {
-            add_job (w, c, dfd, st->st_nlink > 1 ? note_link (w, st, c) : NULL);
+            add_job (w, c, dfd, st->st_nlink > 1 ? note_link (w, st, c) : NULL, st);
             w->progress->total_files++;
           }
         break;
@@ -412,7 +418,7 @@ ov_ingest (struct ov_store *s, int dirfd, const char *path, const struct ov_inge
   else if (S_ISREG (st.st_mode))
     {
       out->op = OV_CH_SET;
-      r = ov_ingest_file (s, fd, path, &out->entry, &w.stats, err);
+      r = ov_ingest_file (s, fd, path, &st, &out->entry, &w.stats, err);
       if (r == 0)
         r = xattrs_read (fd, -1, path, &out->entry, err);
       close (fd);

@@ -27,8 +27,9 @@ int ov_ingest (struct ov_store *s, int dirfd, const char *path, const struct ov_
 /* A regular file from a stream (stdin): mode 0644, owned by the caller, mtime now. */
 int ov_ingest_stream (struct ov_store *s, int fd, struct ov_entry *out, ov_error_t *err);
 
-/* Store one open regular file (stable read); fills oid, size and metadata. */
-int ov_ingest_file (struct ov_store *s, int fd, const char *what, struct ov_entry *e,
-                    struct ov_put_stats *stats, ov_error_t *err);
+/* Store one open regular file (stable read); fills oid, size and metadata.
+ * `seen`, if not NULL, is an lstat of the file taken before it was opened. */
+int ov_ingest_file (struct ov_store *s, int fd, const char *what, const struct stat *seen,
+                    struct ov_entry *e, struct ov_put_stats *stats, ov_error_t *err);
 
 #endif

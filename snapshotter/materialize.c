@@ -79,11 +79,10 @@ ov_mat_free (struct ov_mat *m)
   free (m);
 }
 
-
 static void
-obj_path (const struct ov_entry *e, char *out, size_t n)
+obj_name (const struct ov_entry *e, char *out)
 {
-  ov_key (OV_BLOB, &e->oid, out, n);
+  oid_hex (&e->oid, out);
 }
 
 /* ---- metadata ---- */
@@ -280,18 +279,12 @@ chain_done (struct ov_uring_op *op, int res, ov_error_t *err)
     unlinkat (f->dirfd, f->e->name, 0);
   if (sl->cancelled && sl->failed_res == 0)
     {
-      char key[PATH_MAX];
-      obj_path (f->e, key, sizeof key);
-      return ov_error_set (err, OV_ECORRUPT, 0, "object %s is truncated", key);
+      char hex[OV_OID_STR];
+      obj_name (f->e, hex);
+      return ov_error_set (err, OV_ECORRUPT, 0, "object %s is truncated", hex);
     }
   if (sl->failed_res)
     {
-      if (sl->failed_res == -ENOENT)
-        {
-          char key[PATH_MAX];
-          obj_path (f->e, key, sizeof key);
-          return ov_error_set (err, OV_ECORRUPT, 0, "object %s is missing from the store", key);
-        }
       if (sl->failed_res == -EEXIST)
         return ov_error_set (err, OV_EGENERIC, EEXIST, "%s exists (use --force to replace it)",
                              f->e->name);
@@ -330,32 +323,22 @@ read_done (struct ov_uring_op *op, int res, ov_error_t *err)
   return chain_done (&sl->op, res, err);
 }
 
-/* Six linked SQEs: open object, read, close; create target, write, close.
- * A failed link cancels the rest of the chain (-ECANCELED). */
+/* Four linked SQEs: read the object from its pack; create the target,
+ * write, close. A failed link cancels the rest of the chain (-ECANCELED). */
 static int
-queue_chain (struct ov_uring *u, struct slot *sl, struct mat_file *f, int objfd)
+queue_chain (struct ov_uring *u, struct slot *sl, struct mat_file *f, const struct ov_blob_loc *loc)
 {
-  char key[PATH_MAX];
-  obj_path (f->e, key, sizeof key);
   sl->f = f;
-  sl->pending = 6;
+  sl->pending = 4;
   sl->failed_res = 0;
   sl->cancelled = false;
   sl->created = false;
   sl->read_res = -1;
-  unsigned in = 2 * sl->index, out = 2 * sl->index + 1;
+  unsigned out = sl->index;
   struct io_uring_sqe *sqe;
-  if (!(sqe = ov_uring_sqe (u, &sl->op)))
-    return -1;
-  io_uring_prep_openat_direct (sqe, objfd, key, O_RDONLY, 0, in);
-  sqe->flags |= IOSQE_IO_LINK;
   if (!(sqe = ov_uring_sqe (u, &sl->read_op)))
     return -1;
-  io_uring_prep_read_fixed (sqe, in, sl->buf, f->e->size, 0, sl->index);
-  sqe->flags |= IOSQE_IO_LINK | IOSQE_FIXED_FILE;
-  if (!(sqe = ov_uring_sqe (u, &sl->op)))
-    return -1;
-  io_uring_prep_close_direct (sqe, in);
+  io_uring_prep_read_fixed (sqe, loc->fd, sl->buf, f->e->size, loc->off, sl->index);
   sqe->flags |= IOSQE_IO_LINK;
   if (!(sqe = ov_uring_sqe (u, &sl->create_op)))
     return -1;
@@ -393,13 +376,12 @@ copy_small (struct ov_mat *m, struct ov_uring *u, struct mat_file **todo, size_t
     }
   int r = io_uring_register_buffers (&u->ring, iov, nslots);
   if (r == 0)
-    r = io_uring_register_files_sparse (&u->ring, 2 * nslots);
+    r = io_uring_register_files_sparse (&u->ring, nslots);
   if (r < 0)
     {
       ov_error (err, -r, "io_uring register");
       goto out;
     }
-  int objfd = ov_store_fd (m->s);
   size_t next = 0;
   while (next < n && u->err == NULL)
     {
@@ -424,12 +406,20 @@ copy_small (struct ov_mat *m, struct ov_uring *u, struct mat_file **todo, size_t
           continue;
         }
       struct mat_file *f = todo[next++];
+      struct ov_blob_loc loc;
+      if (ov_store_blob_loc (m->s, &f->e->oid, f->e->size, &loc, &u->err) < 0)
+        {
+          ov_error_prefix (&u->err, "%s", f->e->name);
+          break;
+        }
       if ((m->flags & OV_MAT_FORCE) && unlinkat (f->dirfd, f->e->name, 0) < 0 && errno != ENOENT)
         {
           ov_error (&u->err, errno, "replace %s", f->e->name);
           break;
         }
-      if (queue_chain (u, free_slot, f, objfd) < 0)
+      int q = queue_chain (u, free_slot, f, &loc);
+      ov_blob_loc_release (&loc); /* a loose object's fd is only needed until submission */
+      if (q < 0)
         break;
     }
   r = ov_uring_drain (u, err);
@@ -445,8 +435,8 @@ out:
 int
 ov_export_content (struct ov_store *s, const struct ov_entry *e, int fd, ov_error_t *err)
 {
-  cleanup_close int in = ov_store_open_blob (s, &e->oid, err);
-  if (in < 0)
+  struct ov_blob_loc loc;
+  if (ov_store_blob_loc (s, &e->oid, e->size, &loc, err) < 0)
     return -1;
   size_t bufsz = e->size < CHUNK ? e->size + 1 : CHUNK;
   cleanup_free uint8_t *buf = xmalloc (bufsz);
@@ -454,12 +444,14 @@ ov_export_content (struct ov_store *s, const struct ov_entry *e, int fd, ov_erro
   ov_hasher_init (&h);
   uint64_t total = 0;
   int ret = 0;
-  for (;;)
+  /* one byte past the recorded size tells a loose object that grew */
+  for (uint64_t want = e->size + loc.owned; total < want;)
     {
-      ssize_t n = read_all (in, buf, bufsz);
+      size_t ask = want - total < bufsz ? want - total : bufsz;
+      ssize_t n = pread_all (loc.fd, buf, ask, loc.off + total);
       if (n < 0)
         {
-          ret = ov_error (err, errno, "read object");
+          ret = ov_error (err, errno, "read object from %s", loc.where);
           break;
         }
       if (n == 0)
@@ -472,6 +464,7 @@ ov_export_content (struct ov_store *s, const struct ov_entry *e, int fd, ov_erro
           break;
         }
     }
+  ov_blob_loc_release (&loc);
   struct ov_oid got;
   ov_hasher_final (&h, &got);
   ov_hasher_free (&h);

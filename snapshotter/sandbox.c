@@ -23,6 +23,7 @@ static const char *const allowed[] = {
   "open", "fstat", "newfstatat", "stat", "lstat", "statx", "statfs", "fstatfs", "getdents64",
   "readlinkat", "readlink", "flistxattr", "fgetxattr", "llistxattr", "lgetxattr", "listxattr",
   "getxattr", "linkat", "unlinkat", "renameat", "renameat2", "mkdirat", "fsync", "fdatasync",
+  "sync_file_range",
   "syncfs", "flock", "fcntl", "dup", "dup2", "dup3", "faccessat", "faccessat2", "access",
   "umask", "mmap", "munmap", "mprotect", "mremap", "brk", "madvise", "futex", "set_robust_list",
   "get_robust_list", "rseq", "set_tid_address", "rt_sigprocmask", "rt_sigaction",

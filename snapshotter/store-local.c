@@ -1,7 +1,9 @@
 /* The local directory backend: the embedded default store. Keys are paths
  * below the root. Immutable objects are written as O_TMPFILE files and
  * published with linkat, so a crash leaves no partial object under a key;
- * mutable records are replaced with write-temp, fsync, rename, fsync-dir. */
+ * both are durable when the call returns (fsync of the file, then of its
+ * directory); mutable records are replaced with write-temp, fsync,
+ * rename, fsync-dir. */
 #include "store.h"
 
 #include <dirent.h>
@@ -44,10 +46,17 @@ local_create_tmp (void *be, const char *dir UNUSED)
   return openat (l->rootfd, "tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 }
 
+static int fsync_dir_of (int rootfd, const char *key);
+
+/* Durable on return: the bytes before the name exists, the name after.
+ * So only what a commit wrote is flushed, not everything dirty on the
+ * filesystem (a container's upper dir, say), as syncfs would. */
 static int
 local_link_tmp (void *be, int fd, const char *key)
 {
   struct local *l = be;
+  if (fsync (fd) < 0)
+    return -1;
   for (int attempt = 0; attempt < 2; attempt++)
     {
       int r = linkat (fd, "", l->rootfd, key, AT_EMPTY_PATH);
@@ -57,7 +66,9 @@ local_link_tmp (void *be, int fd, const char *key)
           snprintf (proc, sizeof proc, "/proc/self/fd/%d", fd);
           r = linkat (AT_FDCWD, proc, l->rootfd, key, AT_SYMLINK_FOLLOW);
         }
-      if (r == 0 || errno != ENOENT || attempt)
+      if (r == 0)
+        return fsync_dir_of (l->rootfd, key);
+      if (errno != ENOENT || attempt)
         return r;
       if (mkdir_parents (l->rootfd, key) < 0)
         return -1;
@@ -159,13 +170,6 @@ local_list (void *be, const char *dir, int (*cb) (const char *key, uint64_t size
 }
 
 static int
-local_sync (void *be)
-{
-  struct local *l = be;
-  return syncfs (l->rootfd);
-}
-
-static int
 local_lock (void *be, const char *name, bool exclusive)
 {
   struct local *l = be;
@@ -205,7 +209,6 @@ static const struct ov_backend local_backend = {
   .put_replace = local_put_replace,
   .remove = local_remove,
   .list = local_list,
-  .sync = local_sync,
   .lock = local_lock,
   .local_fd = local_fd,
   .close = local_close,
@@ -214,7 +217,7 @@ static const struct ov_backend local_backend = {
 int
 ov_backend_local_open (struct ov_store *s, const char *root, bool create, ov_error_t *err)
 {
-  static const char *const dirs[] = { "objects", "trees", "snapshots", "volumes", "locks", "tmp" };
+  static const char *const dirs[] = { "objects", "packs", "snapshots", "volumes", "locks", "tmp" };
   if (create && mkdir (root, 0700) < 0 && errno != EEXIST)
     return ov_error (err, errno, "create store %s", root);
   int fd = open (root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

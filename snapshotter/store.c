@@ -1,6 +1,7 @@
 /* Store operations above the backend: content addressing, dedup with byte
  * verification, collision variants, record verification. */
 #include "store.h"
+#include "pack.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -40,6 +41,13 @@ kind_what (enum ov_kind kind)
   return "?";
 }
 
+/* Trees and small blobs live in packs; the size in a tree entry says which. */
+static bool
+packed (enum ov_kind kind, uint64_t size)
+{
+  return kind == OV_TREE_OBJ || (kind == OV_BLOB && size <= OV_PACK_MAX);
+}
+
 void
 ov_key (enum ov_kind kind, const struct ov_oid *id, char *out, size_t n)
 {
@@ -54,8 +62,10 @@ ov_store_open (struct ov_store **out, const char *root, int flags, ov_error_t *e
   struct ov_store *s = xcalloc (1, sizeof *s);
   s->root = xstrdup (root);
   s->store_lock = -1;
+  s->packs = ov_packs_new ();
   if (ov_backend_local_open (s, root, flags & OV_STORE_CREATE, err) < 0)
     {
+      ov_packs_free (s->packs);
       free (s->root);
       free (s);
       return -1;
@@ -71,6 +81,7 @@ ov_store_close (struct ov_store *s)
     return;
   if (s->store_lock >= 0)
     close (s->store_lock);
+  ov_packs_free (s->packs); /* a pack never published is dropped: nothing names its objects */
   s->be->close (s->be_data);
   free (s->root);
   free (s);
@@ -262,6 +273,8 @@ put_mem (struct ov_store *s, enum ov_kind kind, const void *p, size_t n, struct 
 {
   struct mem_ctx ctx = { p, n };
   ov_hash (p, n, id);
+  if (packed (kind, n))
+    return ov_packs_put (s, kind, p, n, id, deduped, err);
   /* Write first and let linkat find out whether the id is taken: for new
    * content (the common case) that saves a lookup; a taken id is then
    * compared byte for byte. */
@@ -301,16 +314,24 @@ int
 ov_store_put_blob_fd (struct ov_store *s, int srcfd, struct ov_oid *id, uint64_t *size,
                       struct ov_put_stats *st, ov_error_t *err)
 {
+  /* small enough for a pack: read it whole */
+  cleanup_free uint8_t *buf = xmalloc (OV_PACK_MAX + 1);
+  ssize_t first = read_all (srcfd, buf, OV_PACK_MAX + 1);
+  if (first < 0)
+    return ov_error (err, errno, "read");
+  if (first <= OV_PACK_MAX)
+    {
+      *size = first;
+      return ov_store_put_blob_mem (s, buf, first, id, st, err);
+    }
   cleanup_close int fd = s->be->create_tmp (s->be_data, "objects");
   if (fd < 0)
     return ov_error (err, errno, "create temporary object in %s", s->root);
-  cleanup_free uint8_t *buf = xmalloc (CHUNK);
   struct ov_hasher h;
   ov_hasher_init (&h);
   uint64_t total = 0;
-  for (;;)
+  for (ssize_t r = first;; r = read_all (srcfd, buf, CHUNK))
     {
-      ssize_t r = read_all (srcfd, buf, CHUNK);
       if (r < 0)
         {
           ov_hasher_free (&h);
@@ -341,38 +362,111 @@ ov_store_put_blob_fd (struct ov_store *s, int srcfd, struct ov_oid *id, uint64_t
   return 0;
 }
 
-int
-ov_store_open_blob (struct ov_store *s, const struct ov_oid *id, ov_error_t *err)
+/* A packed object: 1 found (loc set, its size checked), 0 absent, -1 error. */
+static int
+find_packed (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id, uint64_t size,
+             struct ov_pack_loc *loc, ov_error_t *err)
 {
+  int r = ov_packs_find (s, kind, id, loc, err);
+  if (r == 1 && size != UINT64_MAX && loc->size != size)
+    {
+      char hex[OV_OID_STR];
+      oid_hex (id, hex);
+      return ov_corrupt (err, "%s: %s %s has %llu bytes, its tree says %llu", loc->pack,
+                         kind_what (kind), hex, (unsigned long long) loc->size,
+                         (unsigned long long) size);
+    }
+  return r;
+}
+
+static void
+first_damage (const char *msg, void *ctx)
+{
+  char **first = ctx;
+  if (*first == NULL)
+    *first = xstrdup (msg);
+}
+
+/* Missing: the message says which pack is damaged, if one is (it may have held the object). */
+static int
+missing_error (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id, ov_error_t *err)
+{
+  char hex[OV_OID_STR];
+  oid_hex (id, hex);
+  cleanup_free char *damage = NULL;
+  ov_error_t e = NULL;
+  if (kind != OV_SNAPSHOT_REC && ov_packs_damaged (s, first_damage, &damage, &e) < 0)
+    ov_error_free (&e);
+  return ov_error_set (err, kind == OV_SNAPSHOT_REC ? OV_ENOTFOUND : OV_ECORRUPT, 0,
+                       "%s %s is missing from the store%s%s", kind_what (kind), hex,
+                       damage ? "; a damaged pack may have held it: " : "", damage ?: "");
+}
+
+int
+ov_store_blob_loc (struct ov_store *s, const struct ov_oid *id, uint64_t size,
+                   struct ov_blob_loc *loc, ov_error_t *err)
+{
+  if (packed (OV_BLOB, size))
+    {
+      struct ov_pack_loc pl;
+      int r = find_packed (s, OV_BLOB, id, size, &pl, err);
+      if (r <= 0)
+        return r < 0 ? -1 : missing_error (s, OV_BLOB, id, err);
+      *loc = (struct ov_blob_loc){ pl.fd, pl.off, false, pl.pack };
+      return 0;
+    }
   char key[PATH_MAX];
   ov_key (OV_BLOB, id, key, sizeof key);
   int fd = s->be->open_read (s->be_data, key);
   if (fd < 0)
     {
       if (errno == ENOENT)
-        return ov_error_set (err, OV_ECORRUPT, 0, "object %s is missing from the store", key);
+        return missing_error (s, OV_BLOB, id, err);
       return ov_error (err, errno, "open object %s", key);
     }
-  return fd;
+  *loc = (struct ov_blob_loc){ fd, 0, true, "a loose object" };
+  return 0;
+}
+
+void
+ov_blob_loc_release (struct ov_blob_loc *loc)
+{
+  if (loc->owned && loc->fd >= 0)
+    close (loc->fd);
+  loc->fd = -1;
 }
 
 int
 ov_store_get_record (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
                      struct ov_buf *out, ov_error_t *err)
 {
-  char key[PATH_MAX];
+  char key[PATH_MAX], hexid[OV_OID_STR];
   ov_key (kind, id, key, sizeof key);
-  cleanup_close int fd = s->be->open_read (s->be_data, key);
-  if (fd < 0)
-    {
-      if (errno == ENOENT)
-        return ov_error_set (err, kind == OV_SNAPSHOT_REC ? OV_ENOTFOUND : OV_ECORRUPT, 0,
-                             "%s %s is missing from the store", kind_what (kind), key);
-      return ov_error (err, errno, "open %s %s", kind_what (kind), key);
-    }
+  oid_hex (id, hexid);
   out->len = 0;
-  if (ov_read_fd (fd, out, RECORD_LIMIT) < 0)
-    return ov_error (err, errno, "read %s %s", kind_what (kind), key);
+  if (packed (kind, 0))
+    {
+      struct ov_pack_loc pl;
+      int r = find_packed (s, kind, id, UINT64_MAX, &pl, err);
+      if (r <= 0)
+        return r < 0 ? -1 : missing_error (s, kind, id, err);
+      if (pl.size > RECORD_LIMIT)
+        return ov_corrupt (err, "%s: %s %s is too big", pl.pack, kind_what (kind), key);
+      buf_reserve (out, pl.size + 1);
+      if (pread_all (pl.fd, out->data, pl.size, pl.off) != (ssize_t) pl.size)
+        return ov_error (err, errno ?: EIO, "read %s %s from %s", kind_what (kind), key, pl.pack);
+      out->len = pl.size;
+      snprintf (key, sizeof key, "%s in %s", hexid, pl.pack);
+    }
+  else
+    {
+      cleanup_close int fd = s->be->open_read (s->be_data, key);
+      if (fd < 0)
+        return errno == ENOENT ? missing_error (s, kind, id, err)
+                               : ov_error (err, errno, "open %s %s", kind_what (kind), key);
+      if (ov_read_fd (fd, out, RECORD_LIMIT) < 0)
+        return ov_error (err, errno, "read %s %s", kind_what (kind), key);
+    }
   struct ov_oid got;
   ov_hash (out->data, out->len, &got);
   if (memcmp (got.b, id->b, 16) != 0)
@@ -382,25 +476,55 @@ ov_store_get_record (struct ov_store *s, enum ov_kind kind, const struct ov_oid 
 }
 
 int
-ov_store_verify (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id, ov_error_t *err)
+ov_store_verify (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id, uint64_t size,
+                 ov_error_t *err)
 {
   char key[PATH_MAX];
   ov_key (kind, id, key, sizeof key);
-  cleanup_close int fd = s->be->open_read (s->be_data, key);
+  cleanup_close int fd = -1;
+  uint64_t off = 0, left = UINT64_MAX;
+  char where[PATH_MAX];
+  snprintf (where, sizeof where, "%s", key);
+  if (packed (kind, size))
+    {
+      struct ov_pack_loc pl;
+      int r = find_packed (s, kind, id, kind == OV_BLOB ? size : UINT64_MAX, &pl, err);
+      if (r <= 0)
+        return r < 0 ? -1 : missing_error (s, kind, id, err);
+      fd = dup (pl.fd);
+      char hex[OV_OID_STR];
+      oid_hex (id, hex);
+      snprintf (where, sizeof where, "%s: %s %s", pl.pack, kind_what (kind), hex);
+      off = pl.off;
+      left = pl.size;
+    }
+  else
+    fd = s->be->open_read (s->be_data, key);
   if (fd < 0)
     return ov_error (err, errno, "open %s", key);
   cleanup_free uint8_t *buf = xmalloc (CHUNK);
   struct ov_hasher h;
   ov_hasher_init (&h);
-  ssize_t r;
-  while ((r = read_all (fd, buf, CHUNK)) > 0)
-    ov_hasher_update (&h, buf, r);
+  ssize_t r = 0;
+  while (left && (r = pread_all (fd, buf, left < CHUNK ? left : CHUNK, off)) > 0)
+    {
+      ov_hasher_update (&h, buf, r);
+      off += r;
+      left -= left == UINT64_MAX ? 0 : (uint64_t) r;
+    }
+  if (left == 0)
+    r = 0;
   struct ov_oid got;
   ov_hasher_final (&h, &got);
   ov_hasher_free (&h);
   if (r < 0)
-    return ov_error (err, errno, "read %s", key);
-  return memcmp (got.b, id->b, 16) == 0;
+    return ov_error (err, errno, "read %s", where);
+  if (memcmp (got.b, id->b, 16) != 0)
+    {
+      ov_corrupt (err, "%s: content does not match its hash", where);
+      return 0;
+    }
+  return 1;
 }
 
 struct each_ctx
@@ -429,14 +553,25 @@ each_cb (const char *key, uint64_t size, void *ctx)
 }
 
 int
+ov_store_each_loose (struct ov_store *s, enum ov_kind kind,
+                     int (*cb) (const struct ov_oid *id, uint64_t size, void *ctx), void *ctx,
+                     ov_error_t *err)
+{
+  struct each_ctx e = { cb, ctx, strlen (ov_kind_dir (kind)) };
+  int r = s->be->list (s->be_data, ov_kind_dir (kind), each_cb, &e);
+  if (r < 0 && *err == NULL)
+    return ov_error (err, errno, "list %s in %s", ov_kind_dir (kind), s->root);
+  return r;
+}
+
+int
 ov_store_each (struct ov_store *s, enum ov_kind kind,
                int (*cb) (const struct ov_oid *id, uint64_t size, void *ctx), void *ctx,
                ov_error_t *err)
 {
-  struct each_ctx e = { cb, ctx, strlen (ov_kind_dir (kind)) };
-  int r = s->be->list (s->be_data, ov_kind_dir (kind), each_cb, &e);
-  if (r < 0)
-    return ov_error (err, errno, "list %s in %s", ov_kind_dir (kind), s->root);
+  int r = ov_store_each_loose (s, kind, cb, ctx, err);
+  if (r == 0 && kind != OV_SNAPSHOT_REC)
+    r = ov_packs_each (s, kind, cb, ctx, err);
   return r;
 }
 
@@ -453,9 +588,7 @@ ov_store_remove (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
 int
 ov_store_sync (struct ov_store *s, ov_error_t *err)
 {
-  if (s->be->sync (s->be_data) < 0)
-    return ov_error (err, errno, "sync store %s", s->root);
-  return 0;
+  return ov_packs_flush (s, err);
 }
 
 int

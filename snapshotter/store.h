@@ -4,7 +4,8 @@
  * things: small named records replaced atomically under a per-volume lock.
  *
  * The store sits on a backend (struct ov_backend) that moves bytes under
- * keys: "objects/ab/cdef..", "trees/..", "snapshots/..", "volumes/NAME".
+ * keys: "packs/<id>.pack" (trees and small blobs, see pack.h),
+ * "objects/ab/cdef.." (big blobs), "snapshots/..", "volumes/NAME".
  * The local directory backend is the embedded default; an S3 backend plugs
  * in behind the same operations. Dedup, collision handling and
  * verification live here, above the backend, once for every backend. */
@@ -32,7 +33,7 @@ struct ov_backend
   int (*open_read) (void *be, const char *key);
   /* an anonymous writable file that link_tmp can later publish under a key in dir */
   int (*create_tmp) (void *be, const char *dir);
-  /* publish; -1 EEXIST if the key exists (it is then left untouched) */
+  /* publish, durably; -1 EEXIST if the key exists (it is then left untouched) */
   int (*link_tmp) (void *be, int fd, const char *key);
   /* atomic, durable replace of a small mutable record */
   int (*put_replace) (void *be, const char *key, const void *p, size_t n);
@@ -40,8 +41,6 @@ struct ov_backend
   /* calls cb for every key under dir (one level below, e.g. "objects/ab/..") */
   int (*list) (void *be, const char *dir, int (*cb) (const char *key, uint64_t size, void *ctx),
                void *ctx);
-  /* make every published object durable */
-  int (*sync) (void *be);
   /* advisory lock; returns an fd to close, -1 on error */
   int (*lock) (void *be, const char *name, bool exclusive);
   /* the node-local directory that holds the object files (for the
@@ -56,6 +55,7 @@ struct ov_store
   const struct ov_backend *be;
   void *be_data;
   int store_lock; /* shared by writers, exclusive for gc */
+  struct ov_packs *packs;
 };
 
 enum
@@ -91,17 +91,35 @@ int ov_store_put_blob_mem (struct ov_store *s, const void *p, size_t n, struct o
 /* Streams srcfd (read to EOF) into the store; *size gets the length read. */
 int ov_store_put_blob_fd (struct ov_store *s, int srcfd, struct ov_oid *id, uint64_t *size,
                           struct ov_put_stats *st, ov_error_t *err);
-int ov_store_open_blob (struct ov_store *s, const struct ov_oid *id, ov_error_t *err);
+/* Where a blob of `size` bytes is: read it with pread(fd, size, off).
+ * Close fd only if owned (a loose object's; a pack's fd is the store's). */
+struct ov_blob_loc
+{
+  int fd;
+  uint64_t off;
+  bool owned;
+  const char *where; /* for messages */
+};
+int ov_store_blob_loc (struct ov_store *s, const struct ov_oid *id, uint64_t size,
+                       struct ov_blob_loc *loc, ov_error_t *err);
+void ov_blob_loc_release (struct ov_blob_loc *loc);
 
-/* Walk every stored object of a kind. */
+/* Walk every stored object of a kind, loose and packed. */
 int ov_store_each (struct ov_store *s, enum ov_kind kind,
                    int (*cb) (const struct ov_oid *id, uint64_t size, void *ctx), void *ctx,
                    ov_error_t *err);
+/* Loose files only: the ones ov_store_remove can remove (gc). */
+int ov_store_each_loose (struct ov_store *s, enum ov_kind kind,
+                         int (*cb) (const struct ov_oid *id, uint64_t size, void *ctx),
+                         void *ctx, ov_error_t *err);
 int ov_store_remove (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
                      ov_error_t *err);
-/* Verify a stored object hashes to its id; 1 ok, 0 mismatch, -1 error. */
+/* Verify a stored object of `size` bytes hashes to its id; 1 ok, 0
+ * mismatch (err says where), -1 error. */
 int ov_store_verify (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
-                     ov_error_t *err);
+                     uint64_t size, ov_error_t *err);
+/* Publishes the pack being written (published objects are durable): run
+ * it before writing a record that names new objects. */
 int ov_store_sync (struct ov_store *s, ov_error_t *err);
 
 /* Named mutable records (volumes). get returns -1 with code OV_ENOTFOUND if absent. */

@@ -205,13 +205,14 @@ pread_all (int fd, void *buf, size_t n, off_t off)
   return got;
 }
 
-int
-write_all (int fd, const void *buf, size_t n)
+/* off < 0: at the file position (pipes, stdout) */
+static int
+write_loop (int fd, const void *buf, size_t n, off_t off)
 {
-  size_t done = 0;
-  while (done < n)
+  for (size_t done = 0; done < n;)
     {
-      ssize_t r = write (fd, (const char *) buf + done, n - done);
+      const char *p = (const char *) buf + done;
+      ssize_t r = off < 0 ? write (fd, p, n - done) : pwrite (fd, p, n - done, off + done);
       if (r < 0 && errno == EINTR)
         continue;
       if (r < 0)
@@ -219,6 +220,18 @@ write_all (int fd, const void *buf, size_t n)
       done += r;
     }
   return 0;
+}
+
+int
+pwrite_all (int fd, const void *buf, size_t n, off_t off)
+{
+  return write_loop (fd, buf, n, off);
+}
+
+int
+write_all (int fd, const void *buf, size_t n)
+{
+  return write_loop (fd, buf, n, -1);
 }
 
 int64_t

@@ -76,6 +76,7 @@ uint64_t rd_u64 (struct ov_reader *r);
 ssize_t read_all (int fd, void *buf, size_t n); /* bytes read (< n at EOF) or -1 */
 int write_all (int fd, const void *buf, size_t n);
 ssize_t pread_all (int fd, void *buf, size_t n, off_t off);
+int pwrite_all (int fd, const void *buf, size_t n, off_t off);
 
 int64_t now_ns (void);
 double mono_seconds (void);

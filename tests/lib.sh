@@ -516,6 +516,13 @@ store_bytes() {
 	find "$1" -type f -printf '%s\n' | awk '{ n += $1 } END { print n + 0 }'
 }
 
+# content_bytes: apparent bytes of the store's content: big objects (loose files under objects/)
+# and packs (trees and small objects, under packs/)
+content_bytes() {
+	local -; set +x
+	echo $(($(store_bytes "$OVSNAP_ROOT/objects") + $(store_bytes "$OVSNAP_ROOT/packs")))
+}
+
 # random_file PATH BYTES: a file of incompressible bytes
 random_file() {
 	local -; set +x

@@ -129,12 +129,13 @@ test_expect_success 'cp of a directory copies the whole subtree' '
 '
 
 test_expect_success 'cp is cheap: the contents are not stored again' '
-	before=$(store_bytes "$OVSNAP_ROOT/objects") &&
+	before=$(content_bytes) &&
 	ovsnap cp v c/dir/inner/mib mib-copy &&
 	ovsnap cp v c c2 &&
-	after=$(store_bytes "$OVSNAP_ROOT/objects") &&
-	test "$after" = "$before" &&
+	after=$(content_bytes) &&
+	echo "content bytes: before $before after $after" &&
 	test "$before" -ge 1048576 &&
+	test $((after - before)) -le 4096 &&
 	ovsnap get v mib-copy - >got &&
 	test_cmp_bin tree/dir/inner/mib got &&
 	ovsnap get v c2/dir/inner/mib - >got &&

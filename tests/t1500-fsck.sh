@@ -1,5 +1,5 @@
 #!/bin/bash
-test_description='fsck finds damaged objects and records; reads of damaged records fail cleanly (exit 6)'
+test_description='fsck finds damaged objects, packs and records; reads of damaged ones fail cleanly (exit 6)'
 . "$(dirname "$0")/lib.sh"
 
 # use_store NAME: point this test at its own store (the harness resets OVSNAP_ROOT after each test)
@@ -16,7 +16,7 @@ head_record() {
 	echo "$OVSNAP_ROOT/snapshots/${id:0:2}/${id:2}"
 }
 
-# largest_file DIR: the biggest regular file under DIR (the head's root tree, here)
+# largest_file DIR: the biggest regular file under DIR
 largest_file() {
 	find "$1" -type f -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2-
 }
@@ -52,27 +52,32 @@ test_expect_success 'unreferenced objects (a deleted volume before gc) are not d
 	ovsnap put doomed doomed-file &&
 	ovsnap volume delete doomed &&
 	test_expect_code 3 ovsnap ls doomed &&
-	test "$(store_bytes "$OVSNAP_ROOT/objects")" -ge 50000 &&
+	test "$(content_bytes)" -ge 50000 &&
 	ovsnap fsck
 '
 
+# A store holding one 100 KB file: one pack (from the put) holds its object at offset 16 (after
+# the pack header), then the root tree; volume create wrote a smaller pack with the empty tree.
 test_expect_success 'setup: a store holding one 100 KB file' '
 	use_store s-obj &&
 	ovsnap volume create v &&
 	head -c 100000 /dev/urandom >file &&
 	ovsnap put v file &&
+	ovsnap --json ls v | python3 -c "import json, sys; print(json.load(sys.stdin)[0][\"object\"])" >object-id &&
+	test -n "$(cat object-id)" &&
+	largest_file "$OVSNAP_ROOT/packs" >damaged-pack &&
+	test "$(stat -c %s "$(cat damaged-pack)")" -gt 100000 &&
 	ovsnap fsck
 '
 
-test_expect_success 'a flipped byte in an object: fsck fails and names the object' '
+test_expect_success 'a flipped byte in an object: fsck fails and names the object and its pack' '
 	use_store s-obj &&
-	obj=$(largest_file "$OVSNAP_ROOT/objects") &&
-	test -n "$obj" &&
-	echo "$obj" >corrupted-object &&
-	flip_byte "$obj" 50000 &&
+	pack=$(cat damaged-pack) &&
+	flip_byte "$pack" 50000 &&
 	test_must_fail ovsnap fsck >out 2>err &&
 	cat out err >all &&
-	grep -F "$(basename "$obj")" all
+	grep -F "$(cat object-id)" all &&
+	grep -F "$(basename "$pack")" all
 '
 
 test_expect_success 'fsck of a damaged store exits with 6 (corrupt store)' '
@@ -94,23 +99,24 @@ test_expect_success 'get to stdout of a damaged object fails (exit 6)' '
 
 test_expect_success 'with the byte put back, fsck is happy and get works again' '
 	use_store s-obj &&
-	flip_byte "$(cat corrupted-object)" 50000 &&
+	flip_byte "$(cat damaged-pack)" 50000 &&
 	ovsnap fsck &&
 	ovsnap get v file got-again &&
 	cmp file got-again
 '
 
-test_expect_success 'a missing object: fsck fails naming it; get fails without a crash' '
+# the pack held the root tree too: what is reported missing is that tree
+test_expect_success 'a missing pack: fsck fails saying what is missing; get fails without a crash' '
 	use_store s-obj &&
-	obj=$(cat corrupted-object) &&
-	mv "$obj" saved-object &&
+	pack=$(cat damaged-pack) &&
+	mv "$pack" saved-pack &&
 	test_must_fail ovsnap fsck >out 2>err &&
 	cat out err >all &&
-	grep -F "$(basename "$obj")" all &&
+	grep "tree [0-9a-f]*: referenced but missing" all &&
 	test_must_fail ovsnap get v file got2 2>err &&
-	grep -F "$(basename "$obj")" err &&
+	grep -F missing err &&
 	test_path_is_missing got2 &&
-	mv saved-object "$obj" &&
+	mv saved-pack "$pack" &&
 	ovsnap fsck
 '
 
@@ -125,37 +131,59 @@ test_expect_success 'setup: a store whose volume has one snapshot of root-level 
 	cp -a "$OVSNAP_ROOT" s-tree.pristine
 '
 
-test_expect_success 'a truncated tree record: fsck fails naming it; ls and get fail with exit 6 naming it' '
+# the head's root tree is the last object of the newest (and largest) pack: it ends where the
+# pack's index begins, which the first 8 bytes of the pack's 16-byte tail say (little endian)
+pack_data_end() {
+	python3 -c 'import os, struct, sys
+with open(sys.argv[1], "rb") as f:
+    f.seek(os.path.getsize(sys.argv[1]) - 16); print(struct.unpack("<Q", f.read(8))[0])' "$1"
+}
+
+test_expect_success 'a truncated pack: fsck fails naming it; ls and get fail with exit 6 naming it' '
 	use_store s-tree &&
-	tree=$(largest_file "$OVSNAP_ROOT/trees") &&
-	test -n "$tree" &&
-	truncate_half "$tree" &&
+	pack=$(largest_file "$OVSNAP_ROOT/packs") &&
+	test -n "$pack" &&
+	truncate_half "$pack" &&
 	test_must_fail ovsnap fsck >out 2>err &&
 	cat out err >all &&
-	grep -F "$(basename "$tree")" all &&
+	grep -F "$(basename "$pack")" all &&
 	test_expect_code 6 ovsnap ls tvol 2>err &&
-	grep -F "$(basename "$tree")" err &&
+	grep -F "$(basename "$pack")" err &&
 	test_expect_code 6 ovsnap get tvol . out-dir 2>err &&
-	grep -F "$(basename "$tree")" err
+	grep -F "$(basename "$pack")" err
 '
 
-test_expect_success 'a tree record of the right size but a flipped byte is caught the same way' '
+test_expect_success 'a tree with a flipped byte inside its pack is caught the same way' '
 	rm -rf s-tree && cp -a s-tree.pristine s-tree &&
 	use_store s-tree &&
-	tree=$(largest_file "$OVSNAP_ROOT/trees") &&
-	flip_byte "$tree" $(($(stat -c %s "$tree") / 2)) &&
-	test_must_fail ovsnap fsck &&
+	pack=$(largest_file "$OVSNAP_ROOT/packs") &&
+	flip_byte "$pack" $(($(pack_data_end "$pack") - 10)) &&
+	test_must_fail ovsnap fsck >out 2>err &&
+	cat out err >all &&
+	grep -F "$(basename "$pack")" all &&
 	test_expect_code 6 ovsnap ls tvol 2>err &&
-	grep -F "$(basename "$tree")" err
+	grep -F "$(basename "$pack")" err
 '
 
-test_expect_success 'an empty or garbage tree record is caught the same way' '
+test_expect_success 'a flipped byte in a pack index: the pack is reported damaged' '
 	rm -rf s-tree && cp -a s-tree.pristine s-tree &&
 	use_store s-tree &&
-	tree=$(largest_file "$OVSNAP_ROOT/trees") &&
-	: >"$tree" &&
+	pack=$(largest_file "$OVSNAP_ROOT/packs") &&
+	flip_byte "$pack" $(($(pack_data_end "$pack") + 30)) &&
+	test_must_fail ovsnap fsck >out 2>err &&
+	cat out err >all &&
+	grep -F "$(basename "$pack")" all &&
+	grep -i checksum all &&
+	test_expect_code 6 ovsnap ls tvol
+'
+
+test_expect_success 'an empty or garbage pack is caught the same way' '
+	rm -rf s-tree && cp -a s-tree.pristine s-tree &&
+	use_store s-tree &&
+	pack=$(largest_file "$OVSNAP_ROOT/packs") &&
+	: >"$pack" &&
 	test_expect_code 6 ovsnap ls tvol &&
-	head -c 3000 /dev/urandom >"$tree" &&
+	head -c 3000 /dev/urandom >"$pack" &&
 	test_expect_code 6 ovsnap ls tvol &&
 	test_must_fail ovsnap fsck
 '
@@ -206,7 +234,7 @@ test_expect_success 'damage in one volume does not stop reads of another' '
 	ovsnap volume create bad &&
 	echo good >g && ovsnap put good g &&
 	head -c 70000 /dev/urandom >b && ovsnap put bad b &&
-	obj=$(largest_file "$OVSNAP_ROOT/objects") &&
+	obj=$(largest_file "$OVSNAP_ROOT/packs") &&
 	flip_byte "$obj" 100 &&
 	ovsnap get good g - >got &&
 	test_cmp g got &&

@@ -1,0 +1,1012 @@
+/* Packs (see pack.h): looking up published packs, writing the one pack a
+ * store handle fills, and gc's rewrite.
+ *
+ * A published pack's index is sorted by (kind, hash, variant), the first
+ * 18 bytes of each entry, so a lookup is a binary search in each pack and
+ * opening a store reads indexes without building anything. The pack being
+ * written has a small hash table of its own.
+ *
+ * One mutex guards it all: ingest threads store objects concurrently, and
+ * lookup, byte comparison and append must be one step, or two threads
+ * could give different contents the same variant. Only the writing of a
+ * full buffer happens outside it (a few buffers rotate), so one thread's
+ * pwrite does not stall the others. */
+#include "pack.h"
+#include "record.h"
+#include "volume.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#define PACK_MAGIC "OVSNPACK"
+#define PACK_VERSION 1u
+#define INDEX_MAGIC "OVPKINDX"
+#define INDEX_VERSION 1u
+#define HEADER 16u
+#define TAIL 16u
+#define KEY_BYTES 18 /* kind, hash, variant: the sort key */
+#define ENTRY_BYTES (KEY_BYTES + 8 + 8)
+#define WBUF (256u << 10)      /* write buffer: small enough to stay in cache */
+#define NBUF 3                 /* one filling, the others being written */
+#define SMALL_PACK (64u << 20) /* gc merges packs smaller than this */
+#define MAX_VARIANT 255
+
+struct pent
+{
+  uint8_t key[KEY_BYTES];
+  uint64_t off, size;
+};
+
+struct pack
+{
+  char *key; /* NULL while being written */
+  int fd;
+  uint64_t data_end; /* where the index starts */
+  uint8_t *idx;      /* published: n sorted raw entries */
+  struct pent *e;    /* being written: its entries, in write order */
+  size_t n, cap;
+};
+
+struct wbuf
+{
+  uint8_t *p;
+  size_t len;
+  uint64_t off;
+  bool busy; /* being written out, without the lock */
+};
+
+struct ov_packs
+{
+  pthread_mutex_t mu;
+  pthread_cond_t idle;
+  bool loaded;
+  struct pack *p;
+  size_t np, capp;
+  char **seen; /* keys loaded or found damaged */
+  size_t nseen;
+  char **damaged; /* messages */
+  size_t ndamaged;
+  /* the pack being written */
+  int w; /* index into p, or -1 */
+  uint32_t *tab; /* its entries by key: index + 1, 0 empty */
+  size_t tabcap;
+  struct wbuf buf[NBUF];
+  int cur;
+  int werr; /* errno of a failed write done without the lock */
+  uint64_t wend;
+};
+
+struct ov_packs *
+ov_packs_new (void)
+{
+  struct ov_packs *P = xcalloc (1, sizeof *P);
+  pthread_mutex_init (&P->mu, NULL);
+  pthread_cond_init (&P->idle, NULL);
+  P->w = -1;
+  return P;
+}
+
+static bool
+any_busy (struct ov_packs *P)
+{
+  for (int i = 0; i < NBUF; i++)
+    if (P->buf[i].busy)
+      return true;
+  return false;
+}
+
+static void
+wait_idle (struct ov_packs *P)
+{
+  while (any_busy (P))
+    pthread_cond_wait (&P->idle, &P->mu);
+}
+
+static void
+packs_clear (struct ov_packs *P)
+{
+  wait_idle (P);
+  for (size_t i = 0; i < P->np; i++)
+    {
+      if (P->p[i].fd >= 0)
+        close (P->p[i].fd);
+      free (P->p[i].key);
+      free (P->p[i].idx);
+      free (P->p[i].e);
+    }
+  for (size_t i = 0; i < P->nseen; i++)
+    free (P->seen[i]);
+  for (size_t i = 0; i < P->ndamaged; i++)
+    free (P->damaged[i]);
+  for (int i = 0; i < NBUF; i++)
+    free (P->buf[i].p);
+  free (P->p);
+  free (P->seen);
+  free (P->damaged);
+  free (P->tab);
+  pthread_mutex_t mu = P->mu;
+  pthread_cond_t idle = P->idle;
+  memset (P, 0, sizeof *P);
+  P->mu = mu;
+  P->idle = idle;
+  P->w = -1;
+}
+
+void
+ov_packs_free (struct ov_packs *P)
+{
+  if (P == NULL)
+    return;
+  pthread_mutex_lock (&P->mu);
+  packs_clear (P);
+  pthread_mutex_unlock (&P->mu);
+  pthread_cond_destroy (&P->idle);
+  pthread_mutex_destroy (&P->mu);
+  free (P);
+}
+
+/* ---- entries ---- */
+
+static void
+make_key (uint8_t key[KEY_BYTES], uint8_t kind, const struct ov_oid *id)
+{
+  key[0] = kind;
+  memcpy (key + 1, id->b, 16);
+  key[17] = id->variant;
+}
+
+static void
+oid_of (const struct pent *e, struct ov_oid *id)
+{
+  memcpy (id->b, e->key + 1, 16);
+  id->variant = e->key[17];
+}
+
+static uint64_t
+le64 (const uint8_t *p)
+{
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--)
+    v = v << 8 | p[i];
+  return v;
+}
+
+static void
+decode_ent (const uint8_t *raw, struct pent *e)
+{
+  memcpy (e->key, raw, KEY_BYTES);
+  e->off = le64 (raw + KEY_BYTES);
+  e->size = le64 (raw + KEY_BYTES + 8);
+}
+
+/* Entry i of pack k, published or not. */
+static void
+get_ent (struct ov_packs *P, size_t k, size_t i, struct pent *e)
+{
+  if (P->p[k].idx)
+    decode_ent (P->p[k].idx + i * ENTRY_BYTES, e);
+  else
+    *e = P->p[k].e[i];
+}
+
+static int
+raw_cmp (const void *a, const void *b)
+{
+  return memcmp (a, b, KEY_BYTES);
+}
+
+/* Binary search in a published pack: the entry index, or -1. */
+static ssize_t
+pack_search (const struct pack *pk, const uint8_t key[KEY_BYTES])
+{
+  if (pk->idx == NULL || pk->n == 0)
+    return -1;
+  const uint8_t *hit = bsearch (key, pk->idx, pk->n, ENTRY_BYTES, raw_cmp);
+  return hit ? (hit - pk->idx) / ENTRY_BYTES : -1;
+}
+
+static size_t
+key_hash (const uint8_t key[KEY_BYTES])
+{
+  uint64_t a, b;
+  memcpy (&a, key + 1, 8);
+  memcpy (&b, key + 9, 8);
+  uint64_t h = a ^ (b * 0x9e3779b97f4a7c15ull) ^ ((uint64_t) (key[17] << 8 | key[0]) * 0xff51afd7ed558ccdull);
+  return h ^ (h >> 29) ^ (h >> 47);
+}
+
+/* The pack being written: entry index or -1. */
+static ssize_t
+pending_search (struct ov_packs *P, const uint8_t key[KEY_BYTES])
+{
+  if (P->w < 0 || P->tabcap == 0)
+    return -1;
+  const struct pack *pk = &P->p[P->w];
+  for (size_t i = key_hash (key) & (P->tabcap - 1);; i = (i + 1) & (P->tabcap - 1))
+    {
+      if (P->tab[i] == 0)
+        return -1;
+      if (memcmp (pk->e[P->tab[i] - 1].key, key, KEY_BYTES) == 0)
+        return P->tab[i] - 1;
+    }
+}
+
+static void
+pending_insert (struct ov_packs *P, size_t ent)
+{
+  struct pack *pk = &P->p[P->w];
+  if (2 * pk->n > P->tabcap)
+    {
+      free (P->tab);
+      P->tabcap = P->tabcap ? P->tabcap * 2 : 1024;
+      P->tab = xcalloc (P->tabcap, sizeof *P->tab);
+      for (size_t i = 0; i < pk->n; i++)
+        if (i != ent)
+          pending_insert (P, i);
+    }
+  size_t i = key_hash (pk->e[ent].key) & (P->tabcap - 1);
+  while (P->tab[i])
+    i = (i + 1) & (P->tabcap - 1);
+  P->tab[i] = ent + 1;
+}
+
+/* Where a key is: pack and entry. The pack being written first. */
+static bool
+find_key (struct ov_packs *P, const uint8_t key[KEY_BYTES], size_t *pack, struct pent *e)
+{
+  ssize_t i = pending_search (P, key);
+  if (i >= 0)
+    {
+      *pack = P->w;
+      *e = P->p[P->w].e[i];
+      return true;
+    }
+  for (size_t k = P->np; k-- > 0;)
+    if ((i = pack_search (&P->p[k], key)) >= 0)
+      {
+        *pack = k;
+        decode_ent (P->p[k].idx + i * ENTRY_BYTES, e);
+        return true;
+      }
+  return false;
+}
+
+/* ---- reading ---- */
+
+/* Bytes of the pack being written that are still in a buffer. */
+static bool
+from_buffers (struct ov_packs *P, const struct pent *e, uint8_t *out)
+{
+  for (int i = 0; i < NBUF; i++)
+    {
+      const struct wbuf *b = &P->buf[i];
+      if ((i == P->cur || b->busy) && b->len && e->off >= b->off
+          && e->off + e->size <= b->off + b->len)
+        {
+          memcpy (out, b->p + (e->off - b->off), e->size);
+          return true;
+        }
+    }
+  return false;
+}
+
+static int
+read_ent (struct ov_packs *P, size_t pack, const struct pent *e, uint8_t *out)
+{
+  const struct pack *pk = &P->p[pack];
+  if (e->off < HEADER || (pk->idx && (e->off > pk->data_end || e->size > pk->data_end - e->off)))
+    {
+      errno = EBADMSG; /* an index entry out of bounds: a damaged pack */
+      return -1;
+    }
+  if ((int) pack == P->w && from_buffers (P, e, out))
+    return 0;
+  ssize_t r = pread_all (pk->fd, out, e->size, e->off);
+  if (r < 0)
+    return -1;
+  if ((uint64_t) r != e->size)
+    {
+      errno = EBADMSG;
+      return -1;
+    }
+  return 0;
+}
+
+/* 1 if the entry holds exactly p[0..n), 0 if not, -1 on error. */
+static int
+ent_equals (struct ov_packs *P, size_t pack, const struct pent *e, const void *p, size_t n)
+{
+  if (e->size != n)
+    return 0;
+  if (n == 0)
+    return 1;
+  cleanup_free uint8_t *b = xmalloc (n);
+  if (read_ent (P, pack, e, b) < 0)
+    return -1;
+  return memcmp (b, p, n) == 0;
+}
+
+static void
+add_seen (struct ov_packs *P, const char *key)
+{
+  P->seen = xrealloc (P->seen, (P->nseen + 1) * sizeof *P->seen);
+  P->seen[P->nseen++] = xstrdup (key);
+}
+
+static bool
+was_seen (struct ov_packs *P, const char *key)
+{
+  for (size_t i = 0; i < P->nseen; i++)
+    if (strcmp (P->seen[i], key) == 0)
+      return true;
+  return false;
+}
+
+static size_t
+new_pack (struct ov_packs *P, int fd)
+{
+  if (P->np == P->capp)
+    {
+      P->capp = P->capp ? P->capp * 2 : 16;
+      P->p = xrealloc (P->p, P->capp * sizeof *P->p);
+    }
+  P->p[P->np] = (struct pack){ .fd = fd };
+  return P->np++;
+}
+
+/* Reads and checks a pack's index (its checksum, not every entry: an
+ * entry is checked when it is used). */
+static int
+load_pack (struct ov_packs *P, struct ov_store *s, const char *key, ov_error_t *err)
+{
+  cleanup_close int fd = s->be->open_read (s->be_data, key);
+  if (fd < 0)
+    return errno == ENOENT ? 0 : ov_error (err, errno, "open %s", key);
+  struct stat st;
+  if (fstat (fd, &st) < 0)
+    return ov_error (err, errno, "stat %s", key);
+  uint8_t head[HEADER], tail[TAIL];
+  if (st.st_size < HEADER + TAIL || pread_all (fd, head, HEADER, 0) != HEADER
+      || pread_all (fd, tail, TAIL, st.st_size - TAIL) != TAIL)
+    return ov_corrupt (err, "%s: truncated pack", key);
+  if (memcmp (head, PACK_MAGIC, 8) != 0)
+    return ov_corrupt (err, "%s: not a pack (bad magic)", key);
+  uint64_t ioff = le64 (tail), ilen = le64 (tail + 8);
+  if (ioff < HEADER || ilen > (uint64_t) st.st_size || ioff + ilen != (uint64_t) st.st_size - TAIL)
+    return ov_corrupt (err, "%s: truncated or corrupt pack (bad index location)", key);
+  uint8_t *idx = xmalloc (ilen + 1);
+  struct ov_reader r;
+  if (pread_all (fd, idx, ilen, ioff) != (ssize_t) ilen)
+    {
+      free (idx);
+      return ov_corrupt (err, "%s: truncated pack index", key);
+    }
+  if (record_open (idx, ilen, INDEX_MAGIC, INDEX_VERSION, "pack index", key, &r, err) < 0)
+    {
+      free (idx);
+      return -1;
+    }
+  uint64_t n = rd_u64 (&r);
+  if (r.bad || n > r.left / ENTRY_BYTES || n * ENTRY_BYTES != r.left)
+    {
+      free (idx);
+      return ov_corrupt (err, "%s: pack index has a wrong entry count", key);
+    }
+  /* the entries move to the front: one allocation per pack */
+  memmove (idx, r.p, r.left);
+  size_t k = new_pack (P, fd);
+  fd = -1;
+  P->p[k].key = xstrdup (key);
+  P->p[k].data_end = ioff;
+  P->p[k].idx = idx;
+  P->p[k].n = n;
+  return 0;
+}
+
+struct scan
+{
+  struct ov_packs *P;
+  struct ov_store *s;
+  ov_error_t *err;
+};
+
+static int
+scan_cb (const char *key, uint64_t size UNUSED, void *ctx)
+{
+  struct scan *sc = ctx;
+  size_t len = strlen (key);
+  if (len < 5 || strcmp (key + len - 5, ".pack") != 0 || was_seen (sc->P, key))
+    return 0;
+  add_seen (sc->P, key);
+  ov_error_t e = NULL;
+  if (load_pack (sc->P, sc->s, key, &e) < 0)
+    {
+      if (e->code != OV_ECORRUPT)
+        {
+          *sc->err = e;
+          return -1;
+        }
+      /* a damaged pack is skipped (its objects read as missing) and fsck names it */
+      sc->P->damaged = xrealloc (sc->P->damaged, (sc->P->ndamaged + 1) * sizeof (char *));
+      sc->P->damaged[sc->P->ndamaged++] = xstrdup (e->msg);
+      ov_error_free (&e);
+    }
+  return 0;
+}
+
+/* Loads the packs published since the last look. */
+static int
+rescan (struct ov_packs *P, struct ov_store *s, ov_error_t *err)
+{
+  struct scan sc = { P, s, err };
+  int r = s->be->list (s->be_data, "packs", scan_cb, &sc);
+  P->loaded = true;
+  if (r < 0 && *err == NULL)
+    return ov_error (err, errno, "list packs in %s", s->root);
+  return r < 0 ? -1 : 0;
+}
+
+static int
+ensure_loaded (struct ov_packs *P, struct ov_store *s, ov_error_t *err)
+{
+  return P->loaded ? 0 : rescan (P, s, err);
+}
+
+/* ---- writing ---- */
+
+static int
+write_buf (int fd, const struct wbuf *b)
+{
+  if (pwrite_all (fd, b->p, b->len, b->off) < 0)
+    return -1;
+  /* start writeback now, so the flush at publish overlaps with the work
+   * that fills the rest of the pack instead of following it */
+  sync_file_range (fd, b->off, b->len, SYNC_FILE_RANGE_WRITE);
+  return 0;
+}
+
+/* Writes the current buffer out, with the lock held, after any others. */
+static int
+flush_current (struct ov_packs *P)
+{
+  wait_idle (P);
+  if (P->werr)
+    {
+      errno = P->werr;
+      return -1;
+    }
+  struct wbuf *b = &P->buf[P->cur];
+  if (b->len && write_buf (P->p[P->w].fd, b) < 0)
+    return -1;
+  b->off += b->len;
+  b->len = 0;
+  return 0;
+}
+
+static int
+free_buffer (struct ov_packs *P)
+{
+  for (int i = 0; i < NBUF; i++)
+    if (i != P->cur && !P->buf[i].busy)
+      return i;
+  return -1;
+}
+
+/* Appends an object to the pack being written. A buffer that filled up is
+ * handed back in *out (busy): the caller writes it with finish_handoff. */
+static int
+append (struct ov_packs *P, struct ov_store *s, uint8_t kind, const struct ov_oid *id,
+        const void *p, size_t n, struct wbuf **out, ov_error_t *err)
+{
+  *out = NULL;
+  if (P->w < 0)
+    {
+      int fd = s->be->create_tmp (s->be_data, "packs");
+      if (fd < 0)
+        return ov_error (err, errno, "create a pack in %s", s->root);
+      P->w = new_pack (P, fd);
+      for (int i = 0; i < NBUF; i++)
+        {
+          if (P->buf[i].p == NULL)
+            P->buf[i].p = xmalloc (WBUF);
+          P->buf[i].len = 0;
+        }
+      P->cur = 0;
+      struct wbuf *b = &P->buf[0];
+      memset (b->p, 0, HEADER);
+      memcpy (b->p, PACK_MAGIC, 8);
+      b->p[8] = PACK_VERSION;
+      b->off = 0;
+      b->len = HEADER;
+      P->wend = HEADER;
+      P->werr = 0;
+    }
+  struct wbuf *b = &P->buf[P->cur];
+  if (b->len && b->len + n > WBUF)
+    {
+      int fresh;
+      while ((fresh = free_buffer (P)) < 0)
+        pthread_cond_wait (&P->idle, &P->mu);
+      b = &P->buf[P->cur]; /* others may have rotated while we waited */
+      if (b->len && b->len + n > WBUF)
+        {
+          b->busy = true;
+          *out = b;
+          P->cur = fresh;
+          b = &P->buf[fresh];
+          b->len = 0;
+          b->off = P->wend;
+        }
+    }
+  if (n > WBUF)
+    {
+      /* rare (objects up to OV_PACK_MAX): written directly; b is empty here */
+      if (pwrite_all (P->p[P->w].fd, p, n, P->wend) < 0)
+        return ov_error (err, errno, "write a pack in %s", s->root);
+      b->off = P->wend + n;
+    }
+  else
+    {
+      memcpy (b->p + b->len, p, n);
+      b->len += n;
+    }
+  struct pack *pk = &P->p[P->w];
+  if (pk->n == pk->cap)
+    {
+      pk->cap = pk->cap ? pk->cap * 2 : 256;
+      pk->e = xrealloc (pk->e, pk->cap * sizeof *pk->e);
+    }
+  struct pent *e = &pk->e[pk->n];
+  make_key (e->key, kind, id);
+  e->off = P->wend;
+  e->size = n;
+  P->wend += n;
+  pending_insert (P, pk->n++);
+  return 0;
+}
+
+/* Called with the lock held; drops it while writing. */
+static void
+finish_handoff (struct ov_packs *P, struct wbuf *b)
+{
+  int fd = P->p[P->w].fd;
+  pthread_mutex_unlock (&P->mu);
+  int r = write_buf (fd, b);
+  int e = errno;
+  pthread_mutex_lock (&P->mu);
+  if (r < 0 && P->werr == 0)
+    P->werr = e;
+  b->busy = false;
+  b->len = 0;
+  pthread_cond_broadcast (&P->idle);
+}
+
+int
+ov_packs_put (struct ov_store *s, enum ov_kind kind, const void *p, size_t n, struct ov_oid *id,
+              bool *deduped, ov_error_t *err)
+{
+  struct ov_packs *P = s->packs;
+  struct wbuf *handoff = NULL;
+  int ret = -1;
+  pthread_mutex_lock (&P->mu);
+  if (ensure_loaded (P, s, err) < 0)
+    goto out;
+  for (int v = 0; v <= MAX_VARIANT; v++)
+    {
+      id->variant = v;
+      uint8_t key[KEY_BYTES];
+      make_key (key, kind, id);
+      size_t pack;
+      struct pent e;
+      if (!find_key (P, key, &pack, &e))
+        {
+          *deduped = false;
+          ret = append (P, s, kind, id, p, n, &handoff, err);
+          goto out;
+        }
+      int same = ent_equals (P, pack, &e, p, n);
+      if (same < 0)
+        {
+          ret = ov_error (err, errno, "read %s", P->p[pack].key ?: "the pack being written");
+          goto out;
+        }
+      if (same)
+        {
+          *deduped = true;
+          ret = 0;
+          goto out;
+        }
+      /* same hash, other bytes: a collision; the next variant */
+    }
+  ret = ov_error (err, EEXIST, "too many hash collisions");
+out:
+  if (handoff)
+    finish_handoff (P, handoff);
+  pthread_mutex_unlock (&P->mu);
+  return ret;
+}
+
+/* After a rescan: does a pack published meanwhile hold other bytes under
+ * one of the ids we are about to publish? 1 yes, 0 no, -1 error. */
+static int
+conflicts (struct ov_packs *P, size_t since)
+{
+  const struct pack *ours = &P->p[P->w];
+  for (size_t k = since; k < P->np; k++)
+    for (size_t i = 0; i < ours->n; i++)
+      {
+        ssize_t j = pack_search (&P->p[k], ours->e[i].key);
+        if (j < 0)
+          continue;
+        struct pent theirs;
+        decode_ent (P->p[k].idx + j * ENTRY_BYTES, &theirs);
+        if (theirs.size != ours->e[i].size)
+          return 1;
+        cleanup_free uint8_t *b = xmalloc (theirs.size + 1);
+        if (read_ent (P, P->w, &ours->e[i], b) < 0)
+          return -1;
+        int same = ent_equals (P, k, &theirs, b, theirs.size);
+        if (same <= 0)
+          return same < 0 ? -1 : 1;
+      }
+  return 0;
+}
+
+static int
+ent_sort (const void *a, const void *b)
+{
+  return memcmp (((const struct pent *) a)->key, ((const struct pent *) b)->key, KEY_BYTES);
+}
+
+/* Writes index and tail, then links the pack under its key while holding
+ * the packs lock, after checking that no pack published meanwhile gave
+ * one of our ids to other bytes (then nothing is published: EAGAIN). The
+ * pack is durable when this returns. */
+static int
+publish (struct ov_packs *P, struct ov_store *s, ov_error_t *err)
+{
+  size_t w = P->w;
+  if (flush_current (P) < 0)
+    return ov_error (err, errno, "write a pack in %s", s->root);
+  struct pack *pk = &P->p[w];
+  struct pent *sorted = xmalloc ((pk->n + 1) * sizeof *sorted);
+  memcpy (sorted, pk->e, pk->n * sizeof *sorted);
+  qsort (sorted, pk->n, sizeof *sorted, ent_sort);
+  struct ov_buf idx = { 0 };
+  record_begin (&idx, INDEX_MAGIC, INDEX_VERSION);
+  buf_u64 (&idx, pk->n);
+  for (size_t i = 0; i < pk->n; i++)
+    {
+      buf_put (&idx, sorted[i].key, KEY_BYTES);
+      buf_u64 (&idx, sorted[i].off);
+      buf_u64 (&idx, sorted[i].size);
+    }
+  free (sorted);
+  record_seal (&idx);
+  uint64_t ioff = P->wend, ilen = idx.len;
+  buf_u64 (&idx, ioff);
+  buf_u64 (&idx, ilen);
+  struct ov_oid name;
+  ov_hash (idx.data, ilen, &name);
+  int r = pwrite_all (pk->fd, idx.data, idx.len, ioff);
+  buf_free (&idx);
+  if (r < 0)
+    return ov_error (err, errno, "write a pack in %s", s->root);
+  char hex[OV_OID_STR], key[64];
+  name.variant = 0;
+  oid_hex (&name, hex);
+  snprintf (key, sizeof key, "packs/%s.pack", hex);
+  /* flushed before the lock, so concurrent writers do not queue behind our flush */
+  if (fdatasync (pk->fd) < 0)
+    return ov_error (err, errno, "sync a pack in %s", s->root);
+  cleanup_close int lock = s->be->lock (s->be_data, "packs", true);
+  if (lock < 0)
+    return ov_error (err, errno, "lock packs in %s", s->root);
+  size_t before = P->np;
+  if (rescan (P, s, err) < 0)
+    return -1;
+  int c = conflicts (P, before);
+  if (c < 0)
+    return ov_error (err, errno, "read the packs of %s", s->root);
+  if (c)
+    return ov_error_set (err, OV_EGENERIC, EAGAIN,
+                         "a concurrent writer stored other content under the same hash; "
+                         "nothing was published, try again");
+  pk = &P->p[w]; /* the rescan may have moved the array */
+  if (s->be->link_tmp (s->be_data, pk->fd, key) < 0 && errno != EEXIST)
+    return ov_error (err, errno, "publish %s", key);
+  /* from now on it is looked up like any published pack */
+  uint8_t *raw = xmalloc (pk->n * ENTRY_BYTES + 1);
+  qsort (pk->e, pk->n, sizeof *pk->e, ent_sort);
+  for (size_t i = 0; i < pk->n; i++)
+    {
+      uint8_t *o = raw + i * ENTRY_BYTES;
+      memcpy (o, pk->e[i].key, KEY_BYTES);
+      for (int b = 0; b < 8; b++)
+        {
+          o[KEY_BYTES + b] = pk->e[i].off >> (8 * b);
+          o[KEY_BYTES + 8 + b] = pk->e[i].size >> (8 * b);
+        }
+    }
+  free (pk->e);
+  pk->e = NULL;
+  pk->idx = raw;
+  pk->key = xstrdup (key);
+  pk->data_end = ioff;
+  add_seen (P, key);
+  P->w = -1;
+  free (P->tab);
+  P->tab = NULL;
+  P->tabcap = 0;
+  return 0;
+}
+
+int
+ov_packs_flush (struct ov_store *s, ov_error_t *err)
+{
+  struct ov_packs *P = s->packs;
+  pthread_mutex_lock (&P->mu);
+  int r = P->w < 0 ? 0 : publish (P, s, err);
+  if (r < 0)
+    packs_clear (P); /* the unpublished pack is gone with its fd; start over */
+  pthread_mutex_unlock (&P->mu);
+  return r;
+}
+
+int
+ov_packs_find (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
+               struct ov_pack_loc *loc, ov_error_t *err)
+{
+  struct ov_packs *P = s->packs;
+  int ret = -1;
+  uint8_t key[KEY_BYTES];
+  make_key (key, kind, id);
+  size_t pack;
+  struct pent e;
+  pthread_mutex_lock (&P->mu);
+  if (ensure_loaded (P, s, err) < 0)
+    goto out;
+  bool found = find_key (P, key, &pack, &e);
+  if (!found)
+    {
+      if (rescan (P, s, err) < 0)
+        goto out;
+      found = find_key (P, key, &pack, &e);
+    }
+  ret = 0;
+  if (!found)
+    goto out;
+  const struct pack *pk = &P->p[pack];
+  if (e.off < HEADER || (pk->idx && (e.off > pk->data_end || e.size > pk->data_end - e.off)))
+    {
+      ret = ov_corrupt (err, "%s: pack index entry out of bounds", pk->key);
+      goto out;
+    }
+  /* the caller reads the file: bytes still in a buffer go out first */
+  if ((int) pack == P->w && flush_current (P) < 0)
+    {
+      ret = ov_error (err, errno, "write a pack in %s", s->root);
+      goto out;
+    }
+  *loc = (struct ov_pack_loc){ pk->fd, e.off, e.size, pk->key ?: "the pack being written" };
+  ret = 1;
+out:
+  pthread_mutex_unlock (&P->mu);
+  return ret;
+}
+
+struct idsize
+{
+  struct ov_oid id;
+  uint64_t size;
+};
+
+int
+ov_packs_each (struct ov_store *s, enum ov_kind kind,
+               int (*cb) (const struct ov_oid *id, uint64_t size, void *ctx), void *ctx,
+               ov_error_t *err)
+{
+  struct ov_packs *P = s->packs;
+  pthread_mutex_lock (&P->mu);
+  int r = rescan (P, s, err);
+  size_t n = 0, cap = 0;
+  struct idsize *v = NULL;
+  struct ov_oidset seen = { 0 };
+  for (size_t k = 0; r == 0 && k < P->np; k++)
+    for (size_t i = 0; i < P->p[k].n; i++)
+      {
+        struct pent e;
+        get_ent (P, k, i, &e);
+        struct ov_oid id;
+        oid_of (&e, &id);
+        if (e.key[0] != kind || !oidset_add (&seen, &id))
+          continue;
+        if (n == cap)
+          {
+            cap = cap ? cap * 2 : 1024;
+            v = xrealloc (v, cap * sizeof *v);
+          }
+        v[n++] = (struct idsize){ id, e.size };
+      }
+  oidset_free (&seen);
+  pthread_mutex_unlock (&P->mu);
+  /* without the lock: the callback may read objects */
+  for (size_t i = 0; r == 0 && i < n; i++)
+    r = cb (&v[i].id, v[i].size, ctx);
+  free (v);
+  return r;
+}
+
+int
+ov_packs_damaged (struct ov_store *s, void (*cb) (const char *msg, void *ctx), void *ctx,
+                  ov_error_t *err)
+{
+  struct ov_packs *P = s->packs;
+  pthread_mutex_lock (&P->mu);
+  int r = ensure_loaded (P, s, err);
+  size_t n = P->ndamaged;
+  char **msgs = xcalloc (n + 1, sizeof *msgs);
+  for (size_t i = 0; i < n; i++)
+    msgs[i] = xstrdup (P->damaged[i]);
+  pthread_mutex_unlock (&P->mu);
+  for (size_t i = 0; i < n; i++)
+    {
+      if (r == 0)
+        cb (msgs[i], ctx);
+      free (msgs[i]);
+    }
+  free (msgs);
+  return r;
+}
+
+/* ---- gc ---- */
+
+/* Copies entry i of pack k into the pack being written, checked against its id. */
+static int
+copy_ent (struct ov_packs *P, struct ov_store *s, size_t k, const struct pent *e, uint8_t **b,
+          size_t *bcap, ov_error_t *err)
+{
+  if (e->size + 1 > *bcap)
+    {
+      *bcap = e->size + 1;
+      *b = xrealloc (*b, *bcap);
+    }
+  struct ov_oid id, got;
+  oid_of (e, &id);
+  char hex[OV_OID_STR];
+  oid_hex (&id, hex);
+  if (read_ent (P, k, e, *b) < 0)
+    return ov_error (err, errno, "%s: read object %s; gc removed nothing (run ovsnap fsck)",
+                     P->p[k].key, hex);
+  ov_hash (*b, e->size, &got);
+  if (memcmp (got.b, id.b, 16) != 0)
+    return ov_corrupt (err, "%s: object %s is corrupt; gc removed nothing (run ovsnap fsck)",
+                       P->p[k].key, hex);
+  struct wbuf *handoff;
+  int r = append (P, s, e->key[0], &id, *b, e->size, &handoff, err);
+  if (handoff)
+    finish_handoff (P, handoff);
+  return r;
+}
+
+/* Entry i of pack k, its id, and whether the keep sets reference it. */
+static bool
+ent_referenced (struct ov_packs *P, size_t k, size_t i, const struct ov_oidset *trees,
+                const struct ov_oidset *blobs, struct pent *e, struct ov_oid *id)
+{
+  get_ent (P, k, i, e);
+  oid_of (e, id);
+  return oidset_has (e->key[0] == OV_TREE_OBJ ? trees : blobs, id);
+}
+
+static int
+repack_locked (struct ov_packs *P, struct ov_store *s, const struct ov_oidset *trees,
+               const struct ov_oidset *blobs, struct ov_repack_result *res, ov_error_t *err)
+{
+  if (rescan (P, s, err) < 0)
+    return -1;
+  if (P->w >= 0)
+    return ov_error (err, EBUSY, "gc: a pack is being written");
+  size_t np = P->np, nsmall = 0, todo = 0;
+  /* keep[k][i]: referenced, and the first copy of its id (duplicates go) */
+  uint8_t **keep = xcalloc (np + 1, sizeof *keep);
+  uint64_t *dead = xcalloc (np + 1, sizeof *dead);
+  bool *rewrite = xcalloc (np + 1, sizeof *rewrite);
+  struct ov_oidset seen_trees = { 0 }, seen_blobs = { 0 };
+  int ret = 0;
+  for (size_t k = 0; k < np; k++)
+    {
+      keep[k] = xcalloc (P->p[k].n + 1, 1);
+      for (size_t i = 0; i < P->p[k].n; i++)
+        {
+          struct pent e;
+          struct ov_oid id;
+          keep[k][i] = ent_referenced (P, k, i, trees, blobs, &e, &id)
+                       && oidset_add (e.key[0] == OV_TREE_OBJ ? &seen_trees : &seen_blobs, &id);
+          dead[k] += !keep[k][i];
+        }
+      if (dead[k] == 0 && P->p[k].data_end < SMALL_PACK)
+        nsmall++;
+    }
+  for (size_t k = 0; k < np; k++)
+    {
+      rewrite[k] = dead[k] > 0 || (nsmall > 1 && P->p[k].data_end < SMALL_PACK);
+      todo += rewrite[k];
+    }
+  for (size_t k = 0; k < np; k++)
+    for (size_t i = 0; i < P->p[k].n; i++)
+      {
+        struct pent e;
+        struct ov_oid id;
+        bool referenced = ent_referenced (P, k, i, trees, blobs, &e, &id);
+        bool tree = e.key[0] == OV_TREE_OBJ;
+        if (keep[k][i])
+          res->blobs_kept += !tree;
+        else if (rewrite[k])
+          {
+            if (!referenced)
+              (*(tree ? &res->trees_removed : &res->blobs_removed))++;
+            res->bytes_freed += e.size;
+          }
+      }
+  /* what stays goes into one new pack, in the order it was written */
+  uint8_t *b = NULL;
+  size_t bcap = 0;
+  for (size_t k = 0; todo && ret == 0 && k < np; k++)
+    {
+      if (!rewrite[k])
+        continue;
+      struct pent *ents = xmalloc ((P->p[k].n + 1) * sizeof *ents);
+      size_t m = 0;
+      for (size_t i = 0; i < P->p[k].n; i++)
+        if (keep[k][i])
+          get_ent (P, k, i, &ents[m++]);
+      for (size_t i = 0; ret == 0 && i < m; i++)
+        ret = copy_ent (P, s, k, &ents[i], &b, &bcap, err);
+      free (ents);
+    }
+  free (b);
+  const char *newkey = NULL;
+  if (ret == 0 && P->w >= 0)
+    {
+      size_t w = P->w;
+      ret = publish (P, s, err); /* durable when it returns */
+      newkey = P->p[w].key;
+    }
+  if (ret == 0 && todo)
+    ov_fault ("gc-after-trees");
+  for (size_t k = 0; ret == 0 && k < np; k++)
+    /* a rewrite can come out identical to an old pack (after a gc killed
+     * here, say): same index, same key, and that file must stay */
+    if (rewrite[k] && !(newkey && strcmp (newkey, P->p[k].key) == 0))
+      {
+        if (s->be->remove (s->be_data, P->p[k].key) < 0 && errno != ENOENT)
+          ret = ov_error (err, errno, "remove %s", P->p[k].key);
+        else
+          res->packs_removed++;
+      }
+  for (size_t k = 0; k < np; k++)
+    free (keep[k]);
+  free (keep);
+  free (dead);
+  free (rewrite);
+  oidset_free (&seen_trees);
+  oidset_free (&seen_blobs);
+  return ret;
+}
+
+int
+ov_packs_repack (struct ov_store *s, const struct ov_oidset *trees, const struct ov_oidset *blobs,
+                 struct ov_repack_result *res, ov_error_t *err)
+{
+  struct ov_packs *P = s->packs;
+  memset (res, 0, sizeof *res);
+  pthread_mutex_lock (&P->mu);
+  int r = repack_locked (P, s, trees, blobs, res, err);
+  packs_clear (P); /* removed packs leave the lookup; the next one reloads */
+  pthread_mutex_unlock (&P->mu);
+  return r;
+}

@@ -1,0 +1,67 @@
+/* Packs: many small objects in one immutable file. A commit of thousands
+ * of small files then creates one file instead of thousands; on this disk
+ * creating an inode, not copying bytes, was what commit and put spent
+ * their time on.
+ *
+ * Trees and blobs of at most OV_PACK_MAX bytes live in packs; bigger
+ * blobs and snapshot records are loose files. A tree entry records its
+ * blob's size, so a reader always knows which of the two to look in.
+ *
+ * A pack: a 16-byte header, the objects' bytes back to back, an index
+ * record (kind, id, offset, size of each object, in the shared record
+ * envelope) and a 16-byte tail that locates the index. Its key is
+ * packs/<XXH3-128 of the index>.pack. A writer fills one anonymous file
+ * per store handle and publishes it when the store syncs, before any
+ * record that names its objects can exist; gc rewrites packs to drop
+ * what nothing references. */
+#ifndef OVSNAP_PACK_H
+#define OVSNAP_PACK_H
+
+#include "oidset.h"
+#include "store.h"
+
+#define OV_PACK_MAX (1u << 20)
+
+struct ov_packs;
+
+/* Where a packed object's bytes are: pread(fd, size, off). The fd belongs
+ * to the store and stays open until ov_packs_free. */
+struct ov_pack_loc
+{
+  int fd;
+  uint64_t off, size;
+  const char *pack; /* its key, for messages */
+};
+
+struct ov_packs *ov_packs_new (void);
+void ov_packs_free (struct ov_packs *p);
+
+/* Stores an object (id holds its hash; the variant is chosen here): a
+ * stored object with the same hash is compared byte for byte. */
+int ov_packs_put (struct ov_store *s, enum ov_kind kind, const void *p, size_t n,
+                  struct ov_oid *id, bool *deduped, ov_error_t *err);
+/* 1 found, 0 absent (after looking for packs published since), -1 error. */
+int ov_packs_find (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
+                   struct ov_pack_loc *loc, ov_error_t *err);
+/* Publishes the pack being written, if any. The caller syncs after. */
+int ov_packs_flush (struct ov_store *s, ov_error_t *err);
+/* Every packed object of a kind (duplicates in several packs once). */
+int ov_packs_each (struct ov_store *s, enum ov_kind kind,
+                   int (*cb) (const struct ov_oid *id, uint64_t size, void *ctx), void *ctx,
+                   ov_error_t *err);
+/* Packs that could not be read: cb gets "packs/KEY: what is wrong". */
+int ov_packs_damaged (struct ov_store *s, void (*cb) (const char *msg, void *ctx), void *ctx,
+                      ov_error_t *err);
+
+/* gc: rewrites packs holding objects outside the keep sets (or
+ * duplicates, or many small packs) into one; the new pack is published
+ * and synced before the old ones go. */
+struct ov_repack_result
+{
+  uint64_t trees_removed, blobs_removed, blobs_kept, bytes_freed, packs_removed;
+};
+int ov_packs_repack (struct ov_store *s, const struct ov_oidset *trees,
+                     const struct ov_oidset *blobs, struct ov_repack_result *res,
+                     ov_error_t *err);
+
+#endif
