@@ -897,9 +897,8 @@ carry_over (int oldfd, int newfd, const char *path, const struct ov_manifest *m,
           /* keep the directory, with its metadata and, unless already
            * committed, its opaqueness */
           struct ov_entry e = { 0 };
-          char v[4];
-          bool opaque = fgetxattr (o, "trusted.overlay.opaque", v, sizeof v) == 1 && v[0] == 'y';
-          if (xattrs_read (o, -1, cp, &e, err) < 0)
+          bool opaque;
+          if (xattrs_read (o, -1, cp, &e, &opaque, err) < 0)
             sub = -1;
           else if (fchown (n, st.st_uid, st.st_gid) < 0 || fchmod (n, st.st_mode & 07777) < 0)
             sub = ov_error (err, errno, "keep directory %s", cp);

@@ -50,14 +50,6 @@ child_path (const char *dir, const char *name)
   return dir[0] ? xasprintf ("%s/%s", dir, name) : xstrdup (name);
 }
 
-static bool
-is_opaque (int dfd)
-{
-  char v[4];
-  ssize_t n = fgetxattr (dfd, "trusted.overlay.opaque", v, sizeof v);
-  return n == 1 && v[0] == 'y';
-}
-
 static void
 meta_from_stat (struct ov_entry *e, const struct stat *st)
 {
@@ -151,7 +143,7 @@ file_job_run (size_t i, void *ctx, ov_error_t *err)
     return ov_error (err, errno, "open %s", j->c->name);
   int r = ov_ingest_file (w->s, fd, j->c->name, &j->st, &j->c->entry, &w->stats, err);
   if (r == 0)
-    r = xattrs_read (fd, -1, j->c->name, &j->c->entry, err);
+    r = xattrs_read (fd, -1, j->c->name, &j->c->entry, NULL, err);
   close (fd);
   if (r == 0)
     ov_progress_add (w->progress, 1, j->c->entry.size);
@@ -193,7 +185,7 @@ change_name_cmp (const void *a, const void *b)
 }
 
 static int walk_dir (struct walk *w, int dfd, struct ov_change *dir, const char *path,
-                     ov_error_t *err);
+                     bool *opaque, ov_error_t *err);
 
 /* One directory entry, already lstat'ed. In an overlay upper dir, entries
  * whose signature matches the previous commit's manifest are KEEP: neither
@@ -234,11 +226,11 @@ walk_entry (struct walk *w, int dfd, struct ov_change *c, const struct stat *st,
           if (sub < 0)
             return ov_error (err, errno, "open directory %s", c->name);
           c->op = OV_CH_DIR;
-          if (walk_dir (w, sub, c, path, err) < 0)
+          bool opaque;
+          if (walk_dir (w, sub, c, path, &opaque, err) < 0)
             return -1;
           if (o->upper)
             {
-              bool opaque = is_opaque (sub);
               sig.opaque = opaque;
               c->keep_meta = unchanged;
               /* an opaque dir replaces the committed one once, not at every commit */
@@ -256,7 +248,7 @@ walk_entry (struct walk *w, int dfd, struct ov_change *c, const struct stat *st,
             return ov_error (err, ENAMETOOLONG, "symlink %s", c->name);
           c->entry.target = xstrndup (target, n);
           c->entry.size = n;
-          if (xattrs_read (-1, dfd, c->name, &c->entry, err) < 0)
+          if (xattrs_read (-1, dfd, c->name, &c->entry, NULL, err) < 0)
             return -1;
           if (unchanged)
             c->op = OV_CH_KEEP;
@@ -273,7 +265,8 @@ walk_entry (struct walk *w, int dfd, struct ov_change *c, const struct stat *st,
 }
 
 static int
-walk_dir (struct walk *w, int dfd, struct ov_change *dir, const char *path, ov_error_t *err)
+walk_dir (struct walk *w, int dfd, struct ov_change *dir, const char *path, bool *opaque,
+          ov_error_t *err)
 {
   const char *what = path[0] ? path : ".";
   if (w->ndirfds == w->capdirfds)
@@ -286,37 +279,35 @@ walk_dir (struct walk *w, int dfd, struct ov_change *dir, const char *path, ov_e
   if (fstat (dfd, &st) < 0)
     return ov_error (err, errno, "stat directory %s", what);
   meta_from_stat (&dir->entry, &st);
-  if (xattrs_read (dfd, -1, what, &dir->entry, err) < 0)
+  if (xattrs_read (dfd, -1, what, &dir->entry, opaque, err) < 0)
     return -1;
 
-  int dup_fd = dup (dfd);
-  DIR *d = dup_fd >= 0 ? fdopendir (dup_fd) : NULL;
-  if (d == NULL)
-    {
-      if (dup_fd >= 0)
-        close (dup_fd);
-      return ov_error (err, errno, "read directory %s", what);
-    }
-  struct dirent *de;
+  /* getdents64 on the directory's own fd: no dup and no DIR stream to set up */
   size_t cap = 0;
-  errno = 0;
-  while ((de = readdir (d)))
+  cleanup_free char *dbuf = xmalloc (32768);
+  for (;;)
     {
-      if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
-        continue;
-      if (dir->n == cap)
+      ssize_t got = getdents64 (dfd, dbuf, 32768);
+      if (got < 0)
+        return ov_error (err, errno, "read directory %s", what);
+      if (got == 0)
+        break;
+      for (ssize_t off = 0; off < got;)
         {
-          cap = cap ? cap * 2 : 16;
-          dir->kids = xrealloc (dir->kids, cap * sizeof *dir->kids);
+          struct dirent64 *de = (struct dirent64 *) (dbuf + off);
+          off += de->d_reclen;
+          if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
+            continue;
+          if (dir->n == cap)
+            {
+              cap = cap ? cap * 2 : 16;
+              dir->kids = xrealloc (dir->kids, cap * sizeof *dir->kids);
+            }
+          struct ov_change *c = &dir->kids[dir->n++];
+          memset (c, 0, sizeof *c);
+          c->name = xstrdup (de->d_name);
         }
-      struct ov_change *c = &dir->kids[dir->n++];
-      memset (c, 0, sizeof *c);
-      c->name = xstrdup (de->d_name);
     }
-  int e = errno;
-  closedir (d);
-  if (e)
-    return ov_error (err, e, "read directory %s", what);
   dir->cap = dir->n;
   if (dir->n > 1)
     qsort (dir->kids, dir->n, sizeof *dir->kids, change_name_cmp);
@@ -402,7 +393,8 @@ ov_ingest (struct ov_store *s, int dirfd, const char *path, const struct ov_inge
   if (S_ISDIR (st.st_mode))
     {
       out->op = OV_CH_DIR;
-      r = walk_dir (&w, fd, out, "", err);
+      bool root_opaque;
+      r = walk_dir (&w, fd, out, "", &root_opaque, err);
       if (r == 0 && w.opts->upper)
         {
           struct ov_sig sig;
@@ -420,7 +412,7 @@ ov_ingest (struct ov_store *s, int dirfd, const char *path, const struct ov_inge
       out->op = OV_CH_SET;
       r = ov_ingest_file (s, fd, path, &st, &out->entry, &w.stats, err);
       if (r == 0)
-        r = xattrs_read (fd, -1, path, &out->entry, err);
+        r = xattrs_read (fd, -1, path, &out->entry, NULL, err);
       close (fd);
       ov_progress_add (w.progress, 1, out->entry.size);
     }

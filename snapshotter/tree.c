@@ -359,6 +359,7 @@ tree_encode (const struct ov_tree *t, struct ov_buf *out)
 {
   uint64_t inodes, bytes;
   tree_totals (t, &inodes, &bytes);
+  buf_reserve (out, 64 + t->n * 96); /* an entry without xattrs is about 80 bytes + its name */
   record_begin (out, tree_magic, OV_TREE_VERSION);
   buf_u32 (out, t->n);
   buf_u64 (out, inodes);

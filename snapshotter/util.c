@@ -74,46 +74,6 @@ buf_reserve (struct ov_buf *b, size_t extra)
 }
 
 void
-buf_put (struct ov_buf *b, const void *p, size_t n)
-{
-  buf_reserve (b, n);
-  if (n)
-    memcpy (b->data + b->len, p, n);
-  b->len += n;
-}
-
-void
-buf_u8 (struct ov_buf *b, uint8_t v)
-{
-  buf_put (b, &v, 1);
-}
-
-void
-buf_u16 (struct ov_buf *b, uint16_t v)
-{
-  uint8_t x[2] = { v, v >> 8 };
-  buf_put (b, x, 2);
-}
-
-void
-buf_u32 (struct ov_buf *b, uint32_t v)
-{
-  uint8_t x[4];
-  for (int i = 0; i < 4; i++)
-    x[i] = v >> (8 * i);
-  buf_put (b, x, 4);
-}
-
-void
-buf_u64 (struct ov_buf *b, uint64_t v)
-{
-  uint8_t x[8];
-  for (int i = 0; i < 8; i++)
-    x[i] = v >> (8 * i);
-  buf_put (b, x, 8);
-}
-
-void
 buf_free (struct ov_buf *b)
 {
   free (b->data);
@@ -121,53 +81,7 @@ buf_free (struct ov_buf *b)
   b->len = b->cap = 0;
 }
 
-const uint8_t *
-rd_bytes (struct ov_reader *r, size_t n)
-{
-  static const uint8_t zeros[8];
-  if (r->bad || n > r->left)
-    {
-      r->bad = 1;
-      return n <= sizeof zeros ? zeros : NULL;
-    }
-  const uint8_t *p = r->p;
-  r->p += n;
-  r->left -= n;
-  return p;
-}
-
-uint8_t
-rd_u8 (struct ov_reader *r)
-{
-  return rd_bytes (r, 1)[0];
-}
-
-uint16_t
-rd_u16 (struct ov_reader *r)
-{
-  const uint8_t *p = rd_bytes (r, 2);
-  return p[0] | (uint16_t) p[1] << 8;
-}
-
-uint32_t
-rd_u32 (struct ov_reader *r)
-{
-  const uint8_t *p = rd_bytes (r, 4);
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; i--)
-    v = v << 8 | p[i];
-  return v;
-}
-
-uint64_t
-rd_u64 (struct ov_reader *r)
-{
-  const uint8_t *p = rd_bytes (r, 8);
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--)
-    v = v << 8 | p[i];
-  return v;
-}
+const uint8_t ov_zeros[8];
 
 ssize_t
 read_all (int fd, void *buf, size_t n)

@@ -50,12 +50,53 @@ struct ov_buf
 };
 
 void buf_reserve (struct ov_buf *b, size_t extra);
-void buf_put (struct ov_buf *b, const void *p, size_t n);
-void buf_u8 (struct ov_buf *b, uint8_t v);
-void buf_u16 (struct ov_buf *b, uint16_t v);
-void buf_u32 (struct ov_buf *b, uint32_t v);
-void buf_u64 (struct ov_buf *b, uint64_t v);
 void buf_free (struct ov_buf *b);
+
+/* The small writers and readers are inline: trees encode and decode every
+ * entry through them. Numbers are little endian. */
+static inline void
+buf_put (struct ov_buf *b, const void *p, size_t n)
+{
+  if (b->len + n > b->cap)
+    buf_reserve (b, n);
+  if (n)
+    memcpy (b->data + b->len, p, n);
+  b->len += n;
+}
+
+static inline void
+buf_u8 (struct ov_buf *b, uint8_t v)
+{
+  buf_put (b, &v, 1);
+}
+
+/* n bytes of v, least significant first */
+static inline void
+buf_le (struct ov_buf *b, uint64_t v, int n)
+{
+  uint8_t x[8];
+  for (int i = 0; i < n; i++)
+    x[i] = v >> (8 * i);
+  buf_put (b, x, n);
+}
+
+static inline void
+buf_u16 (struct ov_buf *b, uint16_t v)
+{
+  buf_le (b, v, 2);
+}
+
+static inline void
+buf_u32 (struct ov_buf *b, uint32_t v)
+{
+  buf_le (b, v, 4);
+}
+
+static inline void
+buf_u64 (struct ov_buf *b, uint64_t v)
+{
+  buf_le (b, v, 8);
+}
 
 /* A bounds-checked reader over a record; any overrun sets `bad` and
  * returns zeros, so decoders check once at the end. */
@@ -66,11 +107,55 @@ struct ov_reader
   int bad;
 };
 
-const uint8_t *rd_bytes (struct ov_reader *r, size_t n);
-uint8_t rd_u8 (struct ov_reader *r);
-uint16_t rd_u16 (struct ov_reader *r);
-uint32_t rd_u32 (struct ov_reader *r);
-uint64_t rd_u64 (struct ov_reader *r);
+extern const uint8_t ov_zeros[8];
+
+static inline const uint8_t *
+rd_bytes (struct ov_reader *r, size_t n)
+{
+  if (r->bad || n > r->left)
+    {
+      r->bad = 1;
+      return n <= sizeof ov_zeros ? ov_zeros : NULL;
+    }
+  const uint8_t *p = r->p;
+  r->p += n;
+  r->left -= n;
+  return p;
+}
+
+static inline uint8_t
+rd_u8 (struct ov_reader *r)
+{
+  return rd_bytes (r, 1)[0];
+}
+
+static inline uint64_t
+rd_le (struct ov_reader *r, int n)
+{
+  const uint8_t *p = rd_bytes (r, n);
+  uint64_t v = 0;
+  for (int i = n - 1; i >= 0; i--)
+    v = v << 8 | p[i];
+  return v;
+}
+
+static inline uint16_t
+rd_u16 (struct ov_reader *r)
+{
+  return rd_le (r, 2);
+}
+
+static inline uint32_t
+rd_u32 (struct ov_reader *r)
+{
+  return rd_le (r, 4);
+}
+
+static inline uint64_t
+rd_u64 (struct ov_reader *r)
+{
+  return rd_le (r, 8);
+}
 
 /* I/O that retries short reads/writes and EINTR. */
 ssize_t read_all (int fd, void *buf, size_t n); /* bytes read (< n at EOF) or -1 */

@@ -18,8 +18,11 @@ link_path (char *out, size_t n, int dirfd, const char *name)
 }
 
 int
-xattrs_read (int fd, int dirfd, const char *name, struct ov_entry *e, ov_error_t *err)
+xattrs_read (int fd, int dirfd, const char *name, struct ov_entry *e, bool *opaque,
+             ov_error_t *err)
 {
+  if (opaque)
+    *opaque = false;
   char lp[PATH_MAX];
   if (fd < 0)
     link_path (lp, sizeof lp, dirfd, name);
@@ -45,7 +48,12 @@ xattrs_read (int fd, int dirfd, const char *name, struct ov_entry *e, ov_error_t
   for (char *p = list; p < list + n; p += strlen (p) + 1)
     {
       if (xattr_private (p))
-        continue;
+        {
+          char v[4];
+          if (opaque && fd >= 0 && strcmp (p, "trusted.overlay.opaque") == 0)
+            *opaque = fgetxattr (fd, p, v, sizeof v) == 1 && v[0] == 'y';
+          continue;
+        }
       char small[4096];
       void *val = small;
       cleanup_free void *big = NULL;
