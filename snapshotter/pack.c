@@ -33,6 +33,10 @@
 #define NBUF 3                 /* one filling, the others being written */
 #define SMALL_PACK (64u << 20) /* gc merges packs smaller than this */
 #define MAX_VARIANT 255
+/* fan-out over the first two key bytes (kind < 2, first hash byte): a
+ * lookup searches 1/512 of an index */
+#define FAN 512
+#define FAN_KEY(k) ((unsigned) (k)[0] << 8 | (k)[1])
 
 struct pent
 {
@@ -46,6 +50,7 @@ struct pack
   int fd;
   uint64_t data_end; /* where the index starts */
   uint8_t *idx;      /* published: n sorted raw entries */
+  uint32_t *fan;     /* published: fan[b] = first entry whose key starts above b (FAN_KEY) */
   struct pent *e;    /* being written: its entries, in write order */
   size_t n, cap;
 };
@@ -115,6 +120,7 @@ packs_clear (struct ov_packs *P)
         close (P->p[i].fd);
       free (P->p[i].key);
       free (P->p[i].idx);
+      free (P->p[i].fan);
       free (P->p[i].e);
     }
   for (size_t i = 0; i < P->nseen; i++)
@@ -192,20 +198,38 @@ get_ent (struct ov_packs *P, size_t k, size_t i, struct pent *e)
     *e = P->p[k].e[i];
 }
 
-static int
-raw_cmp (const void *a, const void *b)
+/* fan[b]: entries whose first two key bytes are <= b (kinds above 1 are refused at load) */
+static uint32_t *
+make_fan (const uint8_t *idx, size_t n)
 {
-  return memcmp (a, b, KEY_BYTES);
+  uint32_t *fan = xcalloc (FAN, sizeof *fan);
+  for (size_t i = 0; i < n; i++)
+    fan[FAN_KEY (idx + i * ENTRY_BYTES)]++;
+  for (int b = 1; b < FAN; b++)
+    fan[b] += fan[b - 1];
+  return fan;
 }
 
 /* Binary search in a published pack: the entry index, or -1. */
 static ssize_t
 pack_search (const struct pack *pk, const uint8_t key[KEY_BYTES])
 {
-  if (pk->idx == NULL || pk->n == 0)
+  if (pk->idx == NULL || key[0] > 1)
     return -1;
-  const uint8_t *hit = bsearch (key, pk->idx, pk->n, ENTRY_BYTES, raw_cmp);
-  return hit ? (hit - pk->idx) / ENTRY_BYTES : -1;
+  unsigned b = FAN_KEY (key);
+  size_t lo = b ? pk->fan[b - 1] : 0, hi = pk->fan[b];
+  while (lo < hi)
+    {
+      size_t mid = lo + (hi - lo) / 2;
+      int c = memcmp (key, pk->idx + mid * ENTRY_BYTES, KEY_BYTES);
+      if (c == 0)
+        return mid;
+      if (c < 0)
+        hi = mid;
+      else
+        lo = mid + 1;
+    }
+  return -1;
 }
 
 static size_t
@@ -397,11 +421,22 @@ load_pack (struct ov_packs *P, struct ov_store *s, const char *key, ov_error_t *
     }
   /* the entries move to the front: one allocation per pack */
   memmove (idx, r.p, r.left);
+  for (uint64_t i = 0; i < n; i++)
+    {
+      const uint8_t *e = idx + i * ENTRY_BYTES;
+      if ((e[0] != OV_BLOB && e[0] != OV_TREE_OBJ)
+          || (i && memcmp (e - ENTRY_BYTES, e, KEY_BYTES) >= 0))
+        {
+          free (idx);
+          return ov_corrupt (err, "%s: pack index entries of unknown kind or out of order", key);
+        }
+    }
   size_t k = new_pack (P, fd);
   fd = -1;
   P->p[k].key = xstrdup (key);
   P->p[k].data_end = ioff;
   P->p[k].idx = idx;
+  P->p[k].fan = make_fan (idx, n);
   P->p[k].n = n;
   return 0;
 }
@@ -734,6 +769,7 @@ publish (struct ov_packs *P, struct ov_store *s, ov_error_t *err)
   free (pk->e);
   pk->e = NULL;
   pk->idx = raw;
+  pk->fan = make_fan (raw, pk->n);
   pk->key = xstrdup (key);
   pk->data_end = ioff;
   add_seen (P, key);
@@ -913,7 +949,7 @@ repack_locked (struct ov_packs *P, struct ov_store *s, const struct ov_oidset *t
   size_t np = P->np, nsmall = 0, todo = 0;
   /* keep[k][i]: referenced, and the first copy of its id (duplicates go) */
   uint8_t **keep = xcalloc (np + 1, sizeof *keep);
-  uint64_t *dead = xcalloc (np + 1, sizeof *dead);
+  uint64_t *dead = xcalloc (np + 1, sizeof *dead), *dead_bytes = xcalloc (np + 1, sizeof *dead_bytes);
   bool *rewrite = xcalloc (np + 1, sizeof *rewrite);
   struct ov_oidset seen_trees = { 0 }, seen_blobs = { 0 };
   int ret = 0;
@@ -927,13 +963,17 @@ repack_locked (struct ov_packs *P, struct ov_store *s, const struct ov_oidset *t
           keep[k][i] = ent_referenced (P, k, i, trees, blobs, &e, &id)
                        && oidset_add (e.key[0] == OV_TREE_OBJ ? &seen_trees : &seen_blobs, &id);
           dead[k] += !keep[k][i];
+          dead_bytes[k] += keep[k][i] ? 0 : e.size;
         }
       if (dead[k] == 0 && P->p[k].data_end < SMALL_PACK)
         nsmall++;
     }
   for (size_t k = 0; k < np; k++)
     {
-      rewrite[k] = dead[k] > 0 || (nsmall > 1 && P->p[k].data_end < SMALL_PACK);
+      /* a big pack is rewritten once a quarter of it is garbage, not for every bit */
+      bool small = P->p[k].data_end < SMALL_PACK;
+      rewrite[k] = (dead[k] > 0 && (small || 4 * dead_bytes[k] >= P->p[k].data_end))
+                   || (nsmall > 1 && small);
       todo += rewrite[k];
     }
   for (size_t k = 0; k < np; k++)
@@ -992,6 +1032,7 @@ repack_locked (struct ov_packs *P, struct ov_store *s, const struct ov_oidset *t
     free (keep[k]);
   free (keep);
   free (dead);
+  free (dead_bytes);
   free (rewrite);
   oidset_free (&seen_trees);
   oidset_free (&seen_blobs);

@@ -53,9 +53,11 @@ int ov_packs_each (struct ov_store *s, enum ov_kind kind,
 int ov_packs_damaged (struct ov_store *s, void (*cb) (const char *msg, void *ctx), void *ctx,
                       ov_error_t *err);
 
-/* gc: rewrites packs holding objects outside the keep sets (or
- * duplicates, or many small packs) into one; the new pack is published
- * and synced before the old ones go. */
+/* gc: rewrites into one new pack the packs that hold objects outside
+ * the keep sets or duplicates (a pack of 64 MiB or more only once a
+ * quarter of it is garbage: rewriting gigabytes for a few dead files
+ * would cost more than the space), and merges small packs. The new pack
+ * is durable before the old ones go. */
 struct ov_repack_result
 {
   uint64_t trees_removed, blobs_removed, blobs_kept, bytes_freed, packs_removed;

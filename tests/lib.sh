@@ -516,6 +516,12 @@ store_bytes() {
 	find "$1" -type f -printf '%s\n' | awk '{ n += $1 } END { print n + 0 }'
 }
 
+# use_store NAME: point this test at its own store (the harness resets OVSNAP_ROOT after each test)
+use_store() {
+	OVSNAP_ROOT=$TRASH_DIRECTORY/$1
+	export OVSNAP_ROOT
+}
+
 # content_bytes: apparent bytes of the store's content: big objects (loose files under objects/)
 # and packs (trees and small objects, under packs/)
 content_bytes() {

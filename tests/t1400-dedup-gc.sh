@@ -162,4 +162,48 @@ test_expect_success 'plain gc says how many bytes it freed' '
 	ovsnap fsck
 '
 
+# Small files share packs. gc rewrites a pack to drop garbage, but a big one (64 MiB or more) only
+# once a quarter of it is garbage: copying gigabytes to free a few files costs more than it saves.
+test_expect_success 'setup: a store whose one pack of 73 MiB holds three volumes of small files' '
+	use_store s-pack &&
+	for v in a:54 b:12 c:7; do
+		name=${v%%:*} n=${v#*:} &&
+		ovsnap volume create $name && mkdir -p pk/$name &&
+		for i in $(seq 1 $n); do random_file pk/$name/f$i $MiB || return 1; done &&
+		ovsnap put $name pk/$name || return 1
+	done &&
+	ovsnap gc >/dev/null &&
+	ls "$OVSNAP_ROOT/packs" >packs.before &&
+	test "$(wc -l <packs.before)" = 1 &&
+	test "$(content_bytes)" -ge $((73 * MiB))
+'
+
+test_expect_success 'gc leaves a big pack alone while less than a quarter of it is garbage' '
+	use_store s-pack &&
+	ovsnap volume delete b &&
+	gc_json &&
+	test "$removed" = 0 &&
+	ls "$OVSNAP_ROOT/packs" >packs.after &&
+	test_cmp packs.before packs.after &&
+	ovsnap --json fsck >fsck.json &&
+	json_assert "d[\"garbage_objects\"] == 12 and d[\"problems\"] == []" <fsck.json &&
+	ovsnap get a a/f54 - >got && cmp pk/a/f54 got
+'
+
+test_expect_success 'past a quarter, gc rewrites it without the garbage' '
+	use_store s-pack &&
+	ovsnap volume delete c &&
+	gc_json &&
+	test "$removed" -ge 19 &&
+	test "$freed" -ge $((19 * MiB)) &&
+	ls "$OVSNAP_ROOT/packs" >packs.after &&
+	! test_cmp packs.before packs.after &&
+	test "$(content_bytes)" -le $((55 * MiB)) &&
+	ovsnap --json fsck >fsck.json &&
+	json_assert "d[\"garbage_objects\"] == 0 and d[\"problems\"] == []" <fsck.json &&
+	for i in $(seq 1 54); do
+		ovsnap get a a/f$i - >got && cmp pk/a/f$i got || return 1
+	done
+'
+
 test_done

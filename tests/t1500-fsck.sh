@@ -2,12 +2,6 @@
 test_description='fsck finds damaged objects, packs and records; reads of damaged ones fail cleanly (exit 6)'
 . "$(dirname "$0")/lib.sh"
 
-# use_store NAME: point this test at its own store (the harness resets OVSNAP_ROOT after each test)
-use_store() {
-	OVSNAP_ROOT=$TRASH_DIRECTORY/$1
-	export OVSNAP_ROOT
-}
-
 # head_record VOLUME: the file of the volume's head snapshot record (file times cannot tell:
 # two records written within one clock tick have the same mtime)
 head_record() {
