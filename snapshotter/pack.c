@@ -70,8 +70,8 @@ struct ov_packs
   bool loaded;
   struct pack *p;
   size_t np, capp;
-  char **seen; /* keys loaded or found damaged */
-  size_t nseen;
+  char **seen; /* keys loaded or found damaged: sorted up to nsorted */
+  size_t nseen, nsorted;
   char **damaged; /* messages */
   size_t ndamaged;
   /* the pack being written */
@@ -360,10 +360,20 @@ add_seen (struct ov_packs *P, const char *key)
   P->seen[P->nseen++] = xstrdup (key);
 }
 
+static int
+str_cmp (const void *a, const void *b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+/* A store busy with commits has hundreds of packs between two gc runs:
+ * every rescan asks this for each of them. */
 static bool
 was_seen (struct ov_packs *P, const char *key)
 {
-  for (size_t i = 0; i < P->nseen; i++)
+  if (P->nsorted && bsearch (&key, P->seen, P->nsorted, sizeof *P->seen, str_cmp))
+    return true;
+  for (size_t i = P->nsorted; i < P->nseen; i++)
     if (strcmp (P->seen[i], key) == 0)
       return true;
   return false;
@@ -479,6 +489,11 @@ rescan (struct ov_packs *P, struct ov_store *s, ov_error_t *err)
   struct scan sc = { P, s, err };
   int r = s->be->list (s->be_data, "packs", scan_cb, &sc);
   P->loaded = true;
+  if (P->nseen > P->nsorted)
+    {
+      qsort (P->seen, P->nseen, sizeof *P->seen, str_cmp);
+      P->nsorted = P->nseen;
+    }
   if (r < 0 && *err == NULL)
     return ov_error (err, errno, "list packs in %s", s->root);
   return r < 0 ? -1 : 0;
