@@ -27,7 +27,7 @@ ENGINE_OBJS := $(ENGINE:%=$(B)/%.o)
 HOOK_OBJS := $(HOOK:%=$(B)/hook-%.o)
 CLI_OBJS := $(CLI:%=$(B)/%.o)
 
-all: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records
+all: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs
 
 $(B)/libovsnap.a: $(ENGINE_OBJS)
 	rm -f $@ && $(AR) rcs $@ $^
@@ -38,7 +38,7 @@ $(BIN): $(CLI_OBJS) $(B)/libovsnap.a
 $(HOOK_BIN): $(HOOK_OBJS) $(B)/libovsnap.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(UNIT_DIR)/test-records: tests/unit/test-records.c $(B)/libovsnap.a
+$(UNIT_DIR)/test-%: tests/unit/test-%.c $(B)/libovsnap.a
 	$(CC) $(CFLAGS) -Isnapshotter $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # static: it is copied into containers that may have no libc of their own
@@ -70,7 +70,7 @@ check:
 	$(MAKE) all asan collide
 	tests/check
 
-install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records
+install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ovsnap
 	install -m 0755 $(HOOK_BIN) $(DESTDIR)$(BINDIR)/ovsnap-hook
@@ -80,7 +80,7 @@ install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records
 		> $(DESTDIR)$(PREFIX)/share/containers/oci/hooks.d/ovsnap.json
 
 clean:
-	rm -rf build build-asan build-collide $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl tests/unit/test-records
+	rm -rf build build-asan build-collide $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl tests/unit/test-records tests/unit/test-packs tests/unit/*.d
 
 .PHONY: all asan collide check install clean
 -include $(wildcard $(B)/*.d)

@@ -1,11 +1,14 @@
 #!/bin/bash
-# Store record parsers refuse hostile or damaged records (C unit test over the engine's decoders).
+# Store record parsers and pack index readers refuse hostile or damaged input (C unit tests over
+# the engine): records with bad names, order, sizes or versions; pack indexes that lie (offsets or
+# sizes past the data, unknown kinds, unsorted keys, wrong counts) with their checksum intact.
 
-test_description='record decoders refuse malformed input'
+test_description='record decoders and pack indexes refuse malformed input'
 . "$(dirname "$0")/lib.sh"
 
-unit=${OVSNAP_UNIT_RECORDS:-$(dirname "$OVSNAP")/../tests/unit/test-records}
-case $OVSNAP in */build-asan/*) unit=$(dirname "$OVSNAP")/test-records ;; esac
+units=$(dirname "$OVSNAP")/../tests/unit
+case $OVSNAP in */build-asan/*) units=$(dirname "$OVSNAP") ;; esac
+unit=${OVSNAP_UNIT_RECORDS:-$units/test-records}
 
 test_expect_success 'every malformed tree and snapshot record is refused, naming the record' '
 	test -x "$unit" &&
@@ -14,6 +17,15 @@ test_expect_success 'every malformed tree and snapshot record is refused, naming
 	! grep "^not ok" out &&
 	grep -c "^ok" out >n &&
 	test "$(cat n)" -ge 15
+'
+
+test_expect_success 'every malformed pack index is refused as corrupt, naming the pack' '
+	test -x "$units/test-packs" &&
+	mkdir scratch &&
+	"$units/test-packs" "$PWD/scratch" >out &&
+	cat out &&
+	! grep "^not ok" out &&
+	test "$(grep -c "^ok" out)" = 6
 '
 
 test_done

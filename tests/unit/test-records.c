@@ -4,19 +4,10 @@
  * thing is wrong, and expects a refusal that names the record. Prints TAP. */
 #include "snapshot.h"
 #include "tree.h"
+#include "tap.h"
 
 #include <stdio.h>
 
-static int tests, failures;
-
-static void
-ok (int cond, const char *what)
-{
-  tests++;
-  if (!cond)
-    failures++;
-  printf ("%s %d - %s\n", cond ? "ok" : "not ok", tests, what);
-}
 
 static void
 add_file (struct ov_tree *t, const char *name)
