@@ -7,7 +7,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #define SMALL_FILE (1u << 20)
@@ -333,17 +332,6 @@ walk_dir (struct walk *w, int dfd, struct ov_change *dir, const char *path, bool
   return 0;
 }
 
-static void
-raise_fd_limit (void)
-{
-  struct rlimit rl;
-  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
-    {
-      rl.rlim_cur = rl.rlim_max;
-      setrlimit (RLIMIT_NOFILE, &rl);
-    }
-}
-
 /* Hardlink groups: members found twice or more share a fresh link id. */
 static void
 assign_links (struct walk *w, uint64_t *next_link_id)
@@ -379,7 +367,6 @@ ov_ingest (struct ov_store *s, int dirfd, const char *path, const struct ov_inge
   struct walk w = { .s = s, .progress = progress ? progress : &quiet,
                     .opts = opts ? opts : &plain_opts };
   memset (out, 0, sizeof *out);
-  raise_fd_limit ();
   struct stat st;
   int r = -1;
   int fd = openat (dirfd, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);

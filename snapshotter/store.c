@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #define RECORD_LIMIT (512u << 20)
@@ -56,9 +57,23 @@ ov_key (enum ov_kind kind, const struct ov_oid *id, char *out, size_t n)
   snprintf (out, n, "%s/%.2s/%s", ov_kind_dir (kind), hex, hex + 2);
 }
 
+/* Every pack a command reads stays open, and a walk keeps a directory fd
+ * per level: take the hard limit on open files, not the soft 1024. */
+static void
+raise_fd_limit (void)
+{
+  struct rlimit rl;
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+    {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit (RLIMIT_NOFILE, &rl);
+    }
+}
+
 int
 ov_store_open (struct ov_store **out, const char *root, int flags, ov_error_t *err)
 {
+  raise_fd_limit ();
   struct ov_store *s = xcalloc (1, sizeof *s);
   s->root = xstrdup (root);
   s->store_lock = -1;
