@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #define PACK_MAGIC "OVSNPACK"
@@ -739,16 +740,10 @@ publish (struct ov_packs *P, struct ov_store *s, ov_error_t *err)
   uint64_t ioff = P->wend, ilen = idx.len;
   buf_u64 (&idx, ioff);
   buf_u64 (&idx, ilen);
-  struct ov_oid name;
-  ov_hash (idx.data, ilen, &name);
   int r = pwrite_all (pk->fd, idx.data, idx.len, ioff);
   buf_free (&idx);
   if (r < 0)
     return ov_error (err, errno, "write a pack in %s", s->root);
-  char hex[OV_OID_STR], key[64];
-  name.variant = 0;
-  oid_hex (&name, hex);
-  snprintf (key, sizeof key, "packs/%s.pack", hex);
   /* flushed before the lock, so concurrent writers do not queue behind our flush */
   if (fdatasync (pk->fd) < 0)
     return ov_error (err, errno, "sync a pack in %s", s->root);
@@ -766,8 +761,22 @@ publish (struct ov_packs *P, struct ov_store *s, ov_error_t *err)
                          "a concurrent writer stored other content under the same hash; "
                          "nothing was published, try again");
   pk = &P->p[w]; /* the rescan may have moved the array */
-  if (s->be->link_tmp (s->be_data, pk->fd, key) < 0 && errno != EEXIST)
-    return ov_error (err, errno, "publish %s", key);
+  /* A random name: one derived from the contents would let two different
+   * packs meet under one name (the 8-bit test hashes showed it), and the
+   * second would be lost. Two identical packs are harmless: gc drops one. */
+  char key[64];
+  for (int attempt = 0;; attempt++)
+    {
+      uint64_t rnd[2];
+      if (getrandom (rnd, sizeof rnd, 0) != sizeof rnd)
+        return ov_error (err, errno ?: EIO, "name a pack in %s", s->root);
+      snprintf (key, sizeof key, "packs/%016llx%016llx.pack", (unsigned long long) rnd[0],
+                (unsigned long long) rnd[1]);
+      if (s->be->link_tmp (s->be_data, pk->fd, key) == 0)
+        break;
+      if (errno != EEXIST || attempt == 3)
+        return ov_error (err, errno, "publish %s", key);
+    }
   /* from now on it is looked up like any published pack */
   uint8_t *raw = xmalloc (pk->n * ENTRY_BYTES + 1);
   qsort (pk->e, pk->n, sizeof *pk->e, ent_sort);
@@ -1024,19 +1033,12 @@ repack_locked (struct ov_packs *P, struct ov_store *s, const struct ov_oidset *t
       free (ents);
     }
   free (b);
-  const char *newkey = NULL;
   if (ret == 0 && P->w >= 0)
-    {
-      size_t w = P->w;
-      ret = publish (P, s, err); /* durable when it returns */
-      newkey = P->p[w].key;
-    }
+    ret = publish (P, s, err); /* durable when it returns, under a new name */
   if (ret == 0 && todo)
     ov_fault ("gc-after-trees");
   for (size_t k = 0; ret == 0 && k < np; k++)
-    /* a rewrite can come out identical to an old pack (after a gc killed
-     * here, say): same index, same key, and that file must stay */
-    if (rewrite[k] && !(newkey && strcmp (newkey, P->p[k].key) == 0))
+    if (rewrite[k])
       {
         if (s->be->remove (s->be_data, P->p[k].key) < 0 && errno != ENOENT)
           ret = ov_error (err, errno, "remove %s", P->p[k].key);

@@ -10,7 +10,7 @@
  * A pack: a 16-byte header, the objects' bytes back to back, an index
  * record (kind, id, offset, size of each object, in the shared record
  * envelope) and a 16-byte tail that locates the index. Its key is
- * packs/<XXH3-128 of the index>.pack. A writer fills one anonymous file
+ * packs/<128 random bits>.pack. A writer fills one anonymous file
  * per store handle and publishes it when the store syncs, before any
  * record that names its objects can exist; gc rewrites packs to drop
  * what nothing references. */
