@@ -175,10 +175,8 @@ oid_of (const struct pent *e, struct ov_oid *id)
 static uint64_t
 le64 (const uint8_t *p)
 {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--)
-    v = v << 8 | p[i];
-  return v;
+  struct ov_reader r = { p, 8, 0 };
+  return rd_u64 (&r);
 }
 
 static void
@@ -199,13 +197,24 @@ get_ent (struct ov_packs *P, size_t k, size_t i, struct pent *e)
     *e = P->p[k].e[i];
 }
 
-/* fan[b]: entries whose first two key bytes are <= b (kinds above 1 are refused at load) */
+/* fan[b]: entries whose first two key bytes are <= b. NULL if an entry
+ * has an unknown kind or the keys are not strictly increasing: the binary
+ * search and the table itself rely on both. */
 static uint32_t *
 make_fan (const uint8_t *idx, size_t n)
 {
   uint32_t *fan = xcalloc (FAN, sizeof *fan);
   for (size_t i = 0; i < n; i++)
-    fan[FAN_KEY (idx + i * ENTRY_BYTES)]++;
+    {
+      const uint8_t *e = idx + i * ENTRY_BYTES;
+      if ((e[0] != OV_BLOB && e[0] != OV_TREE_OBJ)
+          || (i && memcmp (e - ENTRY_BYTES, e, KEY_BYTES) >= 0))
+        {
+          free (fan);
+          return NULL;
+        }
+      fan[FAN_KEY (e)]++;
+    }
   for (int b = 1; b < FAN; b++)
     fan[b] += fan[b - 1];
   return fan;
@@ -318,11 +327,20 @@ from_buffers (struct ov_packs *P, const struct pent *e, uint8_t *out)
   return false;
 }
 
+/* Inside the pack's data? (A published index is only checksummed as a
+ * whole; each entry is checked where it is used.) */
+static bool
+ent_in_bounds (const struct pack *pk, const struct pent *e)
+{
+  return e->off >= HEADER
+         && (pk->idx == NULL || (e->off <= pk->data_end && e->size <= pk->data_end - e->off));
+}
+
 static int
 read_ent (struct ov_packs *P, size_t pack, const struct pent *e, uint8_t *out)
 {
   const struct pack *pk = &P->p[pack];
-  if (e->off < HEADER || (pk->idx && (e->off > pk->data_end || e->size > pk->data_end - e->off)))
+  if (!ent_in_bounds (pk, e))
     {
       errno = EBADMSG; /* an index entry out of bounds: a damaged pack */
       return -1;
@@ -432,22 +450,18 @@ load_pack (struct ov_packs *P, struct ov_store *s, const char *key, ov_error_t *
     }
   /* the entries move to the front: one allocation per pack */
   memmove (idx, r.p, r.left);
-  for (uint64_t i = 0; i < n; i++)
+  uint32_t *fan = make_fan (idx, n);
+  if (fan == NULL)
     {
-      const uint8_t *e = idx + i * ENTRY_BYTES;
-      if ((e[0] != OV_BLOB && e[0] != OV_TREE_OBJ)
-          || (i && memcmp (e - ENTRY_BYTES, e, KEY_BYTES) >= 0))
-        {
-          free (idx);
-          return ov_corrupt (err, "%s: pack index entries of unknown kind or out of order", key);
-        }
+      free (idx);
+      return ov_corrupt (err, "%s: pack index entries of unknown kind or out of order", key);
     }
   size_t k = new_pack (P, fd);
   fd = -1;
   P->p[k].key = xstrdup (key);
   P->p[k].data_end = ioff;
   P->p[k].idx = idx;
-  P->p[k].fan = make_fan (idx, n);
+  P->p[k].fan = fan;
   P->p[k].n = n;
   return 0;
 }
@@ -723,19 +737,22 @@ publish (struct ov_packs *P, struct ov_store *s, ov_error_t *err)
   if (flush_current (P) < 0)
     return ov_error (err, errno, "write a pack in %s", s->root);
   struct pack *pk = &P->p[w];
-  struct pent *sorted = xmalloc ((pk->n + 1) * sizeof *sorted);
-  memcpy (sorted, pk->e, pk->n * sizeof *sorted);
-  qsort (sorted, pk->n, sizeof *sorted, ent_sort);
+  /* sorted in place: nothing looks up the pending table from here on (it
+   * is dropped below, or with everything if publishing fails) */
+  qsort (pk->e, pk->n, sizeof *pk->e, ent_sort);
   struct ov_buf idx = { 0 };
   record_begin (&idx, INDEX_MAGIC, INDEX_VERSION);
   buf_u64 (&idx, pk->n);
+  size_t first = idx.len;
   for (size_t i = 0; i < pk->n; i++)
     {
-      buf_put (&idx, sorted[i].key, KEY_BYTES);
-      buf_u64 (&idx, sorted[i].off);
-      buf_u64 (&idx, sorted[i].size);
+      buf_put (&idx, pk->e[i].key, KEY_BYTES);
+      buf_u64 (&idx, pk->e[i].off);
+      buf_u64 (&idx, pk->e[i].size);
     }
-  free (sorted);
+  /* the same bytes become the in-memory index once published */
+  cleanup_free uint8_t *raw = xmalloc (pk->n * ENTRY_BYTES + 1);
+  memcpy (raw, idx.data + first, pk->n * ENTRY_BYTES);
   record_seal (&idx);
   uint64_t ioff = P->wend, ilen = idx.len;
   buf_u64 (&idx, ioff);
@@ -778,22 +795,11 @@ publish (struct ov_packs *P, struct ov_store *s, ov_error_t *err)
         return ov_error (err, errno, "publish %s", key);
     }
   /* from now on it is looked up like any published pack */
-  uint8_t *raw = xmalloc (pk->n * ENTRY_BYTES + 1);
-  qsort (pk->e, pk->n, sizeof *pk->e, ent_sort);
-  for (size_t i = 0; i < pk->n; i++)
-    {
-      uint8_t *o = raw + i * ENTRY_BYTES;
-      memcpy (o, pk->e[i].key, KEY_BYTES);
-      for (int b = 0; b < 8; b++)
-        {
-          o[KEY_BYTES + b] = pk->e[i].off >> (8 * b);
-          o[KEY_BYTES + 8 + b] = pk->e[i].size >> (8 * b);
-        }
-    }
   free (pk->e);
   pk->e = NULL;
-  pk->idx = raw;
   pk->fan = make_fan (raw, pk->n);
+  pk->idx = raw;
+  raw = NULL;
   pk->key = xstrdup (key);
   pk->data_end = ioff;
   add_seen (P, key);
@@ -840,7 +846,7 @@ ov_packs_find (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
   if (!found)
     goto out;
   const struct pack *pk = &P->p[pack];
-  if (e.off < HEADER || (pk->idx && (e.off > pk->data_end || e.size > pk->data_end - e.off)))
+  if (!ent_in_bounds (pk, &e))
     {
       ret = ov_corrupt (err, "%s: pack index entry out of bounds", pk->key);
       goto out;

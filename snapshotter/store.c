@@ -459,7 +459,7 @@ ov_store_get_record (struct ov_store *s, enum ov_kind kind, const struct ov_oid 
   ov_key (kind, id, key, sizeof key);
   oid_hex (id, hexid);
   out->len = 0;
-  if (packed (kind, 0))
+  if (packed (kind, 0)) /* trees, whatever their size */
     {
       struct ov_pack_loc pl;
       int r = find_packed (s, kind, id, UINT64_MAX, &pl, err);
@@ -496,7 +496,8 @@ ov_store_verify (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
 {
   char key[PATH_MAX];
   ov_key (kind, id, key, sizeof key);
-  cleanup_close int fd = -1;
+  cleanup_close int owned = -1; /* a loose object's fd; a pack's belongs to the store */
+  int fd;
   uint64_t off = 0, left = UINT64_MAX;
   char where[PATH_MAX];
   snprintf (where, sizeof where, "%s", key);
@@ -506,7 +507,7 @@ ov_store_verify (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
       int r = find_packed (s, kind, id, kind == OV_BLOB ? size : UINT64_MAX, &pl, err);
       if (r <= 0)
         return r < 0 ? -1 : missing_error (s, kind, id, err);
-      fd = dup (pl.fd);
+      fd = pl.fd;
       char hex[OV_OID_STR];
       oid_hex (id, hex);
       snprintf (where, sizeof where, "%s: %s %s", pl.pack, kind_what (kind), hex);
@@ -514,7 +515,7 @@ ov_store_verify (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
       left = pl.size;
     }
   else
-    fd = s->be->open_read (s->be_data, key);
+    owned = fd = s->be->open_read (s->be_data, key);
   if (fd < 0)
     return ov_error (err, errno, "open %s", key);
   cleanup_free uint8_t *buf = xmalloc (CHUNK);
