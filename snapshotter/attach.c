@@ -687,8 +687,10 @@ commit_edit (struct ov_store *s, const struct ov_snapshot *head, struct ov_entry
   change_renumber_links (c->change, head->next_link_id - 1);
   *next_link_id = head->next_link_id + c->nlinks;
   bool gone;
+  ov_trace ("commit: head loaded");
   if (changeset_apply (s, &head->root, c->change, root, &gone, err) < 0)
     return -1;
+  ov_trace ("commit: merged");
   if (entry_same (root, &head->root))
     {
       /* e.g. a file copied up and put back as it was: nothing to record */
@@ -742,8 +744,10 @@ commit_locked (struct ov_store *s, struct ov_attachment *a, int afd, const char 
   char up[32];
   snprintf (up, sizeof up, "upper.%d", a->gen);
   struct ov_manifest prev, next = { 0 };
+  ov_trace ("commit: worker started");
   if (manifest_load (afd, "manifest", &prev, err) < 0)
     return -1;
+  ov_trace ("commit: manifest loaded");
   struct ov_ingest_opts opts = { .upper = true, .prev = &prev, .next = &next };
   struct ov_change change = { 0 };
   struct commit_ctx c = { &change, 1 };
@@ -751,6 +755,7 @@ commit_locked (struct ov_store *s, struct ov_attachment *a, int afd, const char 
   c.nlinks--;
   if (r == 0)
     add_vanished (&change, &prev, &next);
+  ov_trace ("commit: changes known");
   if (r == 0)
     {
       change_prune (&change);
@@ -773,8 +778,10 @@ commit_locked (struct ov_store *s, struct ov_attachment *a, int afd, const char 
     }
   /* The manifest records what is now committed; a crash before this line
    * only makes the next commit capture the same changes again. */
+  ov_trace ("commit: volume updated");
   if (r == 0 && *changed)
     r = manifest_save (afd, "manifest", &next, err);
+  ov_trace ("commit: manifest saved");
   change_free (&change);
   manifest_free (&prev);
   manifest_free (&next);
@@ -818,7 +825,9 @@ ov_commit (struct ov_store *s, struct ov_attachment *a, const char *message,
   reconcile_gen (s, a);
   struct commit_job job = { s, a, afd, message };
   struct ov_buf res = { 0 };
+  ov_trace ("commit: locked");
   int r = ov_sandbox_run (commit_worker, &job, &res, err);
+  ov_trace ("commit: worker done");
   buf_put (&res, "", 1);
   int ch = 0;
   char hex[OV_OID_STR + 8];

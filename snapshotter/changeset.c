@@ -142,37 +142,64 @@ tree_store (struct ov_store *s, const struct ov_tree *t, struct ov_entry *dir, o
   return r;
 }
 
-/* Merge the kids of a DIR change into the base tree (sorted merge). */
+/* Merge the kids of a DIR change into the base tree's bytes (none: no
+ * base), writing the new tree into out. Entries that no change touches,
+ * or that a KEEP keeps, are copied as encoded: a commit that changes a few
+ * files in a big directory decodes and encodes only those. */
 static int
-merge_dir (struct ov_store *s, struct ov_tree *base, struct ov_change *ch, struct ov_tree *out,
-           ov_error_t *err)
+merge_dir (struct ov_store *s, const struct ov_buf *base, const char *what, struct ov_change *ch,
+           struct ov_buf *out, uint64_t *inodes, uint64_t *bytes, ov_error_t *err)
 {
-  size_t i = 0, j = 0;
-  while (i < base->n || j < ch->n)
+  struct ov_tree_scan ts = { 0 };
+  struct ov_entry_raw x;
+  int more = 0;
+  if (base && (tree_scan_open (base->data, base->len, &ts, what, err) < 0
+               || (more = tree_scan_next (&ts, &x, err)) < 0))
+    return -1;
+  tree_begin (out, ts.count + ch->n);
+  uint32_t count = 0;
+  *inodes = *bytes = 0;
+  size_t j = 0;
+  while (more || j < ch->n)
     {
-      int c = i == base->n ? 1 : j == ch->n ? -1 : strcmp (base->e[i].name, ch->kids[j].name);
-      if (c < 0)
+      struct ov_change *k = j < ch->n ? &ch->kids[j] : NULL;
+      int c = !more ? 1 : k == NULL ? -1 : name_cmp (x.name, x.name_len, k->name, strlen (k->name));
+      if (c < 0 || (c == 0 && k->op == OV_CH_KEEP))
         {
-          /* untouched: move the entry over */
-          *tree_add (out) = base->e[i];
-          memset (&base->e[i], 0, sizeof base->e[i]);
-          i++;
+          buf_put (out, x.start, x.len);
+          count++;
+          *inodes += entry_inodes (&x.e);
+          *bytes += entry_bytes (&x.e);
+          j += c == 0;
+          if ((more = tree_scan_next (&ts, &x, err)) < 0)
+            return -1;
           continue;
         }
-      struct ov_entry ne = { 0 };
+      struct ov_entry be, ne = { 0 };
+      if (c == 0)
+        entry_from_raw (&x, &be);
       bool gone = false;
-      if (changeset_apply (s, c == 0 ? &base->e[i] : NULL, &ch->kids[j], &ne, &gone, err) < 0)
+      int r = changeset_apply (s, c == 0 ? &be : NULL, k, &ne, &gone, err);
+      if (c == 0)
+        entry_free (&be);
+      if (r < 0)
         return -1;
       if (!gone)
         {
           free (ne.name);
-          ne.name = xstrdup (ch->kids[j].name);
-          *tree_add (out) = ne;
+          ne.name = k->name; /* borrowed while encoding */
+          entry_encode (&ne, out);
+          ne.name = NULL;
+          count++;
+          *inodes += entry_inodes (&ne);
+          *bytes += entry_bytes (&ne);
+          entry_free (&ne);
         }
-      if (c == 0)
-        i++;
+      if (c == 0 && (more = tree_scan_next (&ts, &x, err)) < 0)
+        return -1;
       j++;
     }
+  tree_finish (out, count, *inodes, *bytes);
   return 0;
 }
 
@@ -198,25 +225,34 @@ changeset_apply (struct ov_store *s, const struct ov_entry *base, struct ov_chan
     case OV_CH_DIR:
       break;
     }
-  struct ov_tree bt = { 0 }, nt = { 0 };
+  struct ov_buf bb = { 0 }, nb = { 0 };
+  char what[PATH_MAX];
   bool base_dir = base && base->type == OV_DIR;
-  if (base_dir && !ch->opaque && tree_load (s, &base->oid, &bt, err) < 0)
-    return -1;
-  int r = merge_dir (s, &bt, ch, &nt, err);
-  tree_free (&bt);
-  if (r < 0)
+  bool merge = base_dir && !ch->opaque;
+  if (merge)
     {
-      tree_free (&nt);
-      return -1;
+      ov_key (OV_TREE_OBJ, &base->oid, what, sizeof what);
+      if (ov_store_get_record (s, OV_TREE_OBJ, &base->oid, &bb, err) < 0)
+        return -1;
     }
-  if (ch->keep_meta && base_dir)
-    entry_copy (out, base);
-  else if (ch->keep_meta && ch->entry.type != OV_DIR)
-    default_dir_meta (out);
-  else
-    entry_copy (out, &ch->entry);
-  r = tree_store (s, &nt, out, err);
-  tree_free (&nt);
+  uint64_t inodes, bytes;
+  int r = merge_dir (s, merge ? &bb : NULL, what, ch, &nb, &inodes, &bytes, err);
+  buf_free (&bb);
+  if (r == 0)
+    {
+      if (ch->keep_meta && base_dir)
+        entry_copy (out, base);
+      else if (ch->keep_meta && ch->entry.type != OV_DIR)
+        default_dir_meta (out);
+      else
+        entry_copy (out, &ch->entry);
+      r = ov_store_put_record (s, OV_TREE_OBJ, &nb, &out->oid, err);
+      out->inodes = inodes;
+      out->size = bytes;
+      if (r < 0)
+        entry_free (out);
+    }
+  buf_free (&nb);
   return r;
 }
 

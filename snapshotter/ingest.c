@@ -391,8 +391,10 @@ ov_ingest (struct ov_store *s, int dirfd, const char *path, const struct ov_inge
           if (w.opts->next)
             manifest_put (w.opts->next, "", &sig);
         }
+      ov_trace ("ingest: walked");
       if (r == 0)
         r = ov_pool_run (w.njobs, file_job_run, &w, err);
+      ov_trace ("ingest: files read");
     }
   else if (S_ISREG (st.st_mode))
     {

@@ -46,6 +46,7 @@ usage (FILE *f)
 int
 main (int argc, char **argv)
 {
+  ov_trace ("start");
   struct cli c = { .root = getenv ("OVSNAP_ROOT") };
   if (c.root == NULL || c.root[0] == '\0')
     c.root = "/var/lib/ovsnap";

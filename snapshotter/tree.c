@@ -259,18 +259,22 @@ entry_encode (const struct ov_entry *e, struct ov_buf *out)
     }
 }
 
-#define BAD(...)                                                                                   \
-  do                                                                                               \
-    {                                                                                              \
-      ov_corrupt (err, __VA_ARGS__);                                                               \
-      goto fail;                                                                                   \
-    }                                                                                              \
-  while (0)
+int
+name_cmp (const void *a, size_t al, const void *b, size_t bl)
+{
+  int c = memcmp (a, b, al < bl ? al : bl);
+  return c ? c : (al > bl) - (al < bl);
+}
+
+#define BAD(...) return ov_corrupt (err, __VA_ARGS__)
 
 int
-entry_decode (struct ov_reader *r, struct ov_entry *e, bool named, const char *what, ov_error_t *err)
+entry_scan (struct ov_reader *r, struct ov_entry_raw *x, bool named, const char *what,
+            ov_error_t *err)
 {
-  memset (e, 0, sizeof *e);
+  memset (x, 0, sizeof *x);
+  x->start = r->p;
+  struct ov_entry *e = &x->e;
   uint16_t nl = rd_u16 (r);
   const uint8_t *name = rd_bytes (r, nl);
   if (r->bad)
@@ -279,7 +283,12 @@ entry_decode (struct ov_reader *r, struct ov_entry *e, bool named, const char *w
     BAD ("%s: invalid entry name (empty, '.', '..', or containing '/' or NUL)", what);
   if (!named && nl != 0)
     BAD ("%s: root entry has a name", what);
-  e->name = xstrndup ((const char *) name, nl);
+  x->name = (const char *) name;
+  x->name_len = nl;
+  /* error messages name the entry: at most OV_NAME_MAX bytes, no NUL */
+  char nm[OV_NAME_MAX + 1];
+  memcpy (nm, name, nl);
+  nm[nl] = '\0';
   e->type = rd_u8 (r);
   e->mode = rd_u32 (r);
   e->uid = rd_u32 (r);
@@ -296,62 +305,117 @@ entry_decode (struct ov_reader *r, struct ov_entry *e, bool named, const char *w
   e->link_id = rd_u64 (r);
   uint32_t tl = rd_u32 (r);
   if (tl > OV_TARGET_MAX)
-    BAD ("%s: entry '%s': symlink target too long", what, e->name);
+    BAD ("%s: entry '%s': symlink target too long", what, nm);
   const uint8_t *target = rd_bytes (r, tl);
   if (r->bad)
-    BAD ("%s: truncated entry '%s'", what, e->name);
-  if (tl)
-    {
-      if (memchr (target, '\0', tl))
-        BAD ("%s: entry '%s': NUL in symlink target", what, e->name);
-      e->target = xstrndup ((const char *) target, tl);
-    }
+    BAD ("%s: truncated entry '%s'", what, nm);
+  if (tl && memchr (target, '\0', tl))
+    BAD ("%s: entry '%s': NUL in symlink target", what, nm);
+  x->target = tl ? (const char *) target : NULL;
+  x->target_len = tl;
   uint16_t nx = rd_u16 (r);
+  x->xattrs = r->p;
+  x->nxattrs = nx;
+  const uint8_t *prev = NULL;
+  uint16_t prev_len = 0;
   for (int i = 0; i < nx && !r->bad; i++)
     {
       uint16_t xl = rd_u16 (r);
       const uint8_t *xn = rd_bytes (r, xl);
       uint32_t vl = rd_u32 (r);
       if (r->bad || vl > OV_XATTR_VALUE_MAX)
-        BAD ("%s: entry '%s': bad xattr", what, e->name);
-      const uint8_t *xv = rd_bytes (r, vl);
+        BAD ("%s: entry '%s': bad xattr", what, nm);
+      rd_bytes (r, vl);
       if (r->bad || xl == 0 || xl > 255 || memchr (xn, '\0', xl))
-        BAD ("%s: entry '%s': bad xattr", what, e->name);
-      char *xname = xstrndup ((const char *) xn, xl);
-      if (e->nxattrs && strcmp (e->xattrs[e->nxattrs - 1].name, xname) >= 0)
-        {
-          free (xname);
-          BAD ("%s: entry '%s': xattrs not sorted or duplicated", what, e->name);
-        }
-      entry_add_xattr (e, xname, xv, vl);
-      free (xname);
+        BAD ("%s: entry '%s': bad xattr", what, nm);
+      if (prev && name_cmp (prev, prev_len, xn, xl) >= 0)
+        BAD ("%s: entry '%s': xattrs not sorted or duplicated", what, nm);
+      prev = xn;
+      prev_len = xl;
     }
   if (r->bad)
-    BAD ("%s: truncated entry '%s'", what, e->name);
+    BAD ("%s: truncated entry '%s'", what, nm);
+  x->len = r->p - x->start;
 
   if (ov_type_from_mode (e->mode) != e->type || e->type == 0)
-    BAD ("%s: entry '%s': type %u does not match mode %o", what, e->name, e->type, e->mode);
+    BAD ("%s: entry '%s': type %u does not match mode %o", what, nm, e->type, e->mode);
   if (e->mtime_nsec >= 1000000000u)
-    BAD ("%s: entry '%s': bad mtime", what, e->name);
+    BAD ("%s: entry '%s': bad mtime", what, nm);
   bool has_oid = e->type == OV_REG || e->type == OV_DIR;
   if (!has_oid && !oid_is_zero (&e->oid))
-    BAD ("%s: entry '%s': unexpected object id", what, e->name);
+    BAD ("%s: entry '%s': unexpected object id", what, nm);
   if (e->type == OV_DIR && oid_is_zero (&e->oid))
-    BAD ("%s: entry '%s': directory without tree", what, e->name);
+    BAD ("%s: entry '%s': directory without tree", what, nm);
   if (e->type != OV_DIR && e->inodes)
-    BAD ("%s: entry '%s': inode count on a non-directory", what, e->name);
-  if ((e->type == OV_LNK) != (e->target != NULL))
-    BAD ("%s: entry '%s': symlink target mismatch", what, e->name);
+    BAD ("%s: entry '%s': inode count on a non-directory", what, nm);
+  if ((e->type == OV_LNK) != (tl != 0))
+    BAD ("%s: entry '%s': symlink target mismatch", what, nm);
   if (e->type == OV_LNK && e->size != tl)
-    BAD ("%s: entry '%s': wrong symlink size", what, e->name);
+    BAD ("%s: entry '%s': wrong symlink size", what, nm);
   if (e->type != OV_CHR && e->type != OV_BLK && e->rdev)
-    BAD ("%s: entry '%s': device number on a non-device", what, e->name);
+    BAD ("%s: entry '%s': device number on a non-device", what, nm);
   if (e->link_id && e->type == OV_DIR)
-    BAD ("%s: entry '%s': hardlinked directory", what, e->name);
+    BAD ("%s: entry '%s': hardlinked directory", what, nm);
   return 0;
-fail:
-  entry_free (e);
-  return -1;
+}
+
+#undef BAD
+
+void
+entry_from_raw (const struct ov_entry_raw *x, struct ov_entry *e)
+{
+  *e = x->e;
+  e->name = xstrndup (x->name, x->name_len);
+  e->target = x->target ? xstrndup (x->target, x->target_len) : NULL;
+  e->xattrs = NULL;
+  e->nxattrs = 0;
+  struct ov_reader r = { x->xattrs, SIZE_MAX, 0 };
+  if (x->nxattrs)
+    e->xattrs = xcalloc (x->nxattrs, sizeof *e->xattrs);
+  for (int i = 0; i < x->nxattrs; i++)
+    {
+      struct ov_xattr *a = &e->xattrs[e->nxattrs++];
+      uint16_t xl = rd_u16 (&r);
+      a->name = xstrndup ((const char *) rd_bytes (&r, xl), xl);
+      a->len = rd_u32 (&r);
+      a->value = xmalloc (a->len);
+      memcpy (a->value, rd_bytes (&r, a->len), a->len);
+    }
+}
+
+int
+entry_decode (struct ov_reader *r, struct ov_entry *e, bool named, const char *what, ov_error_t *err)
+{
+  struct ov_entry_raw x;
+  memset (e, 0, sizeof *e);
+  if (entry_scan (r, &x, named, what, err) < 0)
+    return -1;
+  entry_from_raw (&x, e);
+  return 0;
+}
+
+void
+tree_begin (struct ov_buf *out, size_t n_hint)
+{
+  buf_reserve (out, 64 + n_hint * 96); /* an entry without xattrs is about 80 bytes + its name */
+  record_begin (out, tree_magic, OV_TREE_VERSION);
+  buf_u32 (out, 0);
+  buf_u64 (out, 0);
+  buf_u64 (out, 0);
+}
+
+void
+tree_finish (struct ov_buf *out, uint32_t count, uint64_t inodes, uint64_t bytes)
+{
+  uint8_t *h = out->data + 12;
+  for (int i = 0; i < 4; i++)
+    h[i] = count >> (8 * i);
+  for (int i = 0; i < 8; i++)
+    {
+      h[4 + i] = inodes >> (8 * i);
+      h[12 + i] = bytes >> (8 * i);
+    }
+  record_seal (out);
 }
 
 void
@@ -359,57 +423,72 @@ tree_encode (const struct ov_tree *t, struct ov_buf *out)
 {
   uint64_t inodes, bytes;
   tree_totals (t, &inodes, &bytes);
-  buf_reserve (out, 64 + t->n * 96); /* an entry without xattrs is about 80 bytes + its name */
-  record_begin (out, tree_magic, OV_TREE_VERSION);
-  buf_u32 (out, t->n);
-  buf_u64 (out, inodes);
-  buf_u64 (out, bytes);
+  tree_begin (out, t->n);
   for (size_t i = 0; i < t->n; i++)
     entry_encode (&t->e[i], out);
-  record_seal (out);
+  tree_finish (out, t->n, inodes, bytes);
+}
+
+int
+tree_scan_open (const uint8_t *p, size_t n, struct ov_tree_scan *ts, const char *what,
+                ov_error_t *err)
+{
+  memset (ts, 0, sizeof *ts);
+  ts->what = what;
+  if (record_open (p, n, tree_magic, OV_TREE_VERSION, "tree object", what, &ts->r, err) < 0)
+    return -1;
+  ts->left = rd_u32 (&ts->r);
+  ts->inodes = rd_u64 (&ts->r);
+  ts->bytes = rd_u64 (&ts->r);
+  if (ts->r.bad)
+    return ov_corrupt (err, "%s: truncated tree header", what);
+  if (ts->left > ts->r.left / 60)
+    return ov_corrupt (err, "%s: entry count %u exceeds record size", what, ts->left);
+  ts->count = ts->left;
+  return 0;
+}
+
+int
+tree_scan_next (struct ov_tree_scan *ts, struct ov_entry_raw *x, ov_error_t *err)
+{
+  if (ts->left == 0)
+    {
+      if (ts->r.left != 0)
+        return ov_corrupt (err, "%s: %zu trailing bytes", ts->what, ts->r.left);
+      if (ts->seen_inodes != ts->inodes || ts->seen_bytes != ts->bytes)
+        return ov_corrupt (err, "%s: totals do not match entries", ts->what);
+      return 0;
+    }
+  if (entry_scan (&ts->r, x, true, ts->what, err) < 0)
+    return -1;
+  if (ts->prev && name_cmp (ts->prev, ts->prev_len, x->name, x->name_len) >= 0)
+    return ov_corrupt (err, "%s: entries not sorted or duplicated at '%.*s'", ts->what,
+                       (int) x->name_len, x->name);
+  ts->prev = x->name;
+  ts->prev_len = x->name_len;
+  ts->left--;
+  ts->seen_inodes += entry_inodes (&x->e);
+  ts->seen_bytes += entry_bytes (&x->e);
+  return 1;
 }
 
 int
 tree_decode (const uint8_t *p, size_t n, struct ov_tree *t, const char *what, ov_error_t *err)
 {
   memset (t, 0, sizeof *t);
-  struct ov_reader r;
-  if (record_open (p, n, tree_magic, OV_TREE_VERSION, "tree object", what, &r, err) < 0)
+  struct ov_tree_scan ts;
+  if (tree_scan_open (p, n, &ts, what, err) < 0)
     return -1;
-  uint32_t count = rd_u32 (&r);
-  uint64_t inodes = rd_u64 (&r), bytes = rd_u64 (&r);
-  if (r.bad)
-    return ov_corrupt (err, "%s: truncated tree header", what);
-  if (count > r.left / 60)
-    return ov_corrupt (err, "%s: entry count %u exceeds record size", what, count);
-  for (uint32_t i = 0; i < count; i++)
+  if (ts.count)
     {
-      struct ov_entry *e = tree_add (t);
-      if (entry_decode (&r, e, true, what, err) < 0)
-        {
-          t->n--;
-          goto fail;
-        }
-      if (i > 0 && strcmp (t->e[i - 1].name, e->name) >= 0)
-        {
-          ov_corrupt (err, "%s: entries not sorted or duplicated at '%s'", what, e->name);
-          goto fail;
-        }
+      t->cap = ts.count;
+      t->e = xmalloc (t->cap * sizeof *t->e);
     }
-  if (r.left != 0)
-    {
-      ov_corrupt (err, "%s: %zu trailing bytes", what, r.left);
-      goto fail;
-    }
-  uint64_t ci, cb;
-  tree_totals (t, &ci, &cb);
-  if (ci != inodes || cb != bytes)
-    {
-      ov_corrupt (err, "%s: totals do not match entries", what);
-      goto fail;
-    }
-  return 0;
-fail:
-  tree_free (t);
-  return -1;
+  struct ov_entry_raw x;
+  int r;
+  while ((r = tree_scan_next (&ts, &x, err)) > 0)
+    entry_from_raw (&x, &t->e[t->n++]);
+  if (r < 0)
+    tree_free (t);
+  return r;
 }

@@ -99,6 +99,53 @@ int tree_decode (const uint8_t *p, size_t n, struct ov_tree *t, const char *what
 void entry_encode (const struct ov_entry *e, struct ov_buf *out);
 int entry_decode (struct ov_reader *r, struct ov_entry *e, bool named, const char *what, ov_error_t *err);
 
+/* An entry as it lies in an encoded tree, checked as strictly as
+ * entry_decode checks it but with nothing allocated: e holds the numbers
+ * (no name, target or xattrs), the pointers point into the tree's bytes.
+ * Encoding is canonical, so start[0..len) is exactly what entry_encode
+ * writes for the decoded entry: merges copy untouched entries as bytes. */
+struct ov_entry_raw
+{
+  struct ov_entry e;
+  const uint8_t *start;
+  size_t len;
+  const char *name; /* not NUL-terminated */
+  uint16_t name_len;
+  const char *target; /* symlink, else NULL */
+  uint32_t target_len;
+  const uint8_t *xattrs; /* nxattrs encoded xattrs */
+  uint16_t nxattrs;
+};
+
+int entry_scan (struct ov_reader *r, struct ov_entry_raw *x, bool named, const char *what,
+                ov_error_t *err);
+void entry_from_raw (const struct ov_entry_raw *x, struct ov_entry *e); /* deep copy */
+
+/* Reading a tree entry by entry: tree_scan_next returns 1 with the next
+ * entry, 0 at the end once trailing bytes and the header's totals are
+ * checked, -1 on anything tree_decode would refuse. */
+struct ov_tree_scan
+{
+  struct ov_reader r;
+  const char *what;
+  uint32_t count, left;
+  uint64_t inodes, bytes, seen_inodes, seen_bytes;
+  const char *prev;
+  uint16_t prev_len;
+};
+
+int tree_scan_open (const uint8_t *p, size_t n, struct ov_tree_scan *ts, const char *what,
+                    ov_error_t *err);
+int tree_scan_next (struct ov_tree_scan *ts, struct ov_entry_raw *x, ov_error_t *err);
+
+/* Writing a tree entry by entry into an empty buffer: tree_begin,
+ * entry_encode or raw bytes per entry in name order, then tree_finish
+ * with the count and totals. */
+void tree_begin (struct ov_buf *out, size_t n_hint);
+void tree_finish (struct ov_buf *out, uint32_t count, uint64_t inodes, uint64_t bytes);
+
 bool name_valid (const char *name, size_t len);
+/* strcmp's order for names of known length that hold no NUL */
+int name_cmp (const void *a, size_t al, const void *b, size_t bl);
 
 #endif

@@ -163,3 +163,18 @@ mono_seconds (void)
   clock_gettime (CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
+
+void
+ov_trace (const char *step)
+{
+  static int on = -1;
+  static double start;
+  if (on < 0)
+    {
+      on = getenv ("OVSNAP_TRACE") != NULL;
+      start = mono_seconds ();
+    }
+  if (on)
+    fprintf (stderr, "ovsnap trace: %8.2f ms  %s (pid %d)\n", (mono_seconds () - start) * 1e3, step,
+             (int) getpid ());
+}

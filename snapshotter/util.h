@@ -166,4 +166,8 @@ int pwrite_all (int fd, const void *buf, size_t n, off_t off);
 int64_t now_ns (void);
 double mono_seconds (void);
 
+/* OVSNAP_TRACE set: print to stderr, at each named step, the time since
+ * the first step (where the time of a command goes). */
+void ov_trace (const char *step);
+
 #endif

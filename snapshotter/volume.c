@@ -285,6 +285,7 @@ ov_volume_update (struct ov_store *s, const char *name, const char *message, ov_
       snap.message = xstrndup (message ? message : "", OV_MESSAGE_MAX);
       ov_fault ("update-before-sync");
       r = ov_store_sync (s, err);
+      ov_trace ("update: objects durable");
     }
   if (r == 0)
     r = ov_snapshot_store (s, &snap, err);

@@ -4,7 +4,9 @@
  * trailer, so mutations reach the entries behind it. A decoded tree must
  * keep what tree.h promises and encode back to the very same bytes; a
  * refusal must be a corrupt-record error naming the object that leaves the
- * tree empty. Any violation aborts, which libFuzzer reports as a crash. */
+ * tree empty. The entry-by-entry scanner that merges use must accept and
+ * refuse exactly the same inputs, and its raw entries, copied as bytes,
+ * must rebuild the same tree. Any violation aborts, which libFuzzer reports as a crash. */
 #include "tree.h"
 #include "fuzz.h"
 
@@ -41,6 +43,53 @@ check_entry (const struct ov_entry *e)
     }
 }
 
+/* The scanner agrees with tree_decode: same verdict, same entries, and
+ * raw bytes that rebuild the input. */
+static void
+scan_one (const uint8_t *p, size_t n, const struct ov_tree *t, bool accepted)
+{
+  struct ov_tree_scan ts;
+  ov_error_t err = NULL;
+  struct ov_buf again = { 0 };
+  int r = tree_scan_open (p, n, &ts, WHAT, &err);
+  size_t i = 0;
+  uint64_t inodes = 0, bytes = 0;
+  if (r == 0)
+    {
+      tree_begin (&again, ts.count);
+      struct ov_entry_raw x;
+      while ((r = tree_scan_next (&ts, &x, &err)) > 0)
+        {
+          /* a refused tree may yield good entries before the bad one */
+          if (accepted)
+            {
+              REQUIRE (i < t->n);
+              struct ov_entry e;
+              entry_from_raw (&x, &e);
+              REQUIRE (strcmp (e.name, t->e[i].name) == 0 && entry_same (&e, &t->e[i]));
+              entry_free (&e);
+            }
+          buf_put (&again, x.start, x.len);
+          inodes += entry_inodes (&x.e);
+          bytes += entry_bytes (&x.e);
+          i++;
+        }
+    }
+  REQUIRE ((r == 0) == accepted);
+  if (r < 0)
+    {
+      REQUIRE (err != NULL && err->code == OV_ECORRUPT && strstr (err->msg, WHAT));
+      ov_error_free (&err);
+    }
+  else
+    {
+      REQUIRE (i == t->n);
+      tree_finish (&again, i, inodes, bytes);
+      REQUIRE (again.len == n && memcmp (again.data, p, n) == 0);
+    }
+  buf_free (&again);
+}
+
 static void
 decode_one (const uint8_t *p, size_t n)
 {
@@ -48,6 +97,7 @@ decode_one (const uint8_t *p, size_t n)
   ov_error_t err = NULL;
   int r = tree_decode (p, n, &t, WHAT, &err);
   REQUIRE (r == 0 || r == -1);
+  scan_one (p, n, &t, r == 0);
   if (r < 0)
     {
       REQUIRE (err != NULL && err->code == OV_ECORRUPT && strstr (err->msg, WHAT));
