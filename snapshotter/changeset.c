@@ -1,4 +1,5 @@
 #include "changeset.h"
+#include "pool.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -142,20 +143,107 @@ tree_store (struct ov_store *s, const struct ov_tree *t, struct ov_entry *dir, o
   return r;
 }
 
+static int apply (struct ov_store *s, const struct ov_entry *base, struct ov_change *ch,
+                  struct ov_entry *out, bool *gone, bool parallel, ov_error_t *err);
+
+/* Subdirectories a merge applies side by side, each on a pool thread. */
+struct sub_merge
+{
+  struct ov_store *s;
+  struct ov_change *k;
+  struct ov_entry base, out;
+  bool has_base, gone;
+};
+
+struct sub_merges
+{
+  struct sub_merge *m;
+  size_t n;
+};
+
+static int
+sub_merge_run (size_t i, void *ctx, ov_error_t *err)
+{
+  struct sub_merge *m = &((struct sub_merges *) ctx)->m[i];
+  return apply (m->s, m->has_base ? &m->base : NULL, m->k, &m->out, &m->gone, false, err);
+}
+
+static void
+sub_merges_free (struct sub_merges *sm)
+{
+  for (size_t i = 0; i < sm->n; i++)
+    {
+      entry_free (&sm->m[i].base);
+      entry_free (&sm->m[i].out);
+    }
+  free (sm->m);
+}
+
+/* The first directory with two or more subdirectories to merge merges
+ * them on the pool (below it all is sequential): the trees of a commit
+ * spread over many directories are read, merged and hashed on every core. */
+static int
+merge_subdirs (struct ov_store *s, const struct ov_buf *base, const char *what,
+               struct ov_change *ch, struct sub_merges *sm, ov_error_t *err)
+{
+  size_t n = 0;
+  for (size_t j = 0; j < ch->n; j++)
+    n += ch->kids[j].op == OV_CH_DIR;
+  if (n < 2)
+    return 0;
+  sm->m = xcalloc (n, sizeof *sm->m);
+  for (size_t j = 0; j < ch->n; j++)
+    if (ch->kids[j].op == OV_CH_DIR)
+      sm->m[sm->n++] = (struct sub_merge){ .s = s, .k = &ch->kids[j] };
+  if (base)
+    {
+      /* their base entries: one pass over the base tree, both sides sorted */
+      struct ov_tree_scan ts;
+      struct ov_entry_raw x;
+      int more;
+      if (tree_scan_open (base->data, base->len, &ts, what, err) < 0)
+        return -1;
+      size_t i = 0;
+      while ((more = tree_scan_next (&ts, &x, err)) > 0 && i < sm->n)
+        {
+          int c;
+          while (i < sm->n
+                 && (c = name_cmp (x.name, x.name_len, sm->m[i].k->name, strlen (sm->m[i].k->name))) > 0)
+            i++;
+          if (i < sm->n && c == 0)
+            {
+              entry_from_raw (&x, &sm->m[i].base);
+              sm->m[i].has_base = true;
+            }
+        }
+      if (more < 0)
+        return -1;
+    }
+  return ov_pool_run (sm->n, sub_merge_run, sm, err);
+}
+
 /* Merge the kids of a DIR change into the base tree's bytes (none: no
  * base), writing the new tree into out. Entries that no change touches,
  * or that a KEEP keeps, are copied as encoded: a commit that changes a few
  * files in a big directory decodes and encodes only those. */
 static int
 merge_dir (struct ov_store *s, const struct ov_buf *base, const char *what, struct ov_change *ch,
-           struct ov_buf *out, uint64_t *inodes, uint64_t *bytes, ov_error_t *err)
+           struct ov_buf *out, uint64_t *inodes, uint64_t *bytes, bool parallel, ov_error_t *err)
 {
+  struct sub_merges sm = { 0 };
+  if (parallel && merge_subdirs (s, base, what, ch, &sm, err) < 0)
+    {
+      sub_merges_free (&sm);
+      return -1;
+    }
+  int r = -1;
   struct ov_tree_scan ts = { 0 };
   struct ov_entry_raw x;
   int more = 0;
+  size_t next_sub = 0;
   if (base && (tree_scan_open (base->data, base->len, &ts, what, err) < 0
                || (more = tree_scan_next (&ts, &x, err)) < 0))
-    return -1;
+    goto out;
   tree_begin (out, ts.count + ch->n);
   uint32_t count = 0;
   *inodes = *bytes = 0;
@@ -172,18 +260,46 @@ merge_dir (struct ov_store *s, const struct ov_buf *base, const char *what, stru
           *bytes += entry_bytes (&x.e);
           j += c == 0;
           if ((more = tree_scan_next (&ts, &x, err)) < 0)
-            return -1;
+            goto out;
+          continue;
+        }
+      if (k->op == OV_CH_SET || k->op == OV_CH_DELETE || k->op == OV_CH_KEEP)
+        {
+          /* the base entry does not matter: nothing to decode */
+          if (k->op == OV_CH_SET)
+            {
+              struct ov_entry ne = k->entry;
+              ne.name = k->name;
+              entry_encode (&ne, out);
+              count++;
+              *inodes += entry_inodes (&ne);
+              *bytes += entry_bytes (&ne);
+            }
+          if (c == 0 && (more = tree_scan_next (&ts, &x, err)) < 0)
+            goto out;
+          j++;
           continue;
         }
       struct ov_entry be, ne = { 0 };
-      if (c == 0)
-        entry_from_raw (&x, &be);
       bool gone = false;
-      int r = changeset_apply (s, c == 0 ? &be : NULL, k, &ne, &gone, err);
-      if (c == 0)
-        entry_free (&be);
-      if (r < 0)
-        return -1;
+      if (next_sub < sm.n && sm.m[next_sub].k == k)
+        {
+          /* merged on the pool already */
+          struct sub_merge *m = &sm.m[next_sub++];
+          ne = m->out;
+          memset (&m->out, 0, sizeof m->out);
+          gone = m->gone;
+        }
+      else
+        {
+          if (c == 0)
+            entry_from_raw (&x, &be);
+          int ar = apply (s, c == 0 ? &be : NULL, k, &ne, &gone, parallel, err);
+          if (c == 0)
+            entry_free (&be);
+          if (ar < 0)
+            goto out;
+        }
       if (!gone)
         {
           free (ne.name);
@@ -196,16 +312,26 @@ merge_dir (struct ov_store *s, const struct ov_buf *base, const char *what, stru
           entry_free (&ne);
         }
       if (c == 0 && (more = tree_scan_next (&ts, &x, err)) < 0)
-        return -1;
+        goto out;
       j++;
     }
   tree_finish (out, count, *inodes, *bytes);
-  return 0;
+  r = 0;
+out:
+  sub_merges_free (&sm);
+  return r;
 }
 
 int
 changeset_apply (struct ov_store *s, const struct ov_entry *base, struct ov_change *ch,
                  struct ov_entry *out, bool *gone, ov_error_t *err)
+{
+  return apply (s, base, ch, out, gone, true, err);
+}
+
+static int
+apply (struct ov_store *s, const struct ov_entry *base, struct ov_change *ch, struct ov_entry *out,
+       bool *gone, bool parallel, ov_error_t *err)
 {
   *gone = false;
   switch (ch->op)
@@ -236,7 +362,7 @@ changeset_apply (struct ov_store *s, const struct ov_entry *base, struct ov_chan
         return -1;
     }
   uint64_t inodes, bytes;
-  int r = merge_dir (s, merge ? &bb : NULL, what, ch, &nb, &inodes, &bytes, err);
+  int r = merge_dir (s, merge ? &bb : NULL, what, ch, &nb, &inodes, &bytes, parallel, err);
   buf_free (&bb);
   if (r == 0)
     {
