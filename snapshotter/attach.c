@@ -11,9 +11,11 @@
 #include "volume.h"
 #include "xattr.h"
 
+#include <pthread.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/random.h>
@@ -736,55 +738,97 @@ add_vanished (struct ov_change *root, const struct ov_manifest *prev, const stru
     }
 }
 
+/* What a commit builds; freed after the worker has replied. */
+struct commit_mem
+{
+  struct ov_change change;
+  struct ov_manifest prev, next;
+  struct ov_ingest_fds dirfds;
+};
+
+static void
+commit_mem_free (struct commit_mem *m)
+{
+  change_free (&m->change);
+  manifest_free (&m->prev);
+  manifest_free (&m->next);
+  ov_ingest_fds_close (&m->dirfds);
+}
+
+/* The new manifest is written (and synced) to a side file on a thread
+ * while the volume is updated; it only takes its name once the update is
+ * durable (before that it would claim changes as committed). */
+struct manifest_job
+{
+  int afd;
+  const struct ov_manifest *m;
+  ov_error_t err;
+  int r;
+};
+
+static void *
+manifest_job_run (void *arg)
+{
+  struct manifest_job *j = arg;
+  j->r = manifest_prepare (j->afd, "manifest", j->m, &j->err);
+  return NULL;
+}
+
 static int
 commit_locked (struct ov_store *s, struct ov_attachment *a, int afd, const char *message,
-               struct ov_snapshot *out, bool *changed, ov_error_t *err)
+               struct commit_mem *m, struct ov_snapshot *out, bool *changed, ov_error_t *err)
 {
   *changed = false;
   char up[32];
   snprintf (up, sizeof up, "upper.%d", a->gen);
-  struct ov_manifest prev, next = { 0 };
   ov_trace ("commit: worker started");
-  if (manifest_load (afd, "manifest", &prev, err) < 0)
+  if (manifest_load (afd, "manifest", &m->prev, err) < 0)
     return -1;
   ov_trace ("commit: manifest loaded");
-  struct ov_ingest_opts opts = { .upper = true, .prev = &prev, .next = &next };
-  struct ov_change change = { 0 };
-  struct commit_ctx c = { &change, 1 };
-  int r = ov_ingest (s, afd, up, &opts, &c.nlinks, &change, NULL, err);
+  struct ov_ingest_opts opts = { .upper = true, .prev = &m->prev, .next = &m->next,
+                                 .dirfds = &m->dirfds };
+  struct commit_ctx c = { &m->change, 1 };
+  int r = ov_ingest (s, afd, up, &opts, &c.nlinks, &m->change, NULL, err);
   c.nlinks--;
-  if (r == 0)
-    add_vanished (&change, &prev, &next);
+  if (r < 0)
+    return -1;
+  add_vanished (&m->change, &m->prev, &m->next);
+  change_prune (&m->change);
   ov_trace ("commit: changes known");
-  if (r == 0)
+  if (change_is_noop (&m->change))
     {
-      change_prune (&change);
-      if (change_is_noop (&change))
-        {
-          struct ov_volume v;
-          r = ov_volume_load (s, a->volume, &v, err);
-          if (r == 0)
-            {
-              r = ov_snapshot_load (s, &v.head, out, err);
-              volume_free (&v);
-            }
-        }
-      else
-        {
-          ov_fault ("commit-before-update");
-          r = ov_volume_update (s, a->volume, message, commit_edit, &c, out, err);
-          *changed = r == 0;
-        }
+      struct ov_volume v;
+      if (ov_volume_load (s, a->volume, &v, err) < 0)
+        return -1;
+      r = ov_snapshot_load (s, &v.head, out, err);
+      volume_free (&v);
+      return r;
     }
-  /* The manifest records what is now committed; a crash before this line
-   * only makes the next commit capture the same changes again. */
+  struct manifest_job mj = { afd, &m->next, NULL, 0 };
+  pthread_t th;
+  bool threaded = pthread_create (&th, NULL, manifest_job_run, &mj) == 0;
+  if (!threaded)
+    manifest_job_run (&mj);
+  ov_fault ("commit-before-update");
+  r = ov_volume_update (s, a->volume, message, commit_edit, &c, out, err);
+  *changed = r == 0;
   ov_trace ("commit: volume updated");
-  if (r == 0 && *changed)
-    r = manifest_save (afd, "manifest", &next, err);
+  if (threaded)
+    pthread_join (th, NULL);
+  /* The manifest records what is now committed; a crash before it is
+   * renamed only makes the next commit capture the same changes again. */
+  if (r == 0 && mj.r == 0)
+    r = manifest_publish (afd, "manifest", err);
+  else if (r == 0)
+    {
+      *err = mj.err;
+      mj.err = NULL;
+      r = ov_error_prefix (err, "commit %s: the snapshot is made, its manifest not", a->dir);
+    }
+  if (r < 0 || mj.r < 0)
+    manifest_discard (afd, "manifest");
+  ov_error_free (&mj.err);
   ov_trace ("commit: manifest saved");
-  change_free (&change);
-  manifest_free (&prev);
-  manifest_free (&next);
   return r;
 }
 
@@ -802,15 +846,21 @@ commit_worker (void *ctx, struct ov_buf *result, ov_error_t *err)
 {
   struct commit_job *j = ctx;
   struct ov_snapshot snap;
+  struct commit_mem m = { 0 };
   bool changed;
-  if (commit_locked (j->s, j->a, j->afd, j->message, &snap, &changed, err) < 0)
-    return -1;
-  char hex[OV_OID_STR];
-  oid_hex (&snap.id, hex);
-  cleanup_free char *line = xasprintf ("%d %s", changed, hex);
-  buf_put (result, line, strlen (line));
-  snapshot_free (&snap);
-  return 0;
+  int r = commit_locked (j->s, j->a, j->afd, j->message, &m, &snap, &changed, err);
+  if (r == 0)
+    {
+      char hex[OV_OID_STR];
+      oid_hex (&snap.id, hex);
+      cleanup_free char *line = xasprintf ("%d %s", changed, hex);
+      buf_put (result, line, strlen (line));
+      snapshot_free (&snap);
+      /* freeing what the commit built takes a while: not on the caller's time */
+      ov_sandbox_reply (result);
+    }
+  commit_mem_free (&m);
+  return r;
 }
 
 int

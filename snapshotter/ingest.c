@@ -412,6 +412,14 @@ ov_ingest (struct ov_store *s, int dirfd, const char *path, const struct ov_inge
     }
   if (r == 0)
     assign_links (&w, next_link_id);
+  if (w.opts->dirfds && r == 0)
+    {
+      /* the caller closes them when it has time */
+      w.opts->dirfds->fd = w.dirfds;
+      w.opts->dirfds->n = w.ndirfds;
+      w.dirfds = NULL;
+      w.ndirfds = 0;
+    }
   for (size_t i = 0; i < w.ndirfds; i++)
     close (w.dirfds[i]);
   free (w.dirfds);
@@ -426,6 +434,15 @@ ov_ingest (struct ov_store *s, int dirfd, const char *path, const struct ov_inge
   if (r < 0)
     change_free (out);
   return r;
+}
+
+void
+ov_ingest_fds_close (struct ov_ingest_fds *f)
+{
+  for (size_t i = 0; i < f->n; i++)
+    close (f->fd[i]);
+  free (f->fd);
+  memset (f, 0, sizeof *f);
 }
 
 int

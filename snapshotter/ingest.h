@@ -9,11 +9,22 @@
 #include "manifest.h"
 #include "progress.h"
 
+/* The directories a walk opened (closing a few hundred takes a
+ * millisecond: a caller in a hurry may do it later). */
+struct ov_ingest_fds
+{
+  int *fd;
+  size_t n;
+};
+
+void ov_ingest_fds_close (struct ov_ingest_fds *f);
+
 struct ov_ingest_opts
 {
   bool upper;                     /* an overlay upper dir: whiteouts, opaque dirs */
   const struct ov_manifest *prev; /* paths unchanged since then become KEEP */
   struct ov_manifest *next;       /* receives every path's signature */
+  struct ov_ingest_fds *dirfds;   /* if set: receives the open directories */
 };
 
 /* `path` is opened relative to dirfd; a symlink given here is followed,

@@ -95,7 +95,7 @@ manifest_free (struct ov_manifest *m)
 }
 
 int
-manifest_save (int dirfd, const char *name, const struct ov_manifest *m, ov_error_t *err)
+manifest_prepare (int dirfd, const char *name, const struct ov_manifest *m, ov_error_t *err)
 {
   struct ov_buf b = { 0 };
   record_begin (&b, man_magic, 1);
@@ -121,13 +121,36 @@ manifest_save (int dirfd, const char *name, const struct ov_manifest *m, ov_erro
   cleanup_free char *tmp = xasprintf ("%s.tmp", name);
   int r = 0;
   int fd = openat (dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0 || write_all (fd, b.data, b.len) < 0 || fsync (fd) < 0
-      || renameat (dirfd, tmp, dirfd, name) < 0)
+  if (fd < 0 || write_all (fd, b.data, b.len) < 0 || fsync (fd) < 0)
     r = ov_error (err, errno, "save manifest");
   if (fd >= 0)
     close (fd);
   buf_free (&b);
   return r;
+}
+
+int
+manifest_publish (int dirfd, const char *name, ov_error_t *err)
+{
+  cleanup_free char *tmp = xasprintf ("%s.tmp", name);
+  if (renameat (dirfd, tmp, dirfd, name) < 0)
+    return ov_error (err, errno, "save manifest");
+  return 0;
+}
+
+void
+manifest_discard (int dirfd, const char *name)
+{
+  cleanup_free char *tmp = xasprintf ("%s.tmp", name);
+  unlinkat (dirfd, tmp, 0);
+}
+
+int
+manifest_save (int dirfd, const char *name, const struct ov_manifest *m, ov_error_t *err)
+{
+  if (manifest_prepare (dirfd, name, m, err) < 0)
+    return -1;
+  return manifest_publish (dirfd, name, err);
 }
 
 int

@@ -37,5 +37,10 @@ void manifest_free (struct ov_manifest *m);
 /* File I/O: a missing file is an empty manifest. */
 int manifest_load (int dirfd, const char *name, struct ov_manifest *m, ov_error_t *err);
 int manifest_save (int dirfd, const char *name, const struct ov_manifest *m, ov_error_t *err);
+/* manifest_save in two steps: write NAME.tmp durably, then rename it over
+ * NAME (or discard it). */
+int manifest_prepare (int dirfd, const char *name, const struct ov_manifest *m, ov_error_t *err);
+int manifest_publish (int dirfd, const char *name, ov_error_t *err);
+void manifest_discard (int dirfd, const char *name);
 
 #endif

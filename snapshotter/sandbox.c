@@ -92,10 +92,61 @@ ov_sandbox_enter (ov_error_t *err)
   return 0;
 }
 
+/* In a worker: the pipe to the caller until the reply is sent. */
+static int reply_fd = -1;
+
+/* Workers that replied and may still be exiting; reaped later. */
+static pid_t unreaped[16];
+static size_t nunreaped;
+
+/* Reply: "<length>\n" then "0 0 <result>" or "<code> <errnum> <message>";
+ * the length tells a whole reply from one cut short by a killed worker. */
+static int
+send_reply (int fd, int r, const struct ov_buf *out, ov_error_t e)
+{
+  struct ov_buf msg = { 0 };
+  char head[64];
+  if (r == 0)
+    snprintf (head, sizeof head, "0 0 ");
+  else
+    snprintf (head, sizeof head, "%d %d ", e ? e->code : 1, e ? e->errnum : 0);
+  buf_put (&msg, head, strlen (head));
+  if (r == 0)
+    buf_put (&msg, out->data, out->len);
+  else if (e)
+    buf_put (&msg, e->msg, strlen (e->msg));
+  snprintf (head, sizeof head, "%zu\n", msg.len);
+  int w = write_all (fd, head, strlen (head));
+  if (w == 0)
+    w = write_all (fd, msg.data, msg.len);
+  buf_free (&msg);
+  return w;
+}
+
+void
+ov_sandbox_reply (const struct ov_buf *result)
+{
+  if (reply_fd < 0)
+    return;
+  send_reply (reply_fd, 0, result, NULL);
+  close (reply_fd);
+  reply_fd = -1;
+}
+
+static void
+reap_earlier (void)
+{
+  for (size_t i = 0; i < nunreaped; i++)
+    while (waitpid (unreaped[i], NULL, 0) < 0 && errno == EINTR)
+      ;
+  nunreaped = 0;
+}
+
 int
 ov_sandbox_run (int (*fn) (void *ctx, struct ov_buf *result, ov_error_t *err), void *ctx,
                 struct ov_buf *result, ov_error_t *err)
 {
+  reap_earlier ();
   int p[2];
   if (pipe2 (p, O_CLOEXEC) < 0)
     return ov_error (err, errno, "sandbox: pipe");
@@ -115,6 +166,7 @@ ov_sandbox_run (int (*fn) (void *ctx, struct ov_buf *result, ov_error_t *err), v
       prctl (PR_SET_PDEATHSIG, SIGKILL);
       if (getppid () != parent)
         _exit (1);
+      reply_fd = p[1];
       ov_error_t e = NULL;
       struct ov_buf out = { 0 };
       int r = ov_sandbox_enter (&e);
@@ -131,39 +183,36 @@ ov_sandbox_run (int (*fn) (void *ctx, struct ov_buf *result, ov_error_t *err), v
         }
       if (r == 0)
         r = fn (ctx, &out, &e);
-      /* reply: "0 <bytes>" or "<code> <errnum> <message>" */
-      struct ov_buf msg = { 0 };
-      char head[64];
-      if (r == 0)
-        {
-          snprintf (head, sizeof head, "0 0 ");
-          buf_put (&msg, head, strlen (head));
-          buf_put (&msg, out.data, out.len);
-        }
-      else
-        {
-          snprintf (head, sizeof head, "%d %d ", e ? e->code : 1, e ? e->errnum : 0);
-          buf_put (&msg, head, strlen (head));
-          if (e)
-            buf_put (&msg, e->msg, strlen (e->msg));
-        }
-      int w = write_all (p[1], msg.data, msg.len);
+      int w = reply_fd < 0 ? 0 : send_reply (reply_fd, r, &out, e);
       _exit (w < 0 ? 3 : r < 0 ? 1 : 0);
     }
   close (p[1]);
   struct ov_buf in = { 0 };
   int rr = ov_read_fd (p[0], &in, 1u << 20);
   close (p[0]);
-  int status;
-  while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+  buf_put (&in, "", 1);
+  size_t len = 0;
+  int hl = 0;
+  bool whole = rr == 0 && sscanf ((const char *) in.data, "%zu\n%n", &len, &hl) == 1 && hl > 0
+               && in.len - 1 == hl + len;
+  int status = 0;
+  /* A worker that replied has done its work; what it still does is free
+   * memory and exit, which the caller need not wait for. */
+  pid_t got;
+  while ((got = waitpid (pid, &status, whole ? WNOHANG : 0)) < 0 && errno == EINTR)
     ;
+  if (got == 0 && nunreaped < ARRAY_SIZE (unreaped))
+    unreaped[nunreaped++] = pid;
+  else if (got == 0)
+    while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+      ;
   /* A test crash point (OVSNAP_FAULT) hit in the worker kills the whole
    * command, as it would without the sandbox. */
-  if (WIFSIGNALED (status) && WTERMSIG (status) == SIGKILL && getenv ("OVSNAP_FAULT"))
+  if (!whole && WIFSIGNALED (status) && WTERMSIG (status) == SIGKILL && getenv ("OVSNAP_FAULT"))
     kill (getpid (), SIGKILL);
   int code = 0, errnum = 0, off = 0;
-  buf_put (&in, "", 1);
-  if (rr < 0 || sscanf ((const char *) in.data, "%d %d %n", &code, &errnum, &off) < 2 || off == 0)
+  const char *body = (const char *) in.data + hl;
+  if (!whole || sscanf (body, "%d %d %n", &code, &errnum, &off) < 2 || off == 0)
     {
       buf_free (&in);
       if (WIFSIGNALED (status))
@@ -172,9 +221,9 @@ ov_sandbox_run (int (*fn) (void *ctx, struct ov_buf *result, ov_error_t *err), v
     }
   int r = 0;
   if (code != 0)
-    r = ov_error_set (err, code, 0, "%s", (const char *) in.data + off);
+    r = ov_error_set (err, code, 0, "%s", body + off);
   else
-    buf_put (result, in.data + off, in.len - off - 1);
+    buf_put (result, body + off, len - off);
   buf_free (&in);
   return r;
 }

@@ -16,6 +16,10 @@
  * the caller, and so does its error. */
 int ov_sandbox_run (int (*fn) (void *ctx, struct ov_buf *result, ov_error_t *err), void *ctx,
                     struct ov_buf *result, ov_error_t *err);
+/* In a worker: send `result` as the reply now. The caller goes on at once;
+ * what fn does after this (freeing memory) it does not wait for, and fn's
+ * own return value is then ignored. Elsewhere: does nothing. */
+void ov_sandbox_reply (const struct ov_buf *result);
 /* Installs the filter in the calling (single-threaded) process. */
 int ov_sandbox_enter (ov_error_t *err);
 
