@@ -47,6 +47,20 @@ test_expect_success 'commit of a new file prints the new head id' '
 	test "$(att A dirty)" = false
 '
 
+test_expect_success 'OVSNAP_TRACE=1 shows where a commit spends its time; a commit leaves no side file' '
+	echo traced >A/traced &&
+	OVSNAP_TRACE=1 ovsnap commit A >id 2>trace &&
+	is_snapshot_id "$(cat id)" &&
+	grep -E "^ovsnap trace: +[0-9.]+ ms  ingest: walked" trace &&
+	grep -E "^ovsnap trace: +[0-9.]+ ms  commit: merged" trace &&
+	grep -E "^ovsnap trace: +[0-9.]+ ms  commit: manifest saved" trace &&
+	echo again >A/traced &&
+	ovsnap commit A >id 2>err &&
+	test_must_be_empty err &&
+	test_path_is_file "$TEST_STORE/attach/$(att A id)/manifest" &&
+	test_path_is_missing "$TEST_STORE/attach/$(att A id)/manifest.tmp"
+'
+
 test_expect_success 'commit with nothing changed prints the head and makes no snapshot' '
 	n=$(history_length v) &&
 	h=$(head_of v) &&
