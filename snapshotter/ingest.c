@@ -412,17 +412,11 @@ ov_ingest (struct ov_store *s, int dirfd, const char *path, const struct ov_inge
     }
   if (r == 0)
     assign_links (&w, next_link_id);
+  struct ov_ingest_fds fds = { w.dirfds, w.ndirfds };
   if (w.opts->dirfds && r == 0)
-    {
-      /* the caller closes them when it has time */
-      w.opts->dirfds->fd = w.dirfds;
-      w.opts->dirfds->n = w.ndirfds;
-      w.dirfds = NULL;
-      w.ndirfds = 0;
-    }
-  for (size_t i = 0; i < w.ndirfds; i++)
-    close (w.dirfds[i]);
-  free (w.dirfds);
+    *w.opts->dirfds = fds; /* the caller closes them when it has time */
+  else
+    ov_ingest_fds_close (&fds);
   free (w.jobs);
   for (size_t i = 0; i < ARRAY_SIZE (w.links); i++)
     while (w.links[i])
