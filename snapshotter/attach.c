@@ -3,6 +3,7 @@
 #include "changeset.h"
 #include "ingest.h"
 #include "layer.h"
+#include "maint.h"
 #include "manifest.h"
 #include "mount.h"
 #include "nsexec.h"
@@ -890,6 +891,8 @@ ov_commit (struct ov_store *s, struct ov_attachment *a, const char *message,
   if (r < 0)
     return ov_error_prefix (err, "commit %s", a->dir);
   *changed = ch;
+  if (ch)
+    ov_consolidate_later (s);
   return 0;
 }
 

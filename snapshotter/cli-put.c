@@ -1,5 +1,6 @@
 /* ovsnap put NAME LOCAL [REMOTE] */
 #include "cli.h"
+#include "maint.h"
 #include "ingest.h"
 #include "path.h"
 
@@ -170,6 +171,7 @@ cli_put (struct cli *c, int argc, char **argv, ov_error_t *err)
   ov_path_free (&p.remote);
   if (r < 0)
     return ov_error_prefix (err, "put %s into volume '%s'", local, name);
+  ov_consolidate_later (c->store);
   cli_print_snapshot (c, &snap);
   snapshot_free (&snap);
   return 0;

@@ -945,11 +945,11 @@ copy_ent (struct ov_packs *P, struct ov_store *s, size_t k, const struct pent *e
   char hex[OV_OID_STR];
   oid_hex (&id, hex);
   if (read_ent (P, k, e, *b) < 0)
-    return ov_error (err, errno, "%s: read object %s; gc removed nothing (run ovsnap fsck)",
+    return ov_error (err, errno, "%s: read object %s; nothing was removed (run ovsnap fsck)",
                      P->p[k].key, hex);
   ov_hash (*b, e->size, &got);
   if (memcmp (got.b, id.b, 16) != 0)
-    return ov_corrupt (err, "%s: object %s is corrupt; gc removed nothing (run ovsnap fsck)",
+    return ov_corrupt (err, "%s: object %s is corrupt; nothing was removed (run ovsnap fsck)",
                        P->p[k].key, hex);
   struct wbuf *handoff;
   int r = append (P, s, e->key[0], &id, *b, e->size, &handoff, err);
@@ -1060,6 +1060,132 @@ repack_locked (struct ov_packs *P, struct ov_store *s, const struct ov_oidset *t
   oidset_free (&seen_trees);
   oidset_free (&seen_blobs);
   return ret;
+}
+
+/* ---- consolidation ---- */
+
+struct small
+{
+  size_t k;
+  uint64_t size;
+};
+
+static int
+small_cmp (const void *a, const void *b)
+{
+  uint64_t x = ((const struct small *) a)->size, y = ((const struct small *) b)->size;
+  return x < y ? -1 : x > y;
+}
+
+static int
+off_cmp (const void *a, const void *b)
+{
+  uint64_t x = ((const struct pent *) a)->off, y = ((const struct pent *) b)->off;
+  return x < y ? -1 : x > y;
+}
+
+/* Which small packs to roll into one: sorted by size, the smallest up to
+ * the last one that is not at least twice all smaller ones together.
+ * What stays is then a geometric series, so a store keeps O(log) small
+ * packs and each byte is rewritten O(log) times, however many commits
+ * come. Returns how many of v (sorted here) to merge. */
+static size_t
+geometric_prefix (struct small *v, size_t n)
+{
+  qsort (v, n, sizeof *v, small_cmp);
+  uint64_t below = 0;
+  size_t cut = 0;
+  for (size_t i = 0; i < n; i++)
+    {
+      if (v[i].size < 2 * below)
+        cut = i + 1;
+      below += v[i].size;
+    }
+  return cut >= 2 ? cut : 0;
+}
+
+static int
+consolidate_locked (struct ov_packs *P, struct ov_store *s, size_t *merged, ov_error_t *err)
+{
+  if (rescan (P, s, err) < 0)
+    return -1;
+  if (P->w >= 0)
+    return ov_error (err, EBUSY, "consolidate: a pack is being written");
+  size_t np = P->np, n = 0;
+  struct small *v = xmalloc ((np + 1) * sizeof *v);
+  for (size_t k = 0; k < np; k++)
+    if (P->p[k].idx && P->p[k].data_end < SMALL_PACK)
+      v[n++] = (struct small){ k, P->p[k].data_end };
+  size_t cut = geometric_prefix (v, n);
+  int ret = 0;
+  uint8_t *b = NULL;
+  size_t bcap = 0;
+  for (size_t j = 0; ret == 0 && j < cut; j++)
+    {
+      size_t k = v[j].k;
+      struct pent *ents = xmalloc ((P->p[k].n + 1) * sizeof *ents);
+      for (size_t i = 0; i < P->p[k].n; i++)
+        get_ent (P, k, i, &ents[i]);
+      /* in the order they were written: neighbours in a tree stay neighbours */
+      qsort (ents, P->p[k].n, sizeof *ents, off_cmp);
+      for (size_t i = 0; ret == 0 && i < P->p[k].n; i++)
+        if (pending_search (P, ents[i].key) < 0) /* an object in two packs goes once */
+          ret = copy_ent (P, s, k, &ents[i], &b, &bcap, err);
+      free (ents);
+    }
+  free (b);
+  if (ret == 0 && P->w >= 0)
+    ret = publish (P, s, err); /* durable before the old packs go */
+  if (ret == 0)
+    ov_fault ("consolidate-after-publish");
+  /* every object of these is in the new pack: readers that still have
+   * one open keep reading it, later ones find the new pack */
+  for (size_t j = 0; ret == 0 && j < cut; j++)
+    {
+      if (s->be->remove (s->be_data, P->p[v[j].k].key) < 0 && errno != ENOENT)
+        ret = ov_error (err, errno, "remove %s", P->p[v[j].k].key);
+      else
+        (*merged)++;
+    }
+  free (v);
+  return ret;
+}
+
+int
+ov_packs_consolidate (struct ov_store *s, size_t *merged, ov_error_t *err)
+{
+  struct ov_packs *P = s->packs;
+  *merged = 0;
+  cleanup_close int lock = s->be->lock (s->be_data, "consolidate", true);
+  if (lock < 0)
+    return ov_error (err, errno, "lock consolidate in %s", s->root);
+  pthread_mutex_lock (&P->mu);
+  int r = consolidate_locked (P, s, merged, err);
+  packs_clear (P);
+  pthread_mutex_unlock (&P->mu);
+  return r;
+}
+
+struct count_small
+{
+  size_t n;
+};
+
+static int
+count_small_cb (const char *key, uint64_t size, void *ctx)
+{
+  size_t len = strlen (key);
+  if (len >= 5 && strcmp (key + len - 5, ".pack") == 0 && size < SMALL_PACK)
+    ((struct count_small *) ctx)->n++;
+  return 0;
+}
+
+size_t
+ov_packs_small (struct ov_store *s)
+{
+  struct count_small c = { 0 };
+  s->be->list (s->be_data, "packs", count_small_cb, &c);
+  return c.n;
 }
 
 int

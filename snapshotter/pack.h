@@ -66,4 +66,13 @@ int ov_packs_repack (struct ov_store *s, const struct ov_oidset *trees,
                      const struct ov_oidset *blobs, struct ov_repack_result *res,
                      ov_error_t *err);
 
+/* Rolls small packs into one, by a geometric rule (see pack.c), without
+ * looking at what is referenced: every object stays. The caller holds the
+ * store lock shared; writers may go on meanwhile. *merged: packs removed. */
+int ov_packs_consolidate (struct ov_store *s, size_t *merged, ov_error_t *err);
+/* Published packs under the small-pack size (a directory listing, no
+ * index is read): writers start a consolidation when there are many. */
+size_t ov_packs_small (struct ov_store *s);
+#define OV_PACKS_CROWDED 16
+
 #endif
