@@ -17,7 +17,8 @@ struct file_job
   struct ov_change *c;
   int dirfd;
   struct ov_change *leader; /* hardlink: same inode as this earlier file */
-  struct stat st;           /* what the walk saw */
+  struct stat st;           /* what the walk saw, or (path set) the job's fstat */
+  char *path;               /* set: not stat'ed by the walk (see walk_dir) */
 };
 
 struct link_seen
@@ -138,8 +139,30 @@ file_job_run (size_t i, void *ctx, ov_error_t *err)
   int fd = openat (j->dirfd, j->c->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOATIME);
   if (fd < 0 && errno == EPERM)
     fd = openat (j->dirfd, j->c->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0 && j->path && w->opts->upper && (errno == ENOENT || errno == ELOOP || errno == ENXIO))
+    {
+      /* gone, or a symlink or socket now, since readdir: the next commit
+       * sees what became of it (as the walk does with what vanishes) */
+      j->c->op = OV_CH_KEEP;
+      return 0;
+    }
   if (fd < 0)
     return ov_error (err, errno, "open %s", j->c->name);
+  if (j->path)
+    {
+      if (fstat (fd, &j->st) < 0)
+        {
+          int e = errno;
+          close (fd);
+          return ov_error (err, e, "stat %s", j->c->name);
+        }
+      if (!S_ISREG (j->st.st_mode) && w->opts->upper)
+        {
+          close (fd);
+          j->c->op = OV_CH_KEEP;
+          return 0;
+        }
+    }
   int r = ov_ingest_file (w->s, fd, j->c->name, &j->st, &j->c->entry, &w->stats, err);
   if (r == 0)
     r = xattrs_read (fd, -1, j->c->name, &j->c->entry, NULL, err);
@@ -165,16 +188,20 @@ note_link (struct walk *w, const struct stat *st, struct ov_change *c)
   return NULL;
 }
 
-static void
-add_job (struct walk *w, struct ov_change *c, int dirfd, struct ov_change *leader,
-         const struct stat *st)
+static struct file_job *
+add_job (struct walk *w, struct ov_change *c, int dirfd, struct ov_change *leader)
 {
   if (w->njobs == w->capjobs)
     {
       w->capjobs = w->capjobs ? w->capjobs * 2 : 1024;
       w->jobs = xrealloc (w->jobs, w->capjobs * sizeof *w->jobs);
     }
-  w->jobs[w->njobs++] = (struct file_job){ c, dirfd, leader, *st };
+  struct file_job *j = &w->jobs[w->njobs++];
+  memset (j, 0, sizeof *j);
+  j->c = c;
+  j->dirfd = dirfd;
+  j->leader = leader;
+  return j;
 }
 
 static int
@@ -215,7 +242,7 @@ walk_entry (struct walk *w, int dfd, struct ov_change *c, const struct stat *st,
           c->op = OV_CH_KEEP;
         else
           {
-            add_job (w, c, dfd, st->st_nlink > 1 ? note_link (w, st, c) : NULL, st);
+            add_job (w, c, dfd, st->st_nlink > 1 ? note_link (w, st, c) : NULL)->st = *st;
             w->progress->total_files++;
           }
         break;
@@ -305,6 +332,7 @@ walk_dir (struct walk *w, int dfd, struct ov_change *dir, const char *path, bool
           struct ov_change *c = &dir->kids[dir->n++];
           memset (c, 0, sizeof *c);
           c->name = xstrdup (de->d_name);
+          c->entry.mode = de->d_type == DT_REG ? S_IFREG : 0; /* a hint, for below */
         }
     }
   dir->cap = dir->n;
@@ -314,22 +342,70 @@ walk_dir (struct walk *w, int dfd, struct ov_change *dir, const char *path, bool
   for (size_t i = 0; i < dir->n; i++)
     {
       struct ov_change *c = &dir->kids[i];
+      char *cp = child_path (path, c->name);
+      /* A regular file that the previous commit did not record is read in
+       * any case: its stat comes from the open fd in the read job, off
+       * this one-thread walk (the lstat of every file was half its time). */
+      bool reg = c->entry.mode == S_IFREG;
+      c->entry.mode = 0;
+      if (reg && manifest_get (w->opts->prev, cp) == NULL)
+        {
+          c->op = OV_CH_SET;
+          add_job (w, c, dfd, NULL)->path = cp;
+          w->progress->total_files++;
+          continue;
+        }
       if (fstatat (dfd, c->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         {
           /* gone since readdir (a container keeps writing): the next
            * commit sees what became of it */
-          if (errno == ENOENT && w->opts->upper)
+          int e = errno;
+          free (cp);
+          if (e == ENOENT && w->opts->upper)
             {
               c->op = OV_CH_KEEP;
               continue;
             }
-          return ov_error (err, errno, "stat %s/%s", what, c->name);
+          return ov_error (err, e, "stat %s/%s", what, c->name);
         }
-      cleanup_free char *cp = child_path (path, c->name);
-      if (walk_entry (w, dfd, c, &st, cp, err) < 0)
+      int r = walk_entry (w, dfd, c, &st, cp, err);
+      free (cp);
+      if (r < 0)
         return ov_error_prefix (err, "%s", what);
     }
   return 0;
+}
+
+/* What the walk left to the read jobs for files it did not stat: their
+ * manifest signature and hardlink groups, in walk order. */
+static void
+files_stated_late (struct walk *w)
+{
+  for (size_t i = 0; i < w->njobs; i++)
+    {
+      struct file_job *j = &w->jobs[i];
+      if (j->path == NULL || j->c->op != OV_CH_SET)
+        continue;
+      if (j->st.st_nlink > 1 && (j->leader = note_link (w, &j->st, j->c)))
+        {
+          /* read like any file; assign_links gives it the leader's entry */
+          struct ov_entry *e = &j->c->entry;
+          for (int x = 0; x < e->nxattrs; x++)
+            {
+              free (e->xattrs[x].name);
+              free (e->xattrs[x].value);
+            }
+          free (e->xattrs);
+          e->xattrs = NULL;
+          e->nxattrs = 0;
+        }
+      if (w->opts->next)
+        {
+          struct ov_sig sig;
+          sig_from_stat (&sig, &j->st);
+          manifest_put (w->opts->next, j->path, &sig);
+        }
+    }
 }
 
 /* Hardlink groups: members found twice or more share a fresh link id. */
@@ -394,6 +470,8 @@ ov_ingest (struct ov_store *s, int dirfd, const char *path, const struct ov_inge
       ov_trace ("ingest: walked");
       if (r == 0)
         r = ov_pool_run (w.njobs, file_job_run, &w, err);
+      if (r == 0)
+        files_stated_late (&w);
       ov_trace ("ingest: files read");
     }
   else if (S_ISREG (st.st_mode))
@@ -417,6 +495,8 @@ ov_ingest (struct ov_store *s, int dirfd, const char *path, const struct ov_inge
     *w.opts->dirfds = fds; /* the caller closes them when it has time */
   else
     ov_ingest_fds_close (&fds);
+  for (size_t i = 0; i < w.njobs; i++)
+    free (w.jobs[i].path);
   free (w.jobs);
   for (size_t i = 0; i < ARRAY_SIZE (w.links); i++)
     while (w.links[i])

@@ -214,6 +214,7 @@ test_expect_success XATTR 'metadata changes are committed exactly (modes, owners
 	echo deep >D/deep/er/est/f &&
 	chmod 0711 D/deep/er &&
 	ln D/deep/er/est/f D/hard-f &&
+	setfattr -n user.linked -v both-names D/hard-f &&
 	ln D/b.txt D/b-link &&
 	mkfifo D/fifo &&
 	: >D/empty &&
@@ -226,7 +227,9 @@ test_expect_success XATTR 'metadata changes are committed exactly (modes, owners
 	same_tree v head D &&
 	grep -F "hardlinks: b'"'"'b-link'"'"' = b'"'"'b.txt'"'"'" want.manifest.full &&
 	grep -F "hardlinks: b'"'"'deep/er/est/f'"'"' = b'"'"'hard-f'"'"'" want.manifest.full &&
-	test_line_count = 2 <(grep "^hardlinks: " want.manifest.full)
+	test_line_count = 2 <(grep "^hardlinks: " want.manifest.full) &&
+	ovsnap get v deep/er/est/f linked-out &&
+	test "$(getfattr --only-values -n user.linked linked-out)" = both-names
 '
 
 test_expect_success XATTR 'a fresh mount of the committed head equals the committing mount' '
