@@ -226,6 +226,15 @@ merge_subdirs (struct ov_store *s, const struct ov_buf *base, const char *what,
  * base), writing the new tree into out. Entries that no change touches,
  * or that a KEEP keeps, are copied as encoded: a commit that changes a few
  * files in a big directory decodes and encodes only those. */
+/* One entry written to the merged tree: its part of the tree's totals. */
+static void
+tally (const struct ov_entry *e, uint32_t *count, uint64_t *inodes, uint64_t *bytes)
+{
+  (*count)++;
+  *inodes += entry_inodes (e);
+  *bytes += entry_bytes (e);
+}
+
 static int
 merge_dir (struct ov_store *s, const struct ov_buf *base, const char *what, struct ov_change *ch,
            struct ov_buf *out, uint64_t *inodes, uint64_t *bytes, bool parallel, ov_error_t *err)
@@ -255,9 +264,7 @@ merge_dir (struct ov_store *s, const struct ov_buf *base, const char *what, stru
       if (c < 0 || (c == 0 && k->op == OV_CH_KEEP))
         {
           buf_put (out, x.start, x.len);
-          count++;
-          *inodes += entry_inodes (&x.e);
-          *bytes += entry_bytes (&x.e);
+          tally (&x.e, &count, inodes, bytes);
           j += c == 0;
           if ((more = tree_scan_next (&ts, &x, err)) < 0)
             goto out;
@@ -271,9 +278,7 @@ merge_dir (struct ov_store *s, const struct ov_buf *base, const char *what, stru
               struct ov_entry ne = k->entry;
               ne.name = k->name;
               entry_encode (&ne, out);
-              count++;
-              *inodes += entry_inodes (&ne);
-              *bytes += entry_bytes (&ne);
+              tally (&ne, &count, inodes, bytes);
             }
           if (c == 0 && (more = tree_scan_next (&ts, &x, err)) < 0)
             goto out;
@@ -306,9 +311,7 @@ merge_dir (struct ov_store *s, const struct ov_buf *base, const char *what, stru
           ne.name = k->name; /* borrowed while encoding */
           entry_encode (&ne, out);
           ne.name = NULL;
-          count++;
-          *inodes += entry_inodes (&ne);
-          *bytes += entry_bytes (&ne);
+          tally (&ne, &count, inodes, bytes);
           entry_free (&ne);
         }
       if (c == 0 && (more = tree_scan_next (&ts, &x, err)) < 0)
