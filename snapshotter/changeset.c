@@ -222,10 +222,6 @@ merge_subdirs (struct ov_store *s, const struct ov_buf *base, const char *what,
   return ov_pool_run (sm->n, sub_merge_run, sm, err);
 }
 
-/* Merge the kids of a DIR change into the base tree's bytes (none: no
- * base), writing the new tree into out. Entries that no change touches,
- * or that a KEEP keeps, are copied as encoded: a commit that changes a few
- * files in a big directory decodes and encodes only those. */
 /* One entry written to the merged tree: its part of the tree's totals. */
 static void
 tally (const struct ov_entry *e, uint32_t *count, uint64_t *inodes, uint64_t *bytes)
@@ -235,6 +231,10 @@ tally (const struct ov_entry *e, uint32_t *count, uint64_t *inodes, uint64_t *by
   *bytes += entry_bytes (e);
 }
 
+/* Merge the kids of a DIR change into the base tree's bytes (none: no
+ * base), writing the new tree into out. Entries that no change touches,
+ * or that a KEEP keeps, are copied as encoded: a commit that changes a few
+ * files in a big directory decodes and encodes only those. */
 static int
 merge_dir (struct ov_store *s, const struct ov_buf *base, const char *what, struct ov_change *ch,
            struct ov_buf *out, uint64_t *inodes, uint64_t *bytes, bool parallel, ov_error_t *err)

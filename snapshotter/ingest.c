@@ -421,19 +421,10 @@ files_stated_late (struct walk *w)
       struct file_job *j = &w->jobs[i];
       if (j->path == NULL || j->c->op != OV_CH_SET)
         continue;
-      if (j->st.st_nlink > 1 && (j->leader = note_link (w, &j->st, j->c)))
-        {
-          /* read like any file; assign_links gives it the leader's entry */
-          struct ov_entry *e = &j->c->entry;
-          for (int x = 0; x < e->nxattrs; x++)
-            {
-              free (e->xattrs[x].name);
-              free (e->xattrs[x].value);
-            }
-          free (e->xattrs);
-          e->xattrs = NULL;
-          e->nxattrs = 0;
-        }
+      /* a later link of the same inode was read like any file; assign_links
+       * gives it the leader's entry */
+      if (j->st.st_nlink > 1)
+        j->leader = note_link (w, &j->st, j->c);
       if (w->opts->next)
         {
           struct ov_sig sig;
@@ -443,7 +434,8 @@ files_stated_late (struct walk *w)
     }
 }
 
-/* Hardlink groups: members found twice or more share a fresh link id. */
+/* Hardlink groups: members found twice or more share a fresh link id and
+ * the first one's entry (replacing what a member read itself). */
 static void
 assign_links (struct walk *w, uint64_t *next_link_id)
 {
@@ -464,6 +456,7 @@ assign_links (struct walk *w, uint64_t *next_link_id)
       e->gid = le->gid;
       e->mtime_sec = le->mtime_sec;
       e->mtime_nsec = le->mtime_nsec;
+      entry_clear_xattrs (e);
       for (int x = 0; x < le->nxattrs; x++)
         entry_add_xattr (e, le->xattrs[x].name, le->xattrs[x].value, le->xattrs[x].len);
     }

@@ -57,13 +57,21 @@ entry_free (struct ov_entry *e)
 {
   free (e->name);
   free (e->target);
+  entry_clear_xattrs (e);
+  memset (e, 0, sizeof *e);
+}
+
+void
+entry_clear_xattrs (struct ov_entry *e)
+{
   for (int i = 0; i < e->nxattrs; i++)
     {
       free (e->xattrs[i].name);
       free (e->xattrs[i].value);
     }
   free (e->xattrs);
-  memset (e, 0, sizeof *e);
+  e->xattrs = NULL;
+  e->nxattrs = 0;
 }
 
 void

@@ -84,6 +84,7 @@ bool entry_meta_same (const struct ov_entry *a, const struct ov_entry *b);
 uint64_t entry_inodes (const struct ov_entry *e);
 uint64_t entry_bytes (const struct ov_entry *e);
 void entry_add_xattr (struct ov_entry *e, const char *name, const void *val, uint32_t len);
+void entry_clear_xattrs (struct ov_entry *e);
 void entry_sort_xattrs (struct ov_entry *e);
 
 void tree_free (struct ov_tree *t);
