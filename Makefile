@@ -14,7 +14,7 @@ CFLAGS ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP $(PKG_CFLAGS)
 LDLIBS += $(PKG_LIBS) -lpthread
 
-ENGINE := util error hash tree store store-local snapshot changeset path volume pool \
+ENGINE := util error fault hash tree store store-local snapshot changeset path volume pool \
 	progress xattr ingest materialize uring oidset diff reach gc fsck \
 	mount busy layer manifest attach nsexec agent sandbox record pack
 CLI := ovsnap cli-util cli-volume cli-put cli-get cli-ls cli-edit cli-diff cli-maint cli-attach

@@ -1,6 +1,7 @@
 #include "attach.h"
 #include "busy.h"
 #include "changeset.h"
+#include "fault.h"
 #include "ingest.h"
 #include "layer.h"
 #include "maint.h"
@@ -90,6 +91,18 @@ state_save (struct ov_store *s, const struct ov_attachment *a, ov_error_t *err)
       json_object_array_add (layers, json_object_new_string (hex));
     }
   json_object_object_add (o, "layers", layers);
+  if (a->next_gen)
+    {
+      char nsnap[OV_OID_STR], ntree[OV_OID_STR];
+      oid_hex (&a->next_snapshot, nsnap);
+      oid_hex (&a->next_tree, ntree);
+      struct json_object *n = json_object_new_object ();
+      json_object_object_add (n, "gen", json_object_new_int (a->next_gen));
+      json_object_object_add (n, "snapshot", json_object_new_string (nsnap));
+      json_object_object_add (n, "tree", json_object_new_string (ntree));
+      json_object_object_add (n, "dev", json_object_new_int64 (a->next_dev));
+      json_object_object_add (o, "next", n);
+    }
   if (a->container)
     {
       json_object_object_add (o, "container", json_object_new_string (a->container));
@@ -160,6 +173,18 @@ state_load (struct ov_store *s, const char *id, struct ov_attachment *a, ov_erro
                 r = ov_corrupt (err, "%s/%s: malformed attachment state", s->root, key);
             }
         }
+      if (json_object_object_get_ex (o, "next", &v) && json_object_is_type (v, json_type_object))
+        {
+          struct json_object *x;
+          const char *ns = jstr (v, "snapshot"), *nt = jstr (v, "tree");
+          if (json_object_object_get_ex (v, "gen", &x))
+            a->next_gen = json_object_get_int (x);
+          if (json_object_object_get_ex (v, "dev", &x))
+            a->next_dev = json_object_get_int64 (x);
+          if (a->next_gen != a->gen + 1 || !ns || !nt || oid_parse (ns, &a->next_snapshot) < 0
+              || oid_parse (nt, &a->next_tree) < 0)
+            r = ov_corrupt (err, "%s/%s: malformed attachment state", s->root, key);
+        }
       const char *cid = jstr (o, "container");
       if (cid)
         {
@@ -190,40 +215,106 @@ att_dirfd (struct ov_store *s, const char *id, ov_error_t *err)
   return fd;
 }
 
-/* The live mount is the truth about which upper is in use: a reload killed
- * between switching mounts and saving its state leaves the state one
- * generation behind. Read the top overlay at the mount point from
- * mountinfo (the container's, for a container) and follow it. */
+/* Moves a directory out of the way into the trash: deleting a big tree is
+ * slow on this disk, so it never happens on the path of an operation. */
 static void
-reconcile_gen (struct ov_store *s, struct ov_attachment *a)
+to_trash (struct ov_store *s, int dirfd, const char *name)
+{
+  char trash[PATH_MAX];
+  snprintf (trash, sizeof trash, "%s/trash/%s.%d.%lld", s->root, name, getpid (),
+            (long long) now_ns ());
+  for (char *p = trash + strlen (s->root) + 7; *p; p++)
+    if (*p == '/')
+      *p = '_';
+  mkdirat (ov_store_fd (s), "trash", 0700);
+  if (renameat (dirfd, name, AT_FDCWD, trash) < 0 && errno != ENOENT)
+    fprintf (stderr, "ovsnap: warning: cannot move %s to the trash: %s\n", name, strerror (errno));
+}
+
+/* Each upper has its own manifest: one that described another upper would
+ * make a commit take what that upper has and this one lacks for deleted. */
+static void
+manifest_name (int gen, char out[32])
+{
+  snprintf (out, 32, "manifest.%d", gen);
+}
+
+/* Which upper the overlay on top at the mount point uses (0: none of ours). */
+static int
+live_gen (const struct ov_attachment *a, bool *readonly)
+{
+  struct ov_mount_top top;
+  ov_error_t e = NULL;
+  *readonly = false;
+  if (ov_mount_top_at (a->container ? a->pid : 0, a->dir, &top, &e) < 0)
+    {
+      ov_error_free (&e);
+      return 0;
+    }
+  cleanup_free char *needle = xasprintf ("/attach/%s/upper.", a->id);
+  const char *u = top.super_options ? strstr (top.super_options, needle) : NULL;
+  int gen = u ? atoi (u + strlen (needle)) : 0;
+  *readonly = top.readonly;
+  ov_mount_top_free (&top);
+  return gen;
+}
+
+/* The live mount is the truth about which upper is in use: a reload killed
+ * after it saved its intent (next_gen) and before it finished leaves the
+ * state to be settled by what is on top at the mount point. One killed
+ * while the old mount was frozen leaves it read-only: it is made writable
+ * again. Called with the attachment locked. */
+static void
+reconcile (struct ov_store *s, int afd, struct ov_attachment *a)
 {
   if (!ov_attachment_alive (a))
     return;
-  char path[64];
-  snprintf (path, sizeof path, "/proc/%d/mountinfo", a->container ? a->pid : getpid ());
-  FILE *f = fopen (path, "re");
-  if (f == NULL)
-    return;
-  cleanup_free char *needle = xasprintf ("/attach/%s/upper.", a->id);
-  char *line = NULL;
-  size_t cap = 0;
-  int gen = 0;
-  while (getline (&line, &cap, f) > 0)
+  bool readonly;
+  int gen = live_gen (a, &readonly);
+  bool changed = false;
+  if (gen > 0 && a->next_gen && gen == a->next_gen)
     {
-      char mnt[PATH_MAX];
-      if (sscanf (line, "%*s %*s %*s %*s %4095s", mnt) != 1 || strcmp (mnt, a->dir) != 0)
-        continue;
-      char *u = strstr (line, needle);
-      if (u)
-        gen = atoi (u + strlen (needle)); /* the last one listed is the top */
+      a->gen = a->next_gen;
+      a->snapshot = a->next_snapshot;
+      a->tree = a->next_tree;
+      a->dev = a->next_dev;
+      changed = true;
     }
-  free (line);
-  fclose (f);
-  if (gen > 0 && gen != a->gen)
+  else if (gen > 0 && gen != a->gen)
     {
-      ov_error_t e = NULL;
-      a->gen = gen;
-      state_save (s, a, &e);
+      a->gen = gen; /* a state from before next_gen was saved */
+      changed = true;
+    }
+  if (a->next_gen && gen > 0)
+    {
+      char up[32], wk[32];
+      if (a->next_gen != a->gen)
+        {
+          char mname[32];
+          snprintf (up, sizeof up, "upper.%d", a->next_gen);
+          snprintf (wk, sizeof wk, "work.%d", a->next_gen);
+          manifest_name (a->next_gen, mname);
+          to_trash (s, afd, up);
+          to_trash (s, afd, wk);
+          unlinkat (afd, mname, 0);
+        }
+      a->next_gen = 0;
+      changed = true;
+    }
+  ov_error_t e = NULL;
+  if (readonly && !a->readonly && gen == a->gen
+      && ov_mount_freeze (a->container ? a->pid : 0, a->dir, a->dev, false, &e) < 0)
+    {
+      fprintf (stderr, "ovsnap: warning: %s stays read-only: %s\n", a->dir, e->msg);
+      ov_error_free (&e);
+    }
+  char legacy[32];
+  manifest_name (a->gen, legacy);
+  if (faccessat (afd, legacy, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+    renameat (afd, "manifest", afd, legacy); /* written before manifests had a generation */
+  if (changed && state_save (s, a, &e) < 0)
+    {
+      fprintf (stderr, "ovsnap: warning: %s: %s\n", a->dir, e->msg);
       ov_error_free (&e);
     }
 }
@@ -255,20 +346,20 @@ att_open_locked (struct ov_store *s, const struct ov_attachment *a, int *afd, in
   return *lock < 0 ? -1 : 0;
 }
 
-/* Moves a directory out of the way into the trash: deleting a big tree is
- * slow on this disk, so it never happens on the path of an operation. */
+/* What callers list is what is mounted: an attachment left behind by a
+ * killed reload is settled here, unless a command holds it (that one
+ * settles it itself). */
 static void
-to_trash (struct ov_store *s, int dirfd, const char *name)
+settle (struct ov_store *s, struct ov_attachment *a)
 {
-  char trash[PATH_MAX];
-  snprintf (trash, sizeof trash, "%s/trash/%s.%d.%lld", s->root, name, getpid (),
-            (long long) now_ns ());
-  for (char *p = trash + strlen (s->root) + 7; *p; p++)
-    if (*p == '/')
-      *p = '_';
-  mkdirat (ov_store_fd (s), "trash", 0700);
-  if (renameat (dirfd, name, AT_FDCWD, trash) < 0 && errno != ENOENT)
-    fprintf (stderr, "ovsnap: warning: cannot move %s to the trash: %s\n", name, strerror (errno));
+  ov_error_t e = NULL;
+  cleanup_close int afd = att_dirfd (s, a->id, &e);
+  ov_error_free (&e);
+  if (afd < 0)
+    return;
+  cleanup_close int lock = openat (afd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock >= 0 && flock (lock, LOCK_EX | LOCK_NB) == 0)
+    reconcile (s, afd, a);
 }
 
 struct each_ctx
@@ -305,6 +396,7 @@ ov_attachment_each (struct ov_store *s, int (*cb) (const struct ov_attachment *a
       ov_error_t e = NULL;
       if (r == 0 && state_load (s, ids[i], &a, &e) == 0)
         {
+          settle (s, &a);
           r = cb (&a, ctx);
           attachment_free (&a);
         }
@@ -430,7 +522,6 @@ flatten_later (struct ov_store *s, const struct ov_layers *l, const struct ov_sn
     ov_run_detached (flatten_run, &j);
 }
 
-/* Mounts the attachment's overlay (recording its device in a->dev). */
 /* The upper root as it is now counts as committed: a commit records the
  * mount root's metadata only when something changed it. */
 static int
@@ -445,30 +536,46 @@ seed_manifest (int afd, int gen, ov_error_t *err)
   struct ov_sig sig;
   sig_from_stat (&sig, &st);
   manifest_put (&m, "", &sig);
-  int r = manifest_save (afd, "manifest", &m, err);
+  char name[32];
+  manifest_name (gen, name);
+  int r = manifest_save (afd, name, &m, err);
   manifest_free (&m);
   return r;
 }
 
+/* A detached overlay of the attachment's upper and work dirs (generation
+ * gen) on layers l; its device goes to *dev. */
 static int
-mount_overlay (struct ov_store *s, struct ov_attachment *a, const struct ov_layers *l, bool swap,
+build_overlay (struct ov_store *s, const struct ov_attachment *a, int gen,
+               const struct ov_layers *l, uint64_t *dev, ov_error_t *err)
+{
+  cleanup_free char *up = xasprintf ("%s/attach/%s/upper.%d", s->root, a->id, gen);
+  cleanup_free char *wk = xasprintf ("%s/attach/%s/work.%d", s->root, a->id, gen);
+  struct ov_overlay o = { l->dirs, l->n, up, wk, a->readonly };
+  int mfd = ov_overlay_build (&o, err);
+  struct stat st;
+  if (mfd >= 0 && fstat (mfd, &st) < 0)
+    {
+      int e = errno;
+      close (mfd);
+      return ov_error (err, e, "stat new overlay");
+    }
+  if (mfd >= 0)
+    *dev = st.st_dev;
+  return mfd;
+}
+
+/* Mounts the attachment's first overlay (recording its device in a->dev). */
+static int
+mount_overlay (struct ov_store *s, struct ov_attachment *a, const struct ov_layers *l,
                const char *rootfs, ov_error_t *err)
 {
-  cleanup_free char *up = xasprintf ("%s/attach/%s/upper.%d", s->root, a->id, a->gen);
-  cleanup_free char *wk = xasprintf ("%s/attach/%s/work.%d", s->root, a->id, a->gen);
-  struct ov_overlay o = { l->dirs, l->n, up, wk, a->readonly };
-  cleanup_close int mfd = ov_overlay_build (&o, err);
+  cleanup_close int mfd = build_overlay (s, a, a->gen, l, &a->dev, err);
   if (mfd < 0)
     return -1;
-  struct stat st;
-  if (fstat (mfd, &st) < 0)
-    return ov_error (err, errno, "stat new overlay");
-  a->dev = st.st_dev;
-  if (a->container && swap)
-    return ov_mount_swap_ns (a->pid, a->dir, mfd, err);
   if (a->container)
     return ov_mount_move_ns (a->pid, rootfs, a->dir, mfd, err);
-  return swap ? ov_mount_swap (mfd, a->dir, err) : ov_mount_move (mfd, a->dir, err);
+  return ov_mount_move (mfd, a->dir, err);
 }
 
 /* A cached layer close to snap: its own, or one of its recent ancestors'. */
@@ -651,7 +758,7 @@ ov_attach (struct ov_store *s, const struct ov_attach_req *req, struct ov_attach
   if (r == 0)
     r = state_save (s, out, err);
   if (r == 0)
-    r = mount_overlay (s, out, &layers, false, req->rootfs, err);
+    r = mount_overlay (s, out, &layers, req->rootfs, err);
   /* after mounting: overlay marks its upper root (xattrs, so ctime) */
   if (r == 0)
     r = seed_manifest (afd, 1, err);
@@ -762,6 +869,7 @@ commit_mem_free (struct commit_mem *m)
 struct manifest_job
 {
   int afd;
+  const char *name;
   const struct ov_manifest *m;
   ov_error_t err;
   int r;
@@ -771,7 +879,7 @@ static void *
 manifest_job_run (void *arg)
 {
   struct manifest_job *j = arg;
-  j->r = manifest_prepare (j->afd, "manifest", j->m, &j->err);
+  j->r = manifest_prepare (j->afd, j->name, j->m, &j->err);
   return NULL;
 }
 
@@ -782,14 +890,18 @@ commit_locked (struct ov_store *s, struct ov_attachment *a, int afd, const char 
   *changed = false;
   char up[32];
   snprintf (up, sizeof up, "upper.%d", a->gen);
+  char mname[32];
+  manifest_name (a->gen, mname);
   ov_trace ("commit: worker started");
-  if (manifest_load (afd, "manifest", &m->prev, err) < 0)
+  if (manifest_load (afd, mname, &m->prev, err) < 0)
     return -1;
   ov_trace ("commit: manifest loaded");
   struct ov_ingest_opts opts = { .upper = true, .prev = &m->prev, .next = &m->next,
                                  .dirfds = &m->dirfds };
   struct commit_ctx c = { &m->change, 1 };
-  int r = ov_ingest (s, afd, up, &opts, &c.nlinks, &m->change, NULL, err);
+  int r = ov_fail_err ("commit-ingest", err);
+  if (r == 0)
+    r = ov_ingest (s, afd, up, &opts, &c.nlinks, &m->change, NULL, err);
   c.nlinks--;
   if (r < 0)
     return -1;
@@ -805,21 +917,25 @@ commit_locked (struct ov_store *s, struct ov_attachment *a, int afd, const char 
       volume_free (&v);
       return r;
     }
-  struct manifest_job mj = { afd, &m->next, NULL, 0 };
+  struct manifest_job mj = { afd, mname, &m->next, NULL, 0 };
   pthread_t th;
   bool threaded = pthread_create (&th, NULL, manifest_job_run, &mj) == 0;
   if (!threaded)
     manifest_job_run (&mj);
   ov_fault ("commit-before-update");
-  r = ov_volume_update (s, a->volume, message, commit_edit, &c, out, err);
+  r = ov_fail_err ("commit-update", err);
+  if (r == 0)
+    r = ov_volume_update (s, a->volume, message, commit_edit, &c, out, err);
   *changed = r == 0;
   ov_trace ("commit: volume updated");
   if (threaded)
     pthread_join (th, NULL);
   /* The manifest records what is now committed; a crash before it is
    * renamed only makes the next commit capture the same changes again. */
-  if (r == 0 && mj.r == 0)
-    r = manifest_publish (afd, "manifest", err);
+  if (r == 0 && mj.r == 0 && ov_fail_err ("commit-manifest", err) < 0)
+    r = ov_error_prefix (err, "commit %s: the snapshot is made, its manifest not", a->dir);
+  else if (r == 0 && mj.r == 0)
+    r = manifest_publish (afd, mname, err);
   else if (r == 0)
     {
       *err = mj.err;
@@ -827,7 +943,7 @@ commit_locked (struct ov_store *s, struct ov_attachment *a, int afd, const char 
       r = ov_error_prefix (err, "commit %s: the snapshot is made, its manifest not", a->dir);
     }
   if (r < 0 || mj.r < 0)
-    manifest_discard (afd, "manifest");
+    manifest_discard (afd, mname);
   ov_error_free (&mj.err);
   ov_trace ("commit: manifest saved");
   return r;
@@ -864,16 +980,10 @@ commit_worker (void *ctx, struct ov_buf *result, ov_error_t *err)
   return r;
 }
 
-int
-ov_commit (struct ov_store *s, struct ov_attachment *a, const char *message,
-           struct ov_snapshot *out, bool *changed, ov_error_t *err)
+static int
+commit_held (struct ov_store *s, struct ov_attachment *a, int afd, const char *message,
+             struct ov_snapshot *out, bool *changed, ov_error_t *err)
 {
-  if (a->readonly)
-    return ov_error_set (err, OV_EUSAGE, 0, "%s is mounted read-only: nothing to commit", a->dir);
-  cleanup_close int afd = -1, lock = -1;
-  if (att_open_locked (s, a, &afd, &lock, err) < 0)
-    return -1;
-  reconcile_gen (s, a);
   struct commit_job job = { s, a, afd, message };
   struct ov_buf res = { 0 };
   ov_trace ("commit: locked");
@@ -894,6 +1004,19 @@ ov_commit (struct ov_store *s, struct ov_attachment *a, const char *message,
   if (ch)
     ov_consolidate_later (s);
   return 0;
+}
+
+int
+ov_commit (struct ov_store *s, struct ov_attachment *a, const char *message,
+           struct ov_snapshot *out, bool *changed, ov_error_t *err)
+{
+  if (a->readonly)
+    return ov_error_set (err, OV_EUSAGE, 0, "%s is mounted read-only: nothing to commit", a->dir);
+  cleanup_close int afd = -1, lock = -1;
+  if (att_open_locked (s, a, &afd, &lock, err) < 0)
+    return -1;
+  reconcile (s, afd, a);
+  return commit_held (s, a, afd, message, out, changed, err);
 }
 
 /* ---- reload ---- */
@@ -989,6 +1112,114 @@ carry_over (int oldfd, int newfd, const char *path, const struct ov_manifest *m,
   return kept;
 }
 
+/* The new upper's root takes the old one's metadata (it is the mount's
+ * root); *committed says whether the last commit recorded it as it is. */
+static int
+carry_root (int ofd, int nfd, const struct ov_manifest *m, bool *committed, ov_error_t *err)
+{
+  struct stat rs;
+  if (fstat (ofd, &rs) < 0)
+    return ov_error (err, errno, "stat old upper");
+  struct ov_sig sig;
+  sig_from_stat (&sig, &rs);
+  const struct ov_sig *prev = manifest_get (m, "");
+  *committed = prev && sig_eq (prev, &sig);
+  struct ov_entry root = { 0 };
+  root.mode = rs.st_mode;
+  root.uid = rs.st_uid;
+  root.gid = rs.st_gid;
+  root.mtime_sec = rs.st_mtim.tv_sec;
+  root.mtime_nsec = rs.st_mtim.tv_nsec;
+  return upper_root_meta (nfd, &root, err);
+}
+
+/* Fills upper.<gen> from the (frozen) upper of the live generation with
+ * what is not committed, or changed since. */
+static int
+carry_upper (int afd, const struct ov_attachment *a, int gen, bool *root_committed,
+             ov_error_t *err)
+{
+  char oldup[32], newup[32], mname[32];
+  snprintf (oldup, sizeof oldup, "upper.%d", a->gen);
+  snprintf (newup, sizeof newup, "upper.%d", gen);
+  manifest_name (a->gen, mname);
+  if (ov_fail_err ("reload-carry-over", err) < 0)
+    return -1;
+  struct ov_manifest m;
+  if (manifest_load (afd, mname, &m, err) < 0)
+    return -1;
+  cleanup_close int ofd = openat (afd, oldup, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  cleanup_close int nfd = openat (afd, newup, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int r = 0;
+  if (ofd < 0 || nfd < 0)
+    r = ov_error (err, errno, "open upper dirs");
+  if (r == 0 && carry_over (ofd, nfd, "", &m, err) < 0)
+    r = -1;
+  if (r == 0)
+    r = carry_root (ofd, nfd, &m, root_committed, err);
+  manifest_free (&m);
+  return r;
+}
+
+/* Who holds the attachment's mount, as a "volume busy" error; 0 if nobody. */
+static int
+refuse_if_held (const struct ov_attachment *a, ov_error_t *err)
+{
+  dev_t dev = a->dev;
+  struct stat st;
+  if (dev == 0 && a->container == NULL)
+    {
+      if (stat (a->dir, &st) < 0)
+        return ov_error (err, errno, "%s", a->dir);
+      dev = st.st_dev;
+    }
+  char *holders = NULL;
+  int n = ov_holders (dev, &holders, 8, err);
+  if (n > 0)
+    ov_error_set (err, OV_EBUSY, 0, "volume busy: %s", holders);
+  free (holders);
+  return n != 0 ? -1 : 0;
+}
+
+/* After a failed step: the old mount writable again, the new upper gone,
+ * the state without the reload's intent. */
+static void
+reload_undo (struct ov_store *s, int afd, struct ov_attachment *a, int gen, bool frozen,
+             bool intent_saved)
+{
+  ov_error_t e = NULL;
+  if (frozen && ov_mount_freeze (a->container ? a->pid : 0, a->dir, a->dev, false, &e) < 0)
+    {
+      fprintf (stderr, "ovsnap: warning: %s stays read-only until the next commit or reload: %s\n",
+               a->dir, e->msg);
+      ov_error_free (&e);
+    }
+  a->next_gen = 0;
+  if (intent_saved && state_save (s, a, &e) < 0)
+    ov_error_free (&e); /* the next command settles it from the live mount */
+  char up[32], wk[32], mname[32];
+  snprintf (up, sizeof up, "upper.%d", gen);
+  snprintf (wk, sizeof wk, "work.%d", gen);
+  manifest_name (gen, mname);
+  to_trash (s, afd, up);
+  to_trash (s, afd, wk);
+  unlinkat (afd, mname, 0);
+}
+
+/* layers := l, plus (keep) what the attachment stood on before */
+static void
+set_layers_keeping (struct ov_attachment *a, const struct ov_layers *l, bool keep)
+{
+  size_t old = keep ? a->nlayers : 0;
+  struct ov_oid *v = xmalloc ((l->n + old + 1) * sizeof *v);
+  memcpy (v, l->trees, l->n * sizeof *v);
+  if (old)
+    memcpy (v + l->n, a->layers, old * sizeof *v);
+  free (a->layers);
+  a->layers = v;
+  a->nlayers = l->n + old;
+}
+
 static int
 reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_snapshot *out,
                ov_error_t *err)
@@ -997,21 +1228,8 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
     return ov_error_set (err, OV_EGENERIC, 0, "%s is not mounted (%s)", a->dir,
                          a->container ? "the container has stopped"
                                       : "ovsnap umount, then mount again");
-  struct stat st;
-  if (a->container == NULL && stat (a->dir, &st) < 0)
-    return ov_error (err, errno, "%s", a->dir);
-  char *holders = NULL;
-  int n = ov_holders (a->container ? (dev_t) a->dev : st.st_dev, &holders, 8, err);
-  if (n < 0)
+  if (refuse_if_held (a, err) < 0)
     return -1;
-  if (n > 0)
-    {
-      ov_error_set (err, OV_EBUSY, 0, "volume busy: %s", holders);
-      free (holders);
-      return -1;
-    }
-  free (holders);
-
   struct ov_volume v;
   if (ov_volume_load (s, a->volume, &v, err) < 0)
     return -1;
@@ -1025,86 +1243,92 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
       snapshot_free (out);
       return -1;
     }
-  struct ov_attachment next = *a;
-  next.layers = NULL;
-  next.nlayers = 0;
-  set_layers (&next, &layers);
-  next.gen = a->gen + 1;
-  next.snapshot = out->id;
-  next.tree = out->root.oid;
-  char oldup[32], newup[32], oldwk[32];
-  snprintf (oldup, sizeof oldup, "upper.%d", a->gen);
-  snprintf (oldwk, sizeof oldwk, "work.%d", a->gen);
-  snprintf (newup, sizeof newup, "upper.%d", next.gen);
-  bool root_committed = false;
-  r = make_upper (s, afd, next.gen, NULL, err);
+  pid_t pid = a->container ? a->pid : 0;
+  int gen = a->gen + 1;
+  bool frozen = false, intent = false, root_committed = false;
+  uint64_t dev = 0;
+  int mfd = -1;
+  char mname[32];
+  manifest_name (gen, mname);
+  unlinkat (afd, mname, 0); /* left by a reload killed before it switched */
+  r = make_upper (s, afd, gen, NULL, err);
+  /* From here on nothing can change the old upper: what is carried over is
+   * all there is. A writer gets EROFS for these few milliseconds. */
   if (r == 0 && !a->readonly)
     {
-      struct ov_manifest m;
-      r = manifest_load (afd, "manifest", &m, err);
-      int ofd = openat (afd, oldup, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      int nfd = openat (afd, newup, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (r == 0 && (ofd < 0 || nfd < 0))
-        r = ov_error (err, errno, "open upper dirs");
-      if (r == 0 && carry_over (ofd, nfd, "", &m, err) < 0)
-        r = -1;
-      struct stat rs;
-      struct ov_sig rsig;
-      if (r == 0 && fstat (ofd, &rs) == 0)
+      r = ov_mount_freeze (pid, a->dir, a->dev, true, err);
+      frozen = r == 0;
+      ov_error_t e = NULL;
+      if (r < 0 && (*err)->code == OV_EBUSY && refuse_if_held (a, &e) < 0 && e->code == OV_EBUSY)
         {
-          sig_from_stat (&rsig, &rs);
-          const struct ov_sig *prev = manifest_get (&m, "");
-          root_committed = prev && sig_eq (prev, &rsig);
-          /* the mount root keeps the old upper root's metadata */
-          struct ov_entry root = { 0 };
-          root.mode = rs.st_mode;
-          root.uid = rs.st_uid;
-          root.gid = rs.st_gid;
-          root.mtime_sec = rs.st_mtim.tv_sec;
-          root.mtime_nsec = rs.st_mtim.tv_nsec;
-          r = upper_root_meta (nfd, &root, err);
+          ov_error_free (err);
+          *err = e; /* name the writer */
+          e = NULL;
         }
-      manifest_free (&m);
-      if (ofd >= 0)
-        close (ofd);
-      if (nfd >= 0)
-        close (nfd);
+      ov_error_free (&e);
     }
+  ov_fault ("reload-frozen");
+  if (r == 0 && !a->readonly)
+    r = carry_upper (afd, a, gen, &root_committed, err);
   if (r == 0)
-    r = mount_overlay (s, &next, &layers, true, NULL, err);
+    r = ov_fail_err ("reload-mount", err);
   if (r == 0)
-    flatten_later (s, &layers, out);
-  ov_layers_free (&layers);
-  if (r < 0)
+    r = mfd = build_overlay (s, a, gen, &layers, &dev, err);
+  if (r >= 0 && root_committed)
+    r = seed_manifest (afd, gen, err);
+  /* The intent goes to disk before the mount point changes: whatever
+   * happens next, the state names every layer a live mount can stand on,
+   * and the next command can tell from the mount which generation won. */
+  if (r >= 0)
     {
-      free (next.layers);
-      char newwk[32];
-      snprintf (newwk, sizeof newwk, "work.%d", next.gen);
-      to_trash (s, afd, newup);
-      to_trash (s, afd, newwk);
+      a->next_gen = gen;
+      a->next_snapshot = out->id;
+      a->next_tree = out->root.oid;
+      a->next_dev = dev;
+      set_layers_keeping (a, &layers, true);
+      r = ov_fail_err ("reload-intent", err);
+      if (r == 0)
+        r = state_save (s, a, err);
+      intent = r == 0;
+    }
+  ov_fault ("reload-intent-saved");
+  int lazy = r >= 0 ? ov_mount_replace (pid, a->dir, a->dev, mfd, err) : -1;
+  if (mfd >= 0)
+    close (mfd);
+  if (lazy < 0)
+    {
+      reload_undo (s, afd, a, gen, frozen, intent);
+      ov_layers_free (&layers);
       snapshot_free (out);
       return -1;
     }
-  /* Switched: the new state (the manifest now describes the new upper:
-   * nothing in it is committed but, maybe, its root), the old upper and
-   * work to the trash. */
-  a->gen = next.gen;
-  a->snapshot = next.snapshot;
-  a->tree = next.tree;
-  a->dev = next.dev;
-  free (a->layers);
-  a->layers = next.layers;
-  a->nlayers = next.nlayers;
-  r = state_save (s, a, err);
-  if (r == 0 && root_committed)
-    r = seed_manifest (afd, next.gen, err);
-  else if (r == 0)
-    unlinkat (afd, "manifest", 0);
+  ov_fault ("reload-switched");
+  /* Switched. A lazily detached old mount may still serve its holder: the
+   * layers it stands on stay listed (gc keeps them) until the next reload. */
+  char oldup[32], oldwk[32], oldman[32];
+  snprintf (oldup, sizeof oldup, "upper.%d", a->gen);
+  snprintf (oldwk, sizeof oldwk, "work.%d", a->gen);
+  manifest_name (a->gen, oldman);
+  a->gen = gen;
+  a->snapshot = a->next_snapshot;
+  a->tree = a->next_tree;
+  a->dev = a->next_dev;
+  a->next_gen = 0;
+  if (!lazy)
+    set_layers (a, &layers);
+  ov_error_t e = NULL;
+  if (ov_fail_err ("reload-final-save", &e) < 0 || state_save (s, a, &e) < 0)
+    {
+      /* the saved intent lets the next command finish the state */
+      fprintf (stderr, "ovsnap: warning: reload %s: %s\n", a->dir, e->msg);
+      ov_error_free (&e);
+    }
   to_trash (s, afd, oldup);
   to_trash (s, afd, oldwk);
-  if (r < 0)
-    snapshot_free (out);
-  return r;
+  unlinkat (afd, oldman, 0);
+  flatten_later (s, &layers, out);
+  ov_layers_free (&layers);
+  return 0;
 }
 
 int
@@ -1113,7 +1337,7 @@ ov_reload (struct ov_store *s, struct ov_attachment *a, struct ov_snapshot *out,
   cleanup_close int afd = -1, lock = -1;
   if (att_open_locked (s, a, &afd, &lock, err) < 0)
     return -1;
-  reconcile_gen (s, a);
+  reconcile (s, afd, a);
   if (reload_locked (s, a, afd, out, err) < 0)
     return ov_error_prefix (err, "reload %s", a->dir);
   return 0;
@@ -1121,11 +1345,10 @@ ov_reload (struct ov_store *s, struct ov_attachment *a, struct ov_snapshot *out,
 
 /* ---- detach, status ---- */
 
-int
-ov_detach (struct ov_store *s, struct ov_attachment *a, const char *rootfs, ov_error_t *err)
+static int
+detach_held (struct ov_store *s, struct ov_attachment *a, const char *rootfs, ov_error_t *err)
 {
-  cleanup_close int afd = -1, lock = -1;
-  if (att_open_locked (s, a, &afd, &lock, err) < 0)
+  if (ov_fail_err ("umount", err) < 0)
     return -1;
   if (a->container && ov_attachment_alive (a) && ov_umount_ns (a->pid, rootfs, a->dir, err) < 0)
     {
@@ -1133,7 +1356,7 @@ ov_detach (struct ov_store *s, struct ov_attachment *a, const char *rootfs, ov_e
         return -1;
       ov_error_free (err); /* not mounted there (any more) */
     }
-  /* A reload that failed half-way may have left a second mount beneath. */
+  /* A reload killed half-way may have left a second mount beneath. */
   while (a->container == NULL && ov_is_overlay_root (a->dir))
     {
       struct stat st;
@@ -1156,6 +1379,48 @@ ov_detach (struct ov_store *s, struct ov_attachment *a, const char *rootfs, ov_e
   unlinkat (ov_store_fd (s), state, 0);
   to_trash (s, ov_store_fd (s), apath);
   return 0;
+}
+
+int
+ov_detach (struct ov_store *s, struct ov_attachment *a, const char *rootfs, ov_error_t *err)
+{
+  cleanup_close int afd = -1, lock = -1;
+  if (att_open_locked (s, a, &afd, &lock, err) < 0)
+    return -1;
+  return detach_held (s, a, rootfs, err);
+}
+
+int
+ov_commit_detach (struct ov_store *s, struct ov_attachment *a, const char *message,
+                  struct ov_snapshot *out, bool *changed, ov_error_t *err)
+{
+  cleanup_close int afd = -1, lock = -1;
+  if (att_open_locked (s, a, &afd, &lock, err) < 0)
+    return -1;
+  reconcile (s, afd, a);
+  pid_t pid = a->container ? a->pid : 0;
+  bool frozen = false;
+  if (!a->readonly && ov_attachment_alive (a))
+    {
+      /* frozen, the upper cannot gain what the commit would miss */
+      if (ov_mount_freeze (pid, a->dir, a->dev, true, err) < 0)
+        return ov_error_prefix (err, "unmount %s", a->dir);
+      frozen = true;
+    }
+  int r = 0;
+  *changed = false;
+  memset (out, 0, sizeof *out);
+  if (!a->readonly)
+    r = commit_held (s, a, afd, message, out, changed, err);
+  bool committed = r == 0 && !a->readonly;
+  if (r == 0)
+    r = detach_held (s, a, NULL, err);
+  ov_error_t e = NULL;
+  if (r < 0 && frozen && ov_mount_freeze (pid, a->dir, a->dev, false, &e) < 0)
+    ov_error_free (&e);
+  if (r < 0 && committed)
+    snapshot_free (out);
+  return r;
 }
 
 static int
@@ -1209,7 +1474,9 @@ ov_attachment_status (struct ov_store *s, const struct ov_attachment *a,
   if (afd < 0)
     return -1;
   struct ov_manifest m;
-  if (manifest_load (afd, "manifest", &m, err) < 0)
+  char mname[32];
+  manifest_name (a->gen, mname);
+  if (manifest_load (afd, mname, &m, err) < 0)
     return -1;
   char up[32];
   snprintf (up, sizeof up, "upper.%d", a->gen);

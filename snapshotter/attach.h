@@ -1,13 +1,17 @@
 /* Attachments: a volume snapshot mounted at a directory as
  * overlay(lower = cached snapshot layers, upper, work). State lives in
- * <root>/attach/<id>/: `state` (JSON), `manifest` (what the last commit
- * captured), upper.N and work.N (N grows at each reload), `lock`.
+ * <root>/attach/<id>/: `state` (JSON), `manifest.N` (what the last commit
+ * captured from upper.N), upper.N and work.N (N grows at each reload),
+ * `lock`.
  *
  * commit: capture what changed in the upper since the last commit, merge it
  * onto the newest snapshot. reload: refuse while anything holds the mount;
- * else build a new upper holding only what is not committed (or changed
- * since), mount overlay(newest snapshot, new upper) beneath the old mount
- * and remove the old one. The CLI and the OCI hook both call these. */
+ * else freeze the old mount (read-only: its upper cannot change), build a
+ * new upper holding only what is not committed (or changed since), mount
+ * overlay(newest snapshot, new upper) beneath the old mount and remove the
+ * old one. A reload that fails or is killed at any step leaves the old
+ * overlay on top, writable, and the state pointing at it (or, past the
+ * switch, at the new one). The CLI and the OCI hook both call these. */
 #ifndef OVSNAP_ATTACH_H
 #define OVSNAP_ATTACH_H
 
@@ -30,6 +34,12 @@ struct ov_attachment
   int gen; /* upper.<gen>, work.<gen> */
   struct ov_oid *layers; /* the cache layers the live mount stands on (gc keeps them) */
   size_t nlayers;
+  /* A reload under way (saved before it switches mounts): the generation,
+   * snapshot, tree and device it is switching to. Whichever overlay is on
+   * top at dir afterwards tells whether it got there. 0: none. */
+  int next_gen;
+  struct ov_oid next_snapshot, next_tree;
+  uint64_t next_dev;
 };
 
 void attachment_free (struct ov_attachment *a);
@@ -66,6 +76,12 @@ int ov_reload (struct ov_store *s, struct ov_attachment *a, struct ov_snapshot *
 /* rootfs: for a container still being created (before pivot_root), where
  * its mount points are; NULL otherwise. */
 int ov_detach (struct ov_store *s, struct ov_attachment *a, const char *rootfs, ov_error_t *err);
+/* Commit, then detach, with the mount frozen in between so that nothing
+ * written after the commit is thrown away (a busy mount is left as it was,
+ * writable). *out: the snapshot committed (or the head); unset when
+ * read-only. */
+int ov_commit_detach (struct ov_store *s, struct ov_attachment *a, const char *message,
+                      struct ov_snapshot *out, bool *changed, ov_error_t *err);
 
 struct ov_attach_status
 {

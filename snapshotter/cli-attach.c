@@ -227,13 +227,13 @@ cli_umount (struct cli *c, int argc, char **argv, ov_error_t *err)
   struct ov_attachment att;
   if (find (c, argv[i], &att, err) < 0)
     return -1;
-  int r = 0;
+  int r;
   if (commit && !att.readonly)
     {
       struct ov_snapshot snap;
       bool changed;
       cleanup_free char *msg = xasprintf ("commit %s (umount)", att.dir);
-      r = ov_commit (c->store, &att, msg, &snap, &changed, err);
+      r = ov_commit_detach (c->store, &att, msg, &snap, &changed, err);
       if (r == 0)
         {
           if (!c->json)
@@ -241,7 +241,7 @@ cli_umount (struct cli *c, int argc, char **argv, ov_error_t *err)
           snapshot_free (&snap);
         }
     }
-  if (r == 0)
+  else
     r = ov_detach (c->store, &att, NULL, err);
   attachment_free (&att);
   return r;

@@ -4,6 +4,7 @@
 #include "layer.h"
 #include "nsexec.h"
 #include "reach.h"
+#include "fault.h"
 #include "volume.h"
 
 #include <dirent.h>

@@ -1,4 +1,5 @@
 #include "mount.h"
+#include "fault.h"
 #include "nsexec.h"
 #include "util.h"
 
@@ -7,6 +8,10 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <linux/mount.h>
+#include <time.h>
 #include <linux/magic.h>
 
 #ifndef MOVE_MOUNT_BENEATH
@@ -87,27 +92,6 @@ ov_mount_move (int mfd, const char *path, ov_error_t *err)
 }
 
 int
-ov_mount_swap (int mfd, const char *path, ov_error_t *err)
-{
-  if (move_mount (mfd, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_BENEATH) == 0)
-    {
-      if (umount2 (path, UMOUNT_NOFOLLOW) == 0)
-        return 0;
-      int e = errno;
-      /* The new mount sits hidden beneath the busy one: take it away again
-       * by detaching the stack and putting the old mount back is not
-       * possible, so report busy and leave the stack; `umount` clears both. */
-      return ov_error_set (err, e == EBUSY ? OV_EBUSY : 0, e, "remove old mount at %s", path);
-    }
-  if (errno != EINVAL)
-    return ov_error (err, errno, "mount beneath %s", path);
-  /* No MOVE_MOUNT_BENEATH: remove the old mount, then attach the new one. */
-  if (umount2 (path, UMOUNT_NOFOLLOW) < 0)
-    return ov_error_set (err, errno == EBUSY ? OV_EBUSY : 0, errno, "unmount %s", path);
-  return ov_mount_move (mfd, path, err);
-}
-
-int
 ov_umount (const char *path, ov_error_t *err)
 {
   if (umount2 (path, UMOUNT_NOFOLLOW) < 0)
@@ -126,17 +110,136 @@ ov_is_overlay_root (const char *path)
   return stat (up, &parent) == 0 && parent.st_dev != st.st_dev;
 }
 
+/* The top mount at a path: in the caller's namespace the path itself, in
+ * a container's (a forked child that has entered it) its last component
+ * below the parent directory, made the child's cwd (an fd on the mount
+ * itself would keep it busy). */
+struct target
+{
+  const char *name;  /* what umount2 and move_mount take */
+  const char *shown; /* the path, for messages */
+};
+
+/* The top mount at t, checked to be the overlay with device dev. */
+static int
+target_open (const struct target *t, dev_t dev, ov_error_t *err)
+{
+  int fd = open_tree (AT_FDCWD, t->name, OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+  if (fd < 0)
+    return ov_error (err, errno, "open mount %s", t->shown);
+  struct stat st;
+  if (fstat (fd, &st) < 0)
+    {
+      int e = errno;
+      close (fd);
+      return ov_error (err, e, "stat mount %s", t->shown);
+    }
+  if (st.st_dev != dev)
+    {
+      close (fd);
+      return ov_error_set (err, OV_EGENERIC, 0,
+                           "%s: the mount on top is not this attachment's overlay (device %u:%u): "
+                           "something else is mounted over it",
+                           t->shown, major (st.st_dev), minor (st.st_dev));
+    }
+  return fd;
+}
+
+static int
+target_freeze (const struct target *t, dev_t dev, bool frozen, ov_error_t *err)
+{
+  cleanup_close int fd = target_open (t, dev, err);
+  if (fd < 0)
+    return -1;
+  struct mount_attr attr = { 0 };
+  if (frozen)
+    attr.attr_set = MOUNT_ATTR_RDONLY;
+  else
+    attr.attr_clr = MOUNT_ATTR_RDONLY;
+  if (ov_fail_err (frozen ? "reload-freeze" : "reload-thaw", err) < 0)
+    return -1;
+  if (syscall (SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr) == 0)
+    return 0;
+  if (frozen && errno == EBUSY)
+    return ov_error_set (err, OV_EBUSY, 0, "volume busy: a file is open for writing in %s", t->shown);
+  return ov_error (err, errno, "make %s %s", t->shown, frozen ? "read-only" : "writable");
+}
+
+/* How long a holder that appeared after the holder check gets to let go. */
+#define REPLACE_TRIES 20
+#define REPLACE_WAIT_NS 1000000
+
+static int
+target_replace (const struct target *t, dev_t dev, int mfd, ov_error_t *err)
+{
+  int fd = target_open (t, dev, err);
+  if (fd < 0)
+    return -1;
+  close (fd); /* it would hold the old mount */
+  if (ov_fail_err ("reload-replace", err) < 0)
+    return -1;
+  if (move_mount (mfd, "", AT_FDCWD, t->name, MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_BENEATH) < 0)
+    {
+      if (errno != EINVAL)
+        return ov_error (err, errno, "mount beneath %s", t->shown);
+      /* No MOVE_MOUNT_BENEATH (before Linux 6.5): the old mount goes first,
+       * only if nothing holds it, then the new one takes its place. */
+      if (umount2 (t->name, UMOUNT_NOFOLLOW) < 0)
+        return ov_error_set (err, errno == EBUSY ? OV_EBUSY : 0, errno, "unmount %s", t->shown);
+      if (move_mount (mfd, "", AT_FDCWD, t->name, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        return ov_error (err, errno, "mount on %s (the old mount is gone)", t->shown);
+      return 0;
+    }
+  ov_fault ("reload-beneath");
+  for (int i = 0; i < REPLACE_TRIES; i++)
+    {
+      if (umount2 (t->name, UMOUNT_NOFOLLOW) == 0)
+        return 0;
+      if (errno != EBUSY)
+        break;
+      struct timespec ts = { 0, REPLACE_WAIT_NS };
+      nanosleep (&ts, NULL);
+    }
+  if (umount2 (t->name, UMOUNT_NOFOLLOW | MNT_DETACH) == 0)
+    return 1;
+  /* Cannot happen short of a kernel bug: the new mount sits hidden and
+   * unused beneath the old one, which is still frozen and on top. */
+  return ov_error (err, errno, "remove old mount at %s", t->shown);
+}
+
 struct ns_op
 {
   const char *root, *path;
   int mfd;
+  dev_t dev;
+  bool frozen;
   enum
   {
     NS_MOVE,
-    NS_SWAP,
     NS_UMOUNT,
+    NS_FREEZE,
+    NS_REPLACE,
   } op;
 };
+
+static int
+target_op (const struct ns_op *o, const struct target *t, ov_error_t *err)
+{
+  switch (o->op)
+    {
+    case NS_UMOUNT:
+      if (umount2 (t->name, UMOUNT_NOFOLLOW) < 0)
+        return ov_error_set (err, errno == EBUSY ? OV_EBUSY : 0, errno, "unmount %s", t->shown);
+      return 0;
+    case NS_FREEZE:
+      return target_freeze (t, o->dev, o->frozen, err);
+    case NS_REPLACE:
+      return target_replace (t, o->dev, o->mfd, err);
+    case NS_MOVE:
+      break;
+    }
+  return ov_error_set (err, OV_EGENERIC, EINVAL, "mount operation");
+}
 
 /* Runs in the container's mount namespace (a forked child). */
 static int
@@ -155,8 +258,6 @@ ns_op_run (void *ctx, ov_error_t *err)
         return ov_error (err, errno, "mount on %s", o->path);
       return 0;
     }
-  /* swap and umount work on the last component, from its parent directory
-   * (an fd on the mount itself would keep it busy) */
   cleanup_free char *parent = xstrdup (o->path);
   char *slash = strrchr (parent, '/');
   const char *name = slash ? o->path + (slash - parent) + 1 : o->path;
@@ -165,41 +266,142 @@ ns_op_run (void *ctx, ov_error_t *err)
   cleanup_close int pfd = ov_resolve_dir_in_root (rootfd, parent[0] ? parent : "/", false, err);
   if (pfd < 0 || fchdir (pfd) < 0)
     return pfd < 0 ? -1 : ov_error (err, errno, "enter %s", parent);
-  if (o->op == NS_SWAP)
-    {
-      if (move_mount (o->mfd, "", AT_FDCWD, name, MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_BENEATH) < 0)
-        {
-          if (errno != EINVAL)
-            return ov_error (err, errno, "mount beneath %s", o->path);
-          if (umount2 (name, UMOUNT_NOFOLLOW) < 0)
-            return ov_error_set (err, errno == EBUSY ? OV_EBUSY : 0, errno, "unmount %s", o->path);
-          if (move_mount (o->mfd, "", AT_FDCWD, name, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-            return ov_error (err, errno, "mount on %s", o->path);
-          return 0;
-        }
-    }
-  if (umount2 (name, UMOUNT_NOFOLLOW) < 0)
-    return ov_error_set (err, errno == EBUSY ? OV_EBUSY : 0, errno, "unmount %s", o->path);
-  return 0;
+  struct target t = { name, o->path };
+  return target_op (o, &t, err);
 }
 
 int
 ov_mount_move_ns (pid_t pid, const char *root, const char *path, int mfd, ov_error_t *err)
 {
-  struct ns_op o = { root, path, mfd, NS_MOVE };
-  return ov_in_mntns (pid, ns_op_run, &o, err);
-}
-
-int
-ov_mount_swap_ns (pid_t pid, const char *path, int mfd, ov_error_t *err)
-{
-  struct ns_op o = { NULL, path, mfd, NS_SWAP };
+  struct ns_op o = { .root = root, .path = path, .mfd = mfd, .op = NS_MOVE };
   return ov_in_mntns (pid, ns_op_run, &o, err);
 }
 
 int
 ov_umount_ns (pid_t pid, const char *root, const char *path, ov_error_t *err)
 {
-  struct ns_op o = { root, path, -1, NS_UMOUNT };
+  struct ns_op o = { .root = root, .path = path, .mfd = -1, .op = NS_UMOUNT };
   return ov_in_mntns (pid, ns_op_run, &o, err);
+}
+
+/* pid 0: the caller's namespace, where path is used as it is (a host
+ * directory, made absolute when it was mounted); no fork, no chdir. */
+static int
+mount_op (pid_t pid, struct ns_op *o, ov_error_t *err)
+{
+  if (pid == 0)
+    {
+      struct target t = { o->path, o->path };
+      return target_op (o, &t, err);
+    }
+  return ov_in_mntns (pid, ns_op_run, o, err);
+}
+
+int
+ov_mount_freeze (pid_t pid, const char *path, dev_t dev, bool frozen, ov_error_t *err)
+{
+  struct ns_op o = { .path = path, .mfd = -1, .dev = dev, .frozen = frozen, .op = NS_FREEZE };
+  return mount_op (pid, &o, err);
+}
+
+int
+ov_mount_replace (pid_t pid, const char *path, dev_t dev, int mfd, ov_error_t *err)
+{
+  struct ns_op o = { .path = path, .mfd = mfd, .dev = dev, .op = NS_REPLACE };
+  return mount_op (pid, &o, err);
+}
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo */
+static void
+unescape (char *s)
+{
+  char *w = s;
+  for (char *r = s; *r; r++)
+    {
+      if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0'
+          && r[3] <= '7')
+        {
+          *w++ = (char) ((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+          r += 3;
+        }
+      else
+        *w++ = *r;
+    }
+  *w = '\0';
+}
+
+struct stacked
+{
+  int id, parent;
+  bool readonly;
+  char *super;
+};
+
+int
+ov_mount_top_at (pid_t pid, const char *dir, struct ov_mount_top *out, ov_error_t *err)
+{
+  memset (out, 0, sizeof *out);
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/mountinfo", pid ? pid : getpid ());
+  FILE *f = fopen (path, "re");
+  if (f == NULL)
+    return ov_error (err, errno, "read %s", path);
+  struct stacked *v = NULL;
+  size_t n = 0;
+  char *line = NULL;
+  size_t cap = 0;
+  while (getline (&line, &cap, f) > 0)
+    {
+      /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER */
+      char *save = NULL, *fields[6], *tok;
+      int k = 0;
+      while (k < 6 && (tok = strtok_r (k ? NULL : line, " \n", &save)))
+        fields[k++] = tok;
+      if (k < 6)
+        continue;
+      unescape (fields[4]);
+      if (strcmp (fields[4], dir) != 0)
+        continue;
+      char *super = NULL;
+      int after = -1;
+      while ((tok = strtok_r (NULL, " \n", &save)))
+        {
+          if (after < 0 && strcmp (tok, "-") == 0)
+            after = 0;
+          else if (after >= 0 && ++after == 3)
+            super = tok;
+        }
+      v = xrealloc (v, (n + 1) * sizeof *v);
+      v[n].id = atoi (fields[0]);
+      v[n].parent = atoi (fields[1]);
+      v[n].readonly = strncmp (fields[5], "ro", 2) == 0 && (fields[5][2] == ',' || !fields[5][2]);
+      v[n].super = xstrdup (super ? super : "");
+      n++;
+    }
+  free (line);
+  fclose (f);
+  /* the top is the one no other mount at dir stands on */
+  out->count = n;
+  for (size_t i = 0; i < n && out->super_options == NULL; i++)
+    {
+      bool below = false;
+      for (size_t j = 0; j < n && !below; j++)
+        below = v[j].parent == v[i].id;
+      if (!below)
+        {
+          out->readonly = v[i].readonly;
+          out->super_options = xstrdup (v[i].super);
+        }
+    }
+  for (size_t i = 0; i < n; i++)
+    free (v[i].super);
+  free (v);
+  return 0;
+}
+
+void
+ov_mount_top_free (struct ov_mount_top *t)
+{
+  free (t->super_options);
+  memset (t, 0, sizeof *t);
 }

@@ -127,9 +127,9 @@ ov_in_mntns (pid_t pid, int (*fn) (void *ctx, ov_error_t *err), void *ctx, ov_er
           char msg[4096];
           int n = snprintf (msg, sizeof msg, "%d %d %s", e->code, e->errnum, e->msg);
           if (write_all (pipefd[1], msg, n < (int) sizeof msg ? n : (int) sizeof msg - 1) < 0)
-            _exit (3);
+            _exit (254);
         }
-      _exit (r < 0 ? 1 : 0);
+      _exit (r < 0 ? 255 : r & 0x7f);
     }
   close (pipefd[1]);
   char msg[4096];
@@ -138,8 +138,8 @@ ov_in_mntns (pid_t pid, int (*fn) (void *ctx, ov_error_t *err), void *ctx, ov_er
   int status;
   while (waitpid (child, &status, 0) < 0 && errno == EINTR)
     ;
-  if (WIFEXITED (status) && WEXITSTATUS (status) == 0)
-    return 0;
+  if (WIFEXITED (status) && WEXITSTATUS (status) < 128)
+    return WEXITSTATUS (status);
   if (n > 0)
     {
       msg[n] = '\0';

@@ -13,7 +13,8 @@
 #include <sys/types.h>
 
 /* Runs fn in a child that has joined the mount namespace of pid (pid 0:
- * the caller's own, no fork). */
+ * the caller's own, no fork). Returns what fn returned (a result of 0 to
+ * 127), or -1. */
 int ov_in_mntns (pid_t pid, int (*fn) (void *ctx, ov_error_t *err), void *ctx, ov_error_t *err);
 
 int ov_openat2 (int dirfd, const char *path, int flags, uint64_t resolve);

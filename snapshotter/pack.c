@@ -13,7 +13,7 @@
  * pwrite does not stall the others. */
 #include "pack.h"
 #include "record.h"
-#include "volume.h"
+#include "fault.h"
 
 #include <fcntl.h>
 #include <pthread.h>

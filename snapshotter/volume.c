@@ -1,6 +1,7 @@
 #include "volume.h"
 #include "record.h"
 #include "changeset.h"
+#include "fault.h"
 #include "path.h"
 
 #include <signal.h>
@@ -8,14 +9,6 @@
 
 static const char vol_magic[8] = { 'O', 'V', 'S', 'N', 'V', 'O', 'L', 'M' };
 #define OV_VOLUME_VERSION 1
-
-void
-ov_fault (const char *name)
-{
-  const char *f = getenv ("OVSNAP_FAULT");
-  if (f && strcmp (f, name) == 0)
-    kill (getpid (), SIGKILL);
-}
 
 void
 volume_free (struct ov_volume *v)

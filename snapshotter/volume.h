@@ -49,7 +49,4 @@ int ov_volume_history (struct ov_store *s, const struct ov_volume *v,
                        int (*cb) (const struct ov_snapshot *snap, void *ctx), void *ctx,
                        ov_error_t *err);
 
-/* Test-only crash points: OVSNAP_FAULT=NAME kills the process with SIGKILL there. */
-void ov_fault (const char *name);
-
 #endif

@@ -32,3 +32,12 @@ print(v if isinstance(v, str) else json.dumps(v))
 mounts_at() {
 	awk -v p="$(cd "$1" && pwd -P)" '$5 == p' /proc/self/mountinfo | wc -l
 }
+
+# test_mounts_one DIR...: exactly one mount at each DIR
+test_mounts_one() {
+	local d n
+	for d in "$@"; do
+		n=$(mounts_at "$d")
+		[ "$n" = 1 ] || { echo "$d has $n mounts stacked" >&7; return 1; }
+	done
+}

@@ -396,6 +396,15 @@ test_must_fail() {
 }
 
 # test_expect_code N CMD...: CMD must exit with status N
+# killed CMD...: CMD must die by SIGKILL (an OVSNAP_FAULT crash point)
+killed() {
+	"$@"
+	local code=$?
+	[ "$code" = 137 ] && return 0
+	echo "expected death by SIGKILL (137), got $code: $*" >&7
+	return 1
+}
+
 test_expect_code() {
 	local -; set +x
 	local want=$1

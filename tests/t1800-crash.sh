@@ -2,15 +2,6 @@
 test_description='a kill -9 at any point leaves the volume at the old or the new snapshot, and fsck clean'
 . "$(dirname "$0")/lib.sh"
 
-# killed CMD...: CMD must die by SIGKILL
-killed() {
-	"$@"
-	local code=$?
-	[ "$code" = 137 ] && return 0
-	echo "expected death by SIGKILL (137), got $code: $*" >&7
-	return 1
-}
-
 # check_old_or_new VOLUME OLD_HEAD NEW_CONTENT_FILE REMOTE: the head is OLD_HEAD with the old
 # content, or a new snapshot whose REMOTE equals NEW_CONTENT_FILE
 check_old_or_new() {

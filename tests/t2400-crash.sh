@@ -3,15 +3,6 @@ test_description='a commit or reload killed at any point: the volume is at the o
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/attach-lib.sh"
 
-# killed CMD...: CMD must die by SIGKILL
-killed() {
-	"$@"
-	local code=$?
-	[ "$code" = 137 ] && return 0
-	echo "expected death by SIGKILL (137), got $code: $*" >&7
-	return 1
-}
-
 # old_or_new OLD_HEAD PATH NEW_FILE: the head is OLD_HEAD (where PATH is not NEW_FILE's content),
 # or a newer snapshot whose PATH is NEW_FILE's content
 old_or_new() {

@@ -2,15 +2,6 @@
 test_description='put, rm, cp, rollback and commit killed at every crash point: old or new head, fsck clean, gc leaves no garbage, the history intact, the retry works'
 . "$(dirname "$0")/lib.sh"
 
-# killed CMD...: CMD must die by SIGKILL
-killed() {
-	"$@"
-	local code=$?
-	[ "$code" = 137 ] && return 0
-	echo "expected death by SIGKILL (137), got $code: $*" >&7
-	return 1
-}
-
 # history_ids VOLUME: the snapshot ids of VOLUME, newest first, one a line (sed, not python:
 # this runs hundreds of times)
 history_ids() {

@@ -5,11 +5,6 @@
 test_description='gc survives being killed at every step'
 . "$(dirname "$0")/lib.sh"
 
-killed() { # CMD...: must die of SIGKILL
-	"$@"
-	test $? = 137
-}
-
 setup_garbage() { # N: a volume to keep, one to delete, objects only the deleted one had
 	ovsnap volume create "keep$1" &&
 	mkdir -p "k$1" "g$1" &&

@@ -1,0 +1,30 @@
+#include "fault.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void
+ov_fault (const char *name)
+{
+  const char *f = getenv ("OVSNAP_FAULT");
+  if (f && strcmp (f, name) == 0)
+    kill (getpid (), SIGKILL);
+}
+
+bool
+ov_fail (const char *name)
+{
+  const char *f = getenv ("OVSNAP_FAIL");
+  return f && strcmp (f, name) == 0;
+}
+
+int
+ov_fail_err (const char *name, ov_error_t *err)
+{
+  if (!ov_fail (name))
+    return 0;
+  return ov_error_set (err, OV_EGENERIC, EIO, "injected fault at %s", name);
+}

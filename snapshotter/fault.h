@@ -1,0 +1,16 @@
+/* Test-only fault points. OVSNAP_FAULT=NAME kills the process with SIGKILL
+ * where ov_fault (NAME) stands (a crash at that step); OVSNAP_FAIL=NAME makes
+ * ov_fail (NAME) true, and the step it guards fails as if the system call
+ * had (an injected error, to show what a failure there leaves behind). */
+#ifndef OVSNAP_FAULT_H
+#define OVSNAP_FAULT_H
+
+#include "error.h"
+#include <stdbool.h>
+
+void ov_fault (const char *name);
+bool ov_fail (const char *name);
+/* ov_fail (name) as an error: sets *err ("injected fault at NAME", EIO) and returns -1, else 0. */
+int ov_fail_err (const char *name, ov_error_t *err);
+
+#endif
