@@ -5,7 +5,8 @@
  *                             starts the per-container agent;
  *   poststop                  makes the final commit (if the agent has not)
  *                             and removes the attachments.
- * The stage is argv[1], or taken from the state's status. */
+ * The stage is argv[1], or taken from the state's status (as under
+ * hooks.d, where every stage gets the same args). */
 #include "agent.h"
 #include "attach.h"
 #include "mount.h"
@@ -234,6 +235,43 @@ poststop (struct ov_store *s, const struct ov_oci_state *st, ov_error_t *err)
   return ov_container_detach_all (s, st->id, NULL, err);
 }
 
+/* The stage, when the runtime does not say: hooks.d (podman, CRI-O) gives
+ * every stage the same args. runc reports "creating" at createRuntime and
+ * prestart, crun "created"; both report "running" at poststart and
+ * "stopped" at poststop. NULL: not a status we know. */
+static const char *
+stage_of_status (const char *status)
+{
+  if (strcmp (status, "creating") == 0 || strcmp (status, "created") == 0)
+    return "createRuntime";
+  if (strcmp (status, "stopped") == 0)
+    return "poststop";
+  if (strcmp (status, "running") == 0)
+    return "poststart";
+  return NULL;
+}
+
+/* Does the bundle ask for volumes? (An unreadable config counts as yes:
+ * better a refused start than a container silently without its volume.) */
+static bool
+wants_volumes (const struct ov_oci_state *st)
+{
+  cleanup_close int bfd = open (st->bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct ov_buf b = { 0 };
+  ov_error_t e = NULL;
+  struct ov_oci_config cfg;
+  bool wants = true;
+  if (bfd >= 0 && read_file_at (bfd, "config.json", &b, &e) == 0
+      && ov_oci_config_parse ((const char *) b.data, b.len, &cfg, &e) == 0)
+    {
+      wants = cfg.nvols > 0;
+      ov_oci_config_free (&cfg);
+    }
+  ov_error_free (&e);
+  buf_free (&b);
+  return wants;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -270,7 +308,20 @@ main (int argc, char **argv)
       return err->code;
     }
   if (stage == NULL)
-    stage = strcmp (st.status, "stopped") == 0 ? "poststop" : strcmp (st.status, "creating") == 0 ? "createRuntime" : "";
+    stage = stage_of_status (st.status);
+  if (stage == NULL && wants_volumes (&st))
+    {
+      fprintf (stderr,
+               "ovsnap-hook: container %s: cannot tell the hook stage from the OCI state status '%s' "
+               "(expected 'creating' or 'created' at createRuntime or prestart, 'stopped' at poststop); "
+               "refusing to start the container without its volumes: give the stage as the hook's "
+               "first argument\n",
+               st.id, st.status);
+      ov_oci_state_free (&st);
+      return OV_EUSAGE;
+    }
+  if (stage == NULL)
+    stage = "";
   struct ov_store *s = NULL;
   r = ov_store_open (&s, root, OV_STORE_CREATE, &err);
   if (r == 0 && (strcmp (stage, "createRuntime") == 0 || strcmp (stage, "prestart") == 0))
