@@ -2,6 +2,7 @@
 # `make install` honours PREFIX and DESTDIR.
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+PYTHONDIR ?= $(PREFIX)/lib/python3/dist-packages
 DESTDIR ?=
 B ?= build
 BIN ?= snapshotter/ovsnap
@@ -78,6 +79,8 @@ install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(U
 	install -d $(DESTDIR)$(PREFIX)/share/containers/oci/hooks.d
 	sed 's|/usr/local/bin/ovsnap-hook|$(BINDIR)/ovsnap-hook|' runtime-hook/hooks.d/ovsnap.json \
 		> $(DESTDIR)$(PREFIX)/share/containers/oci/hooks.d/ovsnap.json
+	install -d $(DESTDIR)$(PYTHONDIR)
+	install -m 0644 snapshotter/python/ovsnap.py $(DESTDIR)$(PYTHONDIR)/ovsnap.py
 
 clean:
 	rm -rf build build-asan build-collide $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl tests/unit/test-records tests/unit/test-packs tests/unit/*.d

@@ -12,9 +12,10 @@ static const struct cli_opts rm_opts = {
 };
 static const struct cli_opts cp_opts = {
   "NAME SRC... DST",
-  "Copies paths within volume NAME (one new snapshot). With several SRC, or\n"
-  "when DST is an existing directory, each SRC lands in DST under its own name.\n"
-  "Copies share storage with their source.\n",
+  "Copies paths within volume NAME (one new snapshot). With several SRC, a DST\n"
+  "ending in /, or a DST that is an existing directory, each SRC lands in DST\n"
+  "under its own name (DST is made if missing). Copies share storage with their\n"
+  "source.\n",
 };
 static const struct cli_opts rollback_opts = {
   "NAME SNAP",
@@ -148,19 +149,27 @@ cp_edit (struct ov_store *s, const struct ov_snapshot *head, struct ov_entry *ro
   struct cp_ctx *cp = ctx;
   struct ov_entry d = { 0 };
   ov_error_t e2 = NULL;
-  bool into = false;
+  bool into = false, missing = false;
   if (tree_lookup (s, &head->root, cp->dst.comps, cp->dst.n, &d, &e2) == 0)
     into = d.type == OV_DIR;
-  else if (e2->code != OV_ENOTFOUND)
+  else if (e2->code == OV_ENOTFOUND)
+    missing = true;
+  else
     {
       *err = e2;
       return -1;
     }
   entry_free (&d);
   ov_error_free (&e2);
+  /* Several sources, or a DST ending in /: into that directory, made if
+   * missing (as put's REMOTE/ is). */
   if (!into && (cp->nsrc > 1 || cp->dst.trailing_slash))
-    return ov_error_set (err, OV_ENOTFOUND, 0, "target %s is not an existing directory", cp->dst_arg);
-  if (!into)
+    {
+      if (!missing)
+        return ov_error_set (err, OV_EGENERIC, ENOTDIR, "target %s", cp->dst_arg);
+      into = true;
+    }
+  else if (!into)
     {
       if (cp->dst.n == 0)
         return ov_error_set (err, OV_EUSAGE, 0, "cannot replace the volume root");

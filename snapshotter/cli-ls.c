@@ -1,4 +1,4 @@
-/* ovsnap ls NAME [PATH] [-l] [--at SNAP] */
+/* ovsnap ls NAME [PATH] [-l] [-R] [--at SNAP] */
 #include "cli.h"
 #include "path.h"
 
@@ -9,16 +9,20 @@
 #include <time.h>
 
 static const struct cli_opts ls_opts = {
-  "NAME [PATH] [-l] [--at SNAP]",
-  "Lists a directory of volume NAME (or one file).\n"
-  "  -l, --long  mode, owner, group, size, modification time\n"
-  "  --at SNAP   an older snapshot (id prefix, head, head~N)\n",
+  "NAME [PATH] [-l] [-R] [--at SNAP]",
+  "Lists a directory of volume NAME (or one file). PATH starts at the volume\n"
+  "root, with or without a leading / (default: the root).\n"
+  "  -l, --long       mode, owner, group, size, modification time\n"
+  "  -R, --recursive  everything below PATH, each entry by its path from the root\n"
+  "  --at SNAP        an older snapshot (id prefix, head, head~N)\n"
+  "With --json each entry also has its \"path\" from the volume root.\n",
 };
 
 struct ls_args
 {
   const char *at;
-  bool lng;
+  bool lng, recursive;
+  struct json_object *arr; /* --json */
 };
 
 static int
@@ -29,6 +33,8 @@ ls_opt (int opt, const char *arg, void *ctx)
     a->at = arg;
   else if (opt == 'l')
     a->lng = true;
+  else if (opt == 'R')
+    a->recursive = true;
   else
     return -1;
   return 0;
@@ -53,12 +59,13 @@ mode_string (const struct ov_entry *e, char out[11])
 }
 
 static struct json_object *
-entry_json (const struct ov_entry *e, const char *name)
+entry_json (const struct ov_entry *e, const char *name, const char *path)
 {
   struct json_object *o = json_object_new_object ();
   char mode[8];
   snprintf (mode, sizeof mode, "%04o", e->mode & 07777);
   json_object_object_add (o, "name", cli_json_str (name));
+  json_object_object_add (o, "path", cli_json_str (path));
   json_object_object_add (o, "type", json_object_new_string (ov_type_name (e->type)));
   json_object_object_add (o, "mode", json_object_new_string (mode));
   json_object_object_add (o, "uid", json_object_new_int64 (e->uid));
@@ -105,14 +112,46 @@ entry_line (const struct ov_entry *e, const char *name, bool lng)
   putchar ('\n');
 }
 
+static void
+ls_one (struct ls_args *a, const struct ov_entry *e, const char *name, const char *path)
+{
+  if (a->arr)
+    json_object_array_add (a->arr, entry_json (e, name, path));
+  else
+    entry_line (e, a->recursive ? path : name, a->lng);
+}
+
+/* The entries of directory tree `id`, whose path from the root is prefix
+ * ("" for the root); below each subdirectory too with -R. */
+static int
+ls_dir (struct ov_store *s, const struct ov_oid *id, const char *prefix, struct ls_args *a,
+        ov_error_t *err)
+{
+  struct ov_tree t;
+  if (tree_load (s, id, &t, err) < 0)
+    return -1;
+  int r = 0;
+  for (size_t k = 0; r == 0 && k < t.n; k++)
+    {
+      cleanup_free char *path = prefix[0] ? xasprintf ("%s/%s", prefix, t.e[k].name)
+                                          : xstrdup (t.e[k].name);
+      ls_one (a, &t.e[k], t.e[k].name, path);
+      if (a->recursive && t.e[k].type == OV_DIR)
+        r = ls_dir (s, &t.e[k].oid, path, a, err);
+    }
+  tree_free (&t);
+  return r;
+}
+
 int
 cli_ls (struct cli *c, int argc, char **argv, ov_error_t *err)
 {
   static const struct option lo[] = { { "at", required_argument, NULL, 'a' },
                                       { "long", no_argument, NULL, 'l' },
+                                      { "recursive", no_argument, NULL, 'R' },
                                       { 0 } };
   struct ls_args a = { 0 };
-  int i = cli_parse (c, argc, argv, "ls", &ls_opts, "l", lo, ls_opt, &a, err);
+  int i = cli_parse (c, argc, argv, "ls", &ls_opts, "lR", lo, ls_opt, &a, err);
   if (i < 0)
     return i == -1 ? 0 : -1;
   if (argc - i < 1 || argc - i > 2)
@@ -130,28 +169,18 @@ cli_ls (struct cli *c, int argc, char **argv, ov_error_t *err)
   int r = tree_lookup (c->store, &snap.root, path.comps, path.n, &e, err);
   if (r < 0)
     ov_error_prefix (err, "volume '%s': %s", argv[i], argc - i == 2 ? argv[i + 1] : ".");
-  struct json_object *arr = c->json ? json_object_new_array () : NULL;
+  a.arr = c->json ? json_object_new_array () : NULL;
+  struct json_object *arr = a.arr;
   if (r == 0 && e.type == OV_DIR)
     {
-      struct ov_tree t;
-      r = tree_load (c->store, &e.oid, &t, err);
-      for (size_t k = 0; r == 0 && k < t.n; k++)
-        {
-          if (arr)
-            json_object_array_add (arr, entry_json (&t.e[k], t.e[k].name));
-          else
-            entry_line (&t.e[k], t.e[k].name, a.lng);
-        }
-      if (r == 0)
-        tree_free (&t);
+      cleanup_free char *prefix = path.n ? ov_path_join (path.comps, path.n) : xstrdup ("");
+      r = ls_dir (c->store, &e.oid, prefix, &a, err);
     }
   else if (r == 0)
     {
       const char *name = path.comps[path.n - 1];
-      if (arr)
-        json_object_array_add (arr, entry_json (&e, name));
-      else
-        entry_line (&e, name, a.lng);
+      cleanup_free char *full = ov_path_join (path.comps, path.n);
+      ls_one (&a, &e, name, full);
     }
   if (arr)
     {

@@ -6,8 +6,15 @@ int
 ov_path_parse (const char *s, struct ov_path *p, ov_error_t *err)
 {
   memset (p, 0, sizeof *p);
+  const char *shown = s;
   if (s[0] == '/')
-    return ov_error_set (err, OV_EUSAGE, 0, "invalid path '%s': absolute paths are not allowed, paths are relative to the volume root", s);
+    {
+      s++; /* Modal's convention: a leading / is the volume root */
+      if (s[0] == '\0')
+        return 0;
+      if (s[0] == '/')
+        return ov_error_set (err, OV_EUSAGE, 0, "invalid path '%s': empty path component", shown);
+    }
   if (strcmp (s, ".") == 0 || strcmp (s, "./") == 0 || s[0] == '\0')
     return 0;
   size_t len = strlen (s);
@@ -26,12 +33,12 @@ ov_path_parse (const char *s, struct ov_path *p, ov_error_t *err)
       if ((cl == 1 && start[0] == '.') || (cl == 2 && start[0] == '.' && start[1] == '.'))
         {
           ov_path_free (p);
-          return ov_error_set (err, OV_EUSAGE, 0, "invalid path '%s': '.' and '..' components are not allowed", s);
+          return ov_error_set (err, OV_EUSAGE, 0, "invalid path '%s': '.' and '..' components are not allowed", shown);
         }
       if (cl > OV_NAME_MAX)
         {
           ov_path_free (p);
-          return ov_error_set (err, OV_EUSAGE, 0, "invalid path '%s': a component is longer than %d bytes", s, OV_NAME_MAX);
+          return ov_error_set (err, OV_EUSAGE, 0, "invalid path '%s': a component is longer than %d bytes", shown, OV_NAME_MAX);
         }
       p->comps = xrealloc (p->comps, (p->n + 1) * sizeof *p->comps);
       p->comps[p->n++] = xstrndup (start, cl);
@@ -42,7 +49,7 @@ ov_path_parse (const char *s, struct ov_path *p, ov_error_t *err)
   return 0;
 bad_empty:
   ov_path_free (p);
-  return ov_error_set (err, OV_EUSAGE, 0, "invalid path '%s': empty path component", s);
+  return ov_error_set (err, OV_EUSAGE, 0, "invalid path '%s': empty path component", shown);
 }
 
 void

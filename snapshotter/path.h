@@ -1,6 +1,7 @@
-/* Paths inside a volume, as users type them: relative to the volume root,
- * no "..", no "." inside, no empty components, no absolute paths. One
- * trailing '/' is allowed; "." or "" is the root. Refusals are usage errors. */
+/* Paths inside a volume, as users type them: from the volume root, with or
+ * without a leading '/' (Modal writes "/models/a.bin"); no "..", no "."
+ * inside, no empty components. One trailing '/' is allowed; "/", "." or ""
+ * is the root. Refusals are usage errors. */
 #ifndef OVSNAP_PATH_H
 #define OVSNAP_PATH_H
 
