@@ -28,7 +28,7 @@ ENGINE_OBJS := $(ENGINE:%=$(B)/%.o)
 HOOK_OBJS := $(HOOK:%=$(B)/hook-%.o)
 CLI_OBJS := $(CLI:%=$(B)/%.o)
 
-all: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs
+all: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs $(UNIT_DIR)/test-uring
 
 $(B)/libovsnap.a: $(ENGINE_OBJS)
 	rm -f $@ && $(AR) rcs $@ $^
@@ -71,7 +71,7 @@ check:
 	$(MAKE) all asan collide
 	tests/check
 
-install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs
+install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs $(UNIT_DIR)/test-uring
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ovsnap
 	install -m 0755 $(HOOK_BIN) $(DESTDIR)$(BINDIR)/ovsnap-hook
@@ -83,7 +83,7 @@ install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(U
 	install -m 0644 snapshotter/python/ovsnap.py $(DESTDIR)$(PYTHONDIR)/ovsnap.py
 
 clean:
-	rm -rf build build-asan build-collide $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl tests/unit/test-records tests/unit/test-packs tests/unit/*.d
+	rm -rf build build-asan build-collide $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl tests/unit/test-records tests/unit/test-packs tests/unit/test-uring tests/unit/*.d
 
 .PHONY: all asan collide check install clean
 -include $(wildcard $(B)/*.d)

@@ -237,13 +237,14 @@ struct slot
   struct ov_uring_op op;
   struct ov_uring_op read_op;   /* the read's CQE carries the length */
   struct ov_uring_op create_op; /* only a file we created may be removed */
+  struct ov_uring_op write_op;  /* a short write means a full disk */
   bool created;
   struct ov_mat *m;
   struct mat_file *f;
   int pending; /* CQEs still to come for this chain */
   int failed_res;
   bool cancelled; /* a short read breaks the chain without an error */
-  int read_res;
+  int read_res, write_res;
   uint8_t *buf;
   int index;
 };
@@ -277,6 +278,10 @@ chain_done (struct ov_uring_op *op, int res, ov_error_t *err)
   sl->f = NULL;
   if (sl->created && (sl->failed_res || sl->cancelled))
     unlinkat (f->dirfd, f->e->name, 0);
+  if (sl->cancelled && sl->failed_res == 0 && sl->write_res >= 0
+      && (uint64_t) sl->write_res < f->e->size)
+    return ov_error_set (err, OV_ENOSPACE, ENOSPC, "copy %s (%d of %" PRIu64 " bytes written)",
+                         f->e->name, sl->write_res, f->e->size);
   if (sl->cancelled && sl->failed_res == 0)
     {
       char hex[OV_OID_STR];
@@ -311,6 +316,14 @@ create_done (struct ov_uring_op *op, int res, ov_error_t *err)
 }
 
 static int
+write_done (struct ov_uring_op *op, int res, ov_error_t *err)
+{
+  struct slot *sl = (struct slot *) ((char *) op - offsetof (struct slot, write_op));
+  sl->write_res = res;
+  return chain_done (&sl->op, res, err);
+}
+
+static int
 read_done (struct ov_uring_op *op, int res, ov_error_t *err)
 {
   struct slot *sl = (struct slot *) ((char *) op - offsetof (struct slot, read_op));
@@ -334,27 +347,22 @@ queue_chain (struct ov_uring *u, struct slot *sl, struct mat_file *f, const stru
   sl->cancelled = false;
   sl->created = false;
   sl->read_res = -1;
+  sl->write_res = -1;
   unsigned out = sl->index;
-  struct io_uring_sqe *sqe;
-  if (!(sqe = ov_uring_sqe (u, &sl->read_op)))
+  struct ov_uring_op *ops[4] = { &sl->read_op, &sl->create_op, &sl->write_op, &sl->op };
+  struct io_uring_sqe *sqe[4];
+  if (ov_uring_chain (u, ops, 4, sqe) < 0)
     return -1;
-  io_uring_prep_read_fixed (sqe, loc->fd, sl->buf, f->e->size, loc->off, sl->index);
-  sqe->flags |= IOSQE_IO_LINK;
-  if (!(sqe = ov_uring_sqe (u, &sl->create_op)))
-    return -1;
-  io_uring_prep_openat_direct (sqe, f->dirfd, f->e->name,
+  io_uring_prep_read_fixed (sqe[0], loc->fd, sl->buf, f->e->size, loc->off, sl->index);
+  sqe[0]->flags |= IOSQE_IO_LINK;
+  io_uring_prep_openat_direct (sqe[1], f->dirfd, f->e->name,
                                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, f->e->mode & 0777, out);
-  sqe->flags |= IOSQE_IO_LINK;
-  if (!(sqe = ov_uring_sqe (u, &sl->op)))
-    return -1;
-  io_uring_prep_write_fixed (sqe, out, sl->buf, f->e->size, 0, sl->index);
-  sqe->flags |= IOSQE_IO_LINK | IOSQE_FIXED_FILE;
-  if (!(sqe = ov_uring_sqe (u, &sl->op)))
-    return -1;
-  io_uring_prep_close_direct (sqe, out);
+  sqe[1]->flags |= IOSQE_IO_LINK;
+  io_uring_prep_write_fixed (sqe[2], out, sl->buf, f->e->size, 0, sl->index);
+  sqe[2]->flags |= IOSQE_IO_LINK | IOSQE_FIXED_FILE;
+  io_uring_prep_close_direct (sqe[3], out);
   /* The file names are read when the SQEs are submitted. */
-  io_uring_submit (&u->ring);
-  return 0;
+  return ov_uring_submit (u);
 }
 
 static int
@@ -370,7 +378,7 @@ copy_small (struct ov_mat *m, struct ov_uring *u, struct mat_file **todo, size_t
   for (size_t i = 0; i < nslots; i++)
     {
       slots[i] = (struct slot){ .op.done = chain_done, .read_op.done = read_done,
-                                .create_op.done = create_done, .m = m,
+                                .create_op.done = create_done, .write_op.done = write_done, .m = m,
                                 .buf = mem + i * SLOT_BUF, .index = i };
       iov[i] = (struct iovec){ slots[i].buf, SLOT_BUF };
     }
@@ -393,7 +401,8 @@ copy_small (struct ov_mat *m, struct ov_uring *u, struct mat_file **todo, size_t
       if (free_slot == NULL)
         {
           struct io_uring_cqe *cqe;
-          io_uring_submit (&u->ring);
+          if (ov_uring_submit (u) < 0)
+            break;
           if (io_uring_wait_cqe (&u->ring, &cqe) == 0)
             {
               struct ov_uring_op *op = io_uring_cqe_get_data (cqe);

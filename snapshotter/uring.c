@@ -38,11 +38,23 @@ reap_one (struct ov_uring *u, struct io_uring_cqe *cqe)
     op->done (op, res, &u->err);
 }
 
+int
+ov_uring_submit (struct ov_uring *u)
+{
+  int r;
+  while ((r = io_uring_submit (&u->ring)) == -EINTR)
+    ;
+  if (r < 0 && u->err == NULL)
+    ov_error (&u->err, -r, "io_uring submit");
+  return r < 0 ? -1 : 0;
+}
+
 /* Submit and reap until at most `keep` ops are in flight. */
 static void
 settle (struct ov_uring *u, unsigned keep)
 {
-  io_uring_submit (&u->ring);
+  if (ov_uring_submit (u) < 0)
+    return;
   while (u->inflight > keep)
     {
       struct io_uring_cqe *cqe;
@@ -79,6 +91,29 @@ ov_uring_sqe (struct ov_uring *u, struct ov_uring_op *op)
   io_uring_sqe_set_data (sqe, op);
   u->inflight++;
   return sqe;
+}
+
+int
+ov_uring_chain (struct ov_uring *u, struct ov_uring_op **ops, unsigned n,
+                struct io_uring_sqe **sqes)
+{
+  if (u->err)
+    return -1;
+  if (n > u->depth || n > u->ring.sq.ring_entries)
+    return ov_error_set (&u->err, OV_EGENERIC, EINVAL, "io_uring chain of %u", n);
+  if (u->inflight + n > u->depth)
+    settle (u, u->depth - n);
+  if (io_uring_sq_space_left (&u->ring) < n)
+    settle (u, u->inflight); /* submit what is queued, wait for nothing */
+  if (u->err || io_uring_sq_space_left (&u->ring) < n)
+    return u->err ? -1 : ov_error_set (&u->err, OV_EGENERIC, EBUSY, "io_uring: no room for a chain");
+  for (unsigned i = 0; i < n; i++)
+    {
+      sqes[i] = io_uring_get_sqe (&u->ring);
+      io_uring_sqe_set_data (sqes[i], ops[i]);
+    }
+  u->inflight += n;
+  return 0;
 }
 
 int

@@ -28,4 +28,13 @@ test_expect_success 'every malformed pack index is refused as corrupt, naming th
 	test "$(grep -c "^ok" out)" = 6
 '
 
+test_expect_success 'a linked io_uring chain is never split across two submissions' '
+	test -x "$units/test-uring" &&
+	mkdir -p scratch &&
+	"$units/test-uring" "$PWD/scratch" >out &&
+	cat out &&
+	! grep "^not ok" out &&
+	test "$(grep -c "^ok" out)" = 2
+'
+
 test_done

@@ -206,6 +206,21 @@ test_expect_success TMPFS_MOUNT 'commit of a file too large for the store: exit 
 	clean_after_gc
 '
 
+test_expect_success TMPFS_MOUNT 'get onto a disk too small for it: exit 5 naming the space, not a corrupt object' '
+	OVSNAP_ROOT=$TEST_STORE &&
+	ovsnap volume create big3 &&
+	mkdir -p three &&
+	random_file three/a 200000 && random_file three/b 200000 && random_file three/c 200000 &&
+	ovsnap put big3 three/ >/dev/null &&
+	mkdir tiny &&
+	mount -t tmpfs -o size=300k ovsnap-test tiny &&
+	test_when_finished "umount $PWD/tiny" &&
+	test_expect_code 5 ovsnap get big3 . tiny/out 2>err &&
+	test_stderr_mentions err "No space left" &&
+	! grep -i "corrupt\|truncated" err &&
+	ovsnap fsck
+'
+
 test_expect_success 'commit past the inode limit: exit 5 naming the limit, history unchanged; fits after deleting' '
 	ovsnap volume create lim --max-inodes 10 &&
 	mkdir L &&
