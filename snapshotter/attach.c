@@ -515,10 +515,10 @@ flatten_run (void *ctx)
 }
 
 static void
-flatten_later (struct ov_store *s, const struct ov_layers *l, const struct ov_snapshot *snap)
+flatten_later (struct ov_store *s, bool deep, const struct ov_snapshot *snap)
 {
   struct flatten_job j = { s, snap };
-  if (l->deep)
+  if (deep)
     ov_run_detached (flatten_run, &j);
 }
 
@@ -775,7 +775,7 @@ ov_attach (struct ov_store *s, const struct ov_attach_req *req, struct ov_attach
   if (afd >= 0)
     close (afd);
   if (r == 0)
-    flatten_later (s, &layers, &snap);
+    flatten_later (s, layers.deep, &snap);
   ov_layers_free (&layers);
   snapshot_free (&snap);
   return r;
@@ -884,12 +884,11 @@ manifest_job_run (void *arg)
 }
 
 static int
-commit_locked (struct ov_store *s, struct ov_attachment *a, int afd, const char *message,
-               struct commit_mem *m, struct ov_snapshot *out, bool *changed, ov_error_t *err)
+commit_locked (struct ov_store *s, struct ov_attachment *a, int afd, const char *up,
+               const char *message, struct commit_mem *m, struct ov_snapshot *out, bool *changed,
+               ov_error_t *err)
 {
   *changed = false;
-  char up[32];
-  snprintf (up, sizeof up, "upper.%d", a->gen);
   char mname[32];
   manifest_name (a->gen, mname);
   ov_trace ("commit: worker started");
@@ -901,7 +900,7 @@ commit_locked (struct ov_store *s, struct ov_attachment *a, int afd, const char 
   struct commit_ctx c = { &m->change, 1 };
   int r = ov_fail_err ("commit-ingest", err);
   if (r == 0)
-    r = ov_ingest (s, afd, up, &opts, &c.nlinks, &m->change, NULL, err);
+    r = ov_ingest (s, AT_FDCWD, up, &opts, &c.nlinks, &m->change, NULL, err);
   c.nlinks--;
   if (r < 0)
     return -1;
@@ -954,6 +953,8 @@ struct commit_job
   struct ov_store *s;
   struct ov_attachment *a;
   int afd;
+  int lock; /* the caller holds it; the worker's copy is closed at once */
+  const char *upper; /* absolute: the worker sees it read-only and nodev */
   const char *message;
 };
 
@@ -962,10 +963,13 @@ static int
 commit_worker (void *ctx, struct ov_buf *result, ov_error_t *err)
 {
   struct commit_job *j = ctx;
+  /* a worker still freeing memory after its reply must not keep the
+   * attachment locked (flock belongs to the open file, shared by fork) */
+  close (j->lock);
   struct ov_snapshot snap;
   struct commit_mem m = { 0 };
   bool changed;
-  int r = commit_locked (j->s, j->a, j->afd, j->message, &m, &snap, &changed, err);
+  int r = commit_locked (j->s, j->a, j->afd, j->upper, j->message, &m, &snap, &changed, err);
   if (r == 0)
     {
       char hex[OV_OID_STR];
@@ -981,13 +985,17 @@ commit_worker (void *ctx, struct ov_buf *result, ov_error_t *err)
 }
 
 static int
-commit_held (struct ov_store *s, struct ov_attachment *a, int afd, const char *message,
+commit_held (struct ov_store *s, struct ov_attachment *a, int afd, int lock, const char *message,
              struct ov_snapshot *out, bool *changed, ov_error_t *err)
 {
-  struct commit_job job = { s, a, afd, message };
+  cleanup_free char *rel = xasprintf ("%s/attach/%s/upper.%d", s->root, a->id, a->gen);
+  cleanup_free char *upper = realpath (rel, NULL);
+  if (upper == NULL)
+    return ov_error (err, errno, "commit %s: open %s", a->dir, rel);
+  struct commit_job job = { s, a, afd, lock, upper, message };
   struct ov_buf res = { 0 };
   ov_trace ("commit: locked");
-  int r = ov_sandbox_run (commit_worker, &job, &res, err);
+  int r = ov_sandbox_run (upper, commit_worker, &job, &res, err);
   ov_trace ("commit: worker done");
   buf_put (&res, "", 1);
   int ch = 0;
@@ -1001,9 +1009,19 @@ commit_held (struct ov_store *s, struct ov_attachment *a, int afd, const char *m
   if (r < 0)
     return ov_error_prefix (err, "commit %s", a->dir);
   *changed = ch;
-  if (ch)
-    ov_consolidate_later (s);
   return 0;
+}
+
+/* Releases the attachment before any background work starts: a detached
+ * process inherits open files, and with them the lock. */
+static void
+att_close (int *afd, int *lock)
+{
+  if (*lock >= 0)
+    close (*lock);
+  if (*afd >= 0)
+    close (*afd);
+  *lock = *afd = -1;
 }
 
 int
@@ -1016,7 +1034,11 @@ ov_commit (struct ov_store *s, struct ov_attachment *a, const char *message,
   if (att_open_locked (s, a, &afd, &lock, err) < 0)
     return -1;
   reconcile (s, afd, a);
-  return commit_held (s, a, afd, message, out, changed, err);
+  int r = commit_held (s, a, afd, lock, message, out, changed, err);
+  att_close (&afd, &lock);
+  if (r == 0 && *changed)
+    ov_consolidate_later (s);
+  return r;
 }
 
 /* ---- reload ---- */
@@ -1222,7 +1244,7 @@ set_layers_keeping (struct ov_attachment *a, const struct ov_layers *l, bool kee
 
 static int
 reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_snapshot *out,
-               ov_error_t *err)
+               bool *deep, ov_error_t *err)
 {
   if (!ov_attachment_alive (a))
     return ov_error_set (err, OV_EGENERIC, 0, "%s is not mounted (%s)", a->dir,
@@ -1326,7 +1348,7 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
   to_trash (s, afd, oldup);
   to_trash (s, afd, oldwk);
   unlinkat (afd, oldman, 0);
-  flatten_later (s, &layers, out);
+  *deep = layers.deep;
   ov_layers_free (&layers);
   return 0;
 }
@@ -1338,8 +1360,11 @@ ov_reload (struct ov_store *s, struct ov_attachment *a, struct ov_snapshot *out,
   if (att_open_locked (s, a, &afd, &lock, err) < 0)
     return -1;
   reconcile (s, afd, a);
-  if (reload_locked (s, a, afd, out, err) < 0)
+  bool deep = false;
+  if (reload_locked (s, a, afd, out, &deep, err) < 0)
     return ov_error_prefix (err, "reload %s", a->dir);
+  att_close (&afd, &lock);
+  flatten_later (s, deep, out);
   return 0;
 }
 
@@ -1411,7 +1436,7 @@ ov_commit_detach (struct ov_store *s, struct ov_attachment *a, const char *messa
   *changed = false;
   memset (out, 0, sizeof *out);
   if (!a->readonly)
-    r = commit_held (s, a, afd, message, out, changed, err);
+    r = commit_held (s, a, afd, lock, message, out, changed, err);
   bool committed = r == 0 && !a->readonly;
   if (r == 0)
     r = detach_held (s, a, NULL, err);
@@ -1420,6 +1445,9 @@ ov_commit_detach (struct ov_store *s, struct ov_attachment *a, const char *messa
     ov_error_free (&e);
   if (r < 0 && committed)
     snapshot_free (out);
+  att_close (&afd, &lock);
+  if (r == 0 && *changed)
+    ov_consolidate_later (s);
   return r;
 }
 

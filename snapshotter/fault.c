@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 void
@@ -12,6 +13,19 @@ ov_fault (const char *name)
   const char *f = getenv ("OVSNAP_FAULT");
   if (f && strcmp (f, name) == 0)
     kill (getpid (), SIGKILL);
+}
+
+void
+ov_pause (const char *name)
+{
+  const char *f = getenv ("OVSNAP_PAUSE");
+  if (f == NULL || strcmp (f, name) != 0)
+    return;
+  const char *ms = getenv ("OVSNAP_PAUSE_MS");
+  long n = ms ? atol (ms) : 2000;
+  struct timespec ts = { n / 1000, (n % 1000) * 1000000 };
+  while (nanosleep (&ts, &ts) < 0 && errno == EINTR)
+    ;
 }
 
 bool

@@ -174,10 +174,13 @@ file_job_run (size_t i, void *ctx, ov_error_t *err)
   int fd = openat (j->dirfd, j->c->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOATIME);
   if (fd < 0 && errno == EPERM)
     fd = openat (j->dirfd, j->c->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0 && j->path && w->opts->upper && (errno == ENOENT || errno == ELOOP || errno == ENXIO))
+  if (fd < 0 && w->opts->upper
+      && (errno == ENOENT || errno == ELOOP || errno == ENXIO || errno == EACCES))
     {
-      /* gone, or a symlink or socket now, since readdir: the next commit
-       * sees what became of it (as the walk does with what vanishes) */
+      /* gone, or a symlink, socket or device node (the capture's view of
+       * an upper is nodev: EACCES) now, since readdir or the walk's stat:
+       * the next commit sees what became of it (as the walk does with what
+       * vanishes) */
       j->c->op = OV_CH_KEEP;
       return 0;
     }

@@ -1,4 +1,5 @@
 #include "nsexec.h"
+#include "fault.h"
 #include "util.h"
 
 #include <fcntl.h>
@@ -64,6 +65,7 @@ ov_run_detached (void (*fn) (void *ctx), void *ctx)
   int nul = open ("/dev/null", O_RDWR | O_CLOEXEC);
   dup2 (nul, 0);
   dup2 (nul, 1);
+  ov_pause ("background");
   fn (ctx);
   _exit (0);
 }

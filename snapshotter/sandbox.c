@@ -1,8 +1,11 @@
 #include "sandbox.h"
 #include "store.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -53,6 +56,60 @@ on_sigsys (int sig UNUSED, siginfo_t *si, void *uc_)
   (void) uc;
 }
 
+/* What a worker keeps of root's capabilities: reading every file and
+ * directory of an upper whatever its mode (DAC_READ_SEARCH), O_NOATIME on
+ * files it does not own (FOWNER), and trusted.* xattrs, where overlayfs
+ * marks opaque directories and containers keep their own (SYS_ADMIN; the
+ * filter refuses mount, unshare, setns and the other calls it would
+ * allow). Writing the store needs none: root owns it. Everything else
+ * (DAC_OVERRIDE, CHOWN, SETUID, MKNOD, NET_*, SYS_PTRACE, ...) goes, from
+ * the bounding set too, with no_new_privs set. */
+static const int kept_caps[] = { CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_SYS_ADMIN };
+
+static int
+drop_capabilities (ov_error_t *err)
+{
+  if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    return ov_error (err, errno, "sandbox: no_new_privs");
+  struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+  struct __user_cap_data_struct data[2];
+  if (syscall (SYS_capget, &hdr, data) < 0)
+    return ov_error (err, errno, "sandbox: capget");
+  uint64_t keep = 0;
+  for (size_t i = 0; i < ARRAY_SIZE (kept_caps); i++)
+    keep |= 1ull << kept_caps[i];
+  for (int c = 0; c <= 63; c++)
+    if (!(keep & (1ull << c)) && prctl (PR_CAPBSET_READ, c, 0, 0, 0) == 1
+        && prctl (PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+      return ov_error (err, errno, "sandbox: drop capability %d from the bounding set", c);
+  uint64_t have = data[0].permitted | (uint64_t) data[1].permitted << 32;
+  keep &= have;
+  data[0].effective = data[0].permitted = (uint32_t) keep;
+  data[1].effective = data[1].permitted = (uint32_t) (keep >> 32);
+  data[0].inheritable = data[1].inheritable = 0;
+  if (syscall (SYS_capset, &hdr, data) < 0)
+    return ov_error (err, errno, "sandbox: capset");
+  return 0;
+}
+
+/* The worker's own mount namespace, where `dir` is a read-only, nodev,
+ * nosuid, noexec bind of itself: whatever a container swaps in there
+ * between readdir and open, the kernel refuses to open a device node and
+ * the worker cannot change a byte. */
+static int
+private_view (const char *dir, ov_error_t *err)
+{
+  if (unshare (CLONE_NEWNS) < 0)
+    return ov_error (err, errno, "sandbox: mount namespace");
+  if (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+    return ov_error (err, errno, "sandbox: private mounts");
+  if (mount (dir, dir, NULL, MS_BIND, NULL) < 0
+      || mount (NULL, dir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV | MS_NOSUID | MS_NOEXEC,
+                NULL) < 0)
+    return ov_error (err, errno, "sandbox: read-only view of %s", dir);
+  return 0;
+}
+
 int
 ov_sandbox_enter (ov_error_t *err)
 {
@@ -60,6 +117,8 @@ ov_sandbox_enter (ov_error_t *err)
    * trap); memory checks and sandboxing are separate test passes */
   if (RUNNING_ON_VALGRIND)
     return 0;
+  if (drop_capabilities (err) < 0)
+    return -1;
   struct sigaction sa = { 0 };
   sa.sa_sigaction = on_sigsys;
   sa.sa_flags = SA_SIGINFO;
@@ -142,9 +201,41 @@ reap_earlier (void)
   nunreaped = 0;
 }
 
+/* Test hook: what a worker taken over by hostile input could do to its view. */
+static void
+selftest_view (const char *view)
+{
+  cleanup_free char *probe = xasprintf ("%s/.ovsnap-selftest", view);
+  int fd = open (probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  fprintf (stderr, "ovsnap: sandbox self-test: write in the view %s\n", fd < 0 ? strerror (errno) : "allowed");
+  if (fd >= 0)
+    close (fd);
+  DIR *d = opendir (view);
+  struct dirent *de;
+  while (d && (de = readdir (d)))
+    if (de->d_type == DT_CHR || de->d_type == DT_BLK)
+      {
+        cleanup_free char *dev = xasprintf ("%s/%s", view, de->d_name);
+        int dfd = open (dev, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        fprintf (stderr, "ovsnap: sandbox self-test: open device %s %s\n", de->d_name,
+                 dfd < 0 ? strerror (errno) : "allowed");
+        if (dfd >= 0)
+          close (dfd);
+      }
+  if (d)
+    closedir (d);
+  FILE *f = fopen ("/proc/self/status", "re");
+  char line[256];
+  while (f && fgets (line, sizeof line, f))
+    if (strncmp (line, "CapEff:", 7) == 0 || strncmp (line, "CapBnd:", 7) == 0)
+      fprintf (stderr, "ovsnap: sandbox self-test: %s", line);
+  if (f)
+    fclose (f);
+}
+
 int
-ov_sandbox_run (int (*fn) (void *ctx, struct ov_buf *result, ov_error_t *err), void *ctx,
-                struct ov_buf *result, ov_error_t *err)
+ov_sandbox_run (const char *view, int (*fn) (void *ctx, struct ov_buf *result, ov_error_t *err),
+                void *ctx, struct ov_buf *result, ov_error_t *err)
 {
   reap_earlier ();
   int p[2];
@@ -169,7 +260,9 @@ ov_sandbox_run (int (*fn) (void *ctx, struct ov_buf *result, ov_error_t *err), v
       reply_fd = p[1];
       ov_error_t e = NULL;
       struct ov_buf out = { 0 };
-      int r = ov_sandbox_enter (&e);
+      int r = view ? private_view (view, &e) : 0;
+      if (r == 0)
+        r = ov_sandbox_enter (&e);
       if (r == 0 && getenv ("OVSNAP_SANDBOX_SELFTEST"))
         {
           /* test hook: a worker taken over by hostile input tries these */
@@ -180,6 +273,8 @@ ov_sandbox_run (int (*fn) (void *ctx, struct ov_buf *result, ov_error_t *err), v
           fprintf (stderr, "ovsnap: sandbox self-test: socket %s\n", sock < 0 ? strerror (errno) : "allowed");
           int m = mount ("none", "/mnt", "tmpfs", 0, NULL);
           fprintf (stderr, "ovsnap: sandbox self-test: mount %s\n", m < 0 ? strerror (errno) : "allowed");
+          if (view)
+            selftest_view (view);
         }
       if (r == 0)
         r = fn (ctx, &out, &e);

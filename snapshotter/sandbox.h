@@ -5,7 +5,8 @@
  * unshare, no module or key syscalls, and no io_uring (its operations are
  * not seen by seccomp, so the worker does not get a ring at all). A call
  * outside the list fails with EPERM and is reported on stderr
- * ("sandbox: forbidden system call N (name)"), never obeyed. */
+ * ("sandbox: forbidden system call N (name)"), never obeyed. The worker
+ * keeps only the capabilities reading needs (see drop_capabilities). */
 #ifndef OVSNAP_SANDBOX_H
 #define OVSNAP_SANDBOX_H
 
@@ -13,9 +14,12 @@
 #include "util.h"
 
 /* Runs fn in a sandboxed child; what fn appends to `result` comes back to
- * the caller, and so does its error. */
-int ov_sandbox_run (int (*fn) (void *ctx, struct ov_buf *result, ov_error_t *err), void *ctx,
-                    struct ov_buf *result, ov_error_t *err);
+ * the caller, and so does its error. With `view` (an absolute directory),
+ * the child has its own mount namespace where view is read-only, nodev,
+ * nosuid and noexec: it can read what a container wrote there, never open
+ * a device node a container put there, never change it. */
+int ov_sandbox_run (const char *view, int (*fn) (void *ctx, struct ov_buf *result, ov_error_t *err),
+                    void *ctx, struct ov_buf *result, ov_error_t *err);
 /* In a worker: send `result` as the reply now. The caller goes on at once;
  * what fn does after this (freeing memory) it does not wait for, and fn's
  * own return value is then ignored. Elsewhere: does nothing. */

@@ -47,6 +47,16 @@ stopped_after_reloads() {
 	test "$(grep -c ok reloads)" -gt 0
 }
 
+# wait_for_rollup: the background roll-up has merged the packs (at most 10 s)
+wait_for_rollup() {
+	for _ in $(seq 1 100); do
+		[ "$(ls "$TEST_STORE"/packs/*.pack | wc -l)" -lt 16 ] && return 0
+		sleep 0.1
+	done
+	echo "the packs were never rolled up" >&7
+	return 1
+}
+
 # all_in_head DIR NAMES: every file name listed in NAMES is in v's head, in DIR
 all_in_head() {
 	ovsnap --json ls v "$1" >ls.json &&
@@ -171,6 +181,19 @@ test_expect_success 'umount --commit while a file is open for writing: refused b
 	echo after >R/after-busy &&
 	ovsnap commit R >/dev/null &&
 	ovsnap get v held - >got && echo held >expect && test_cmp expect got
+'
+
+test_expect_success 'a commit'"'"'s background roll-up of packs does not keep the attachment locked' '
+	# puts up to 15 packs: the commit'"'"'s own makes 16, and rolls them up in the background
+	for i in $(seq 1 30); do
+		[ "$(ls "$TEST_STORE"/packs/*.pack | wc -l)" -lt 15 ] || break
+		echo $i >p$i && ovsnap put v p$i /packs/ >/dev/null || return 1
+	done &&
+	test "$(ls "$TEST_STORE"/packs/*.pack | wc -l)" = 15 &&
+	echo c >R/consolidated &&
+	OVSNAP_PAUSE=background ovsnap commit R >/dev/null &&
+	flock -n "$TEST_STORE/attach/$(att R id)/lock" true &&
+	wait_for_rollup
 '
 
 test_expect_success 'gc after a reload killed past its switch keeps every layer the live mount stands on' '
