@@ -78,7 +78,7 @@ test_expect_success SHADOW 'the volume never holds the content of /etc/shadow' '
 	grep "^root:" /etc/shadow >shadow.root &&
 	{ ovsnap get v x - >got 2>err; true; } &&
 	! grep -F -f shadow.root got &&
-	! grep -rqF -f shadow.root "$OVSNAP_ROOT/objects" &&
+	! grep -rqF -f shadow.root "$OVSNAP_ROOT/objects" "$OVSNAP_ROOT/packs" &&
 	rm -rf out &&
 	ovsnap get v . out &&
 	test -L out/x &&
@@ -122,7 +122,7 @@ test_expect_success 'a directory replaced by a symlink to /etc is committed as t
 	ovsnap get v . out &&
 	test -L out/d2 &&
 	no_etc_inside out &&
-	! grep -rqF -f passwd.root "$OVSNAP_ROOT/objects"
+	! grep -rqF -f passwd.root "$OVSNAP_ROOT/objects" "$OVSNAP_ROOT/packs"
 '
 
 test_expect_success 'a directory swapped for a symlink to /etc during 20 commits: never a file of /etc, never a crash' '
@@ -171,7 +171,7 @@ test_expect_success 'a directory swapped for a symlink to /etc during 20 commits
 		elif test -d got.tree/d; then echo "$id: d is a directory of $(ls got.tree/d | wc -l)"
 		else echo "$id: no d"; fi
 	done <ids &&
-	! grep -rqF -f passwd.root "$OVSNAP_ROOT/objects" &&
+	! grep -rqF -f passwd.root "$OVSNAP_ROOT/objects" "$OVSNAP_ROOT/packs" &&
 	echo own >expect &&
 	ovsnap get v d/own - >got &&
 	test_cmp expect got
