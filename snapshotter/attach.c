@@ -239,6 +239,45 @@ manifest_name (int gen, char out[32])
   snprintf (out, 32, "manifest.%d", gen);
 }
 
+/* A manifest a commit left pending (killed between naming it and moving
+ * it in place, before or after the head moved) becomes manifest.N, or
+ * goes. Called with the attachment locked. */
+static void
+manifest_settle (struct ov_store *s, int afd, const struct ov_attachment *a)
+{
+  char name[32];
+  manifest_name (a->gen, name);
+  size_t nl = strlen (name);
+  int dup_fd = dup (afd);
+  DIR *d = dup_fd >= 0 ? fdopendir (dup_fd) : NULL;
+  if (d == NULL)
+    {
+      if (dup_fd >= 0)
+        close (dup_fd);
+      return;
+    }
+  struct dirent *de;
+  while ((de = readdir (d)))
+    {
+      struct ov_oid id;
+      if (strncmp (de->d_name, name, nl) != 0 || de->d_name[nl] != '.'
+          || oid_parse (de->d_name + nl + 1, &id) < 0)
+        continue;
+      bool has = false;
+      ov_error_t e = NULL;
+      if (ov_volume_has (s, a->volume, &id, &has, &e) < 0)
+        {
+          ov_error_free (&e);
+          continue; /* decided next time */
+        }
+      if (has)
+        renameat (afd, de->d_name, afd, name);
+      else
+        unlinkat (afd, de->d_name, 0);
+    }
+  closedir (d);
+}
+
 /* Which upper the overlay on top at the mount point uses (0: none of ours). */
 static int
 live_gen (const struct ov_attachment *a, bool *readonly)
@@ -312,6 +351,7 @@ reconcile (struct ov_store *s, int afd, struct ov_attachment *a)
   manifest_name (a->gen, legacy);
   if (faccessat (afd, legacy, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
     renameat (afd, "manifest", afd, legacy); /* written before manifests had a generation */
+  manifest_settle (s, afd, a);
   if (changed && state_save (s, a, &e) < 0)
     {
       fprintf (stderr, "ovsnap: warning: %s: %s\n", a->dir, e->msg);
@@ -369,9 +409,12 @@ struct each_ctx
   void *ctx;
 };
 
-int
-ov_attachment_each (struct ov_store *s, int (*cb) (const struct ov_attachment *a, void *ctx),
-                    void *ctx, ov_error_t *err)
+/* Every attachment with a readable state. strict: a state that is there
+ * but cannot be read is an error, naming it, after the others were seen
+ * (gc must not evict the layers of an attachment it cannot read). */
+static int
+each_state (struct ov_store *s, bool strict, int (*cb) (const struct ov_attachment *a, void *ctx),
+            void *ctx, ov_error_t *err)
 {
   cleanup_close int fd = openat (ov_store_fd (s), "attach", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
@@ -390,6 +433,7 @@ ov_attachment_each (struct ov_store *s, int (*cb) (const struct ov_attachment *a
       }
   closedir (d);
   int r = 0;
+  ov_error_t unreadable = NULL;
   for (size_t i = 0; i < n; i++)
     {
       struct ov_attachment a;
@@ -400,11 +444,30 @@ ov_attachment_each (struct ov_store *s, int (*cb) (const struct ov_attachment *a
           r = cb (&a, ctx);
           attachment_free (&a);
         }
-      ov_error_free (&e); /* half-created attachments have no state yet */
+      /* no state yet: an attachment being created, nothing mounted */
+      if (e && e->code != OV_ENOTFOUND && unreadable == NULL)
+        {
+          unreadable = e;
+          e = NULL;
+        }
+      ov_error_free (&e);
       free (ids[i]);
     }
   free (ids);
+  if (r == 0 && strict && unreadable)
+    {
+      *err = unreadable;
+      return ov_error_prefix (err, "attachment state unreadable");
+    }
+  ov_error_free (&unreadable);
   return r < 0 ? -1 : 0;
+}
+
+int
+ov_attachment_each (struct ov_store *s, int (*cb) (const struct ov_attachment *a, void *ctx),
+                    void *ctx, ov_error_t *err)
+{
+  return each_state (s, false, cb, ctx, err);
 }
 
 struct find_ctx
@@ -725,7 +788,13 @@ ov_attach (struct ov_store *s, const struct ov_attach_req *req, struct ov_attach
       return -1;
     }
   char aid[17];
-  random_id (aid);
+  if (random_id (aid) < 0)
+    {
+      free (real);
+      snapshot_free (&snap);
+      ov_layers_free (&layers);
+      return ov_error (err, errno, "attachment id");
+    }
   out->id = xstrdup (aid);
   out->volume = xstrdup (req->volume);
   out->dir = real;
@@ -783,10 +852,13 @@ ov_attach (struct ov_store *s, const struct ov_attach_req *req, struct ov_attach
 
 /* ---- commit ---- */
 
+struct manifest_job;
+
 struct commit_ctx
 {
   struct ov_change *change;
   uint64_t nlinks;
+  struct manifest_job *mj;
 };
 
 static int
@@ -864,8 +936,12 @@ commit_mem_free (struct commit_mem *m)
 }
 
 /* The new manifest is written (and synced) to a side file on a thread
- * while the volume is updated; it only takes its name once the update is
- * durable (before that it would claim changes as committed). */
+ * while the volume is updated. Before the head moves, the side file takes
+ * the name manifest.N.<snapshot> (and the directory is synced): after a
+ * crash the next command keeps it as manifest.N if that snapshot made it
+ * into the volume's history, and drops it if not (manifest_settle). So a
+ * commit neither re-applies changes it already committed, over newer
+ * writers, nor takes changes it never committed for committed. */
 struct manifest_job
 {
   int afd;
@@ -873,6 +949,9 @@ struct manifest_job
   const struct ov_manifest *m;
   ov_error_t err;
   int r;
+  pthread_t th;
+  bool threaded, joined;
+  char pending[64]; /* manifest.N.<snapshot>, once named */
 };
 
 static void *
@@ -881,6 +960,39 @@ manifest_job_run (void *arg)
   struct manifest_job *j = arg;
   j->r = manifest_prepare (j->afd, j->name, j->m, &j->err);
   return NULL;
+}
+
+static void
+manifest_job_join (struct manifest_job *j)
+{
+  if (j->threaded && !j->joined)
+    pthread_join (j->th, NULL);
+  j->joined = true;
+}
+
+static int
+commit_before_head (const struct ov_snapshot *snap, void *ctx, ov_error_t *err)
+{
+  struct manifest_job *j = ((struct commit_ctx *) ctx)->mj;
+  manifest_job_join (j);
+  if (j->r < 0)
+    {
+      *err = j->err;
+      j->err = NULL;
+      return ov_error_prefix (err, "manifest");
+    }
+  if (ov_fail_err ("commit-manifest", err) < 0)
+    return -1;
+  char hex[OV_OID_STR];
+  oid_hex (&snap->id, hex);
+  snprintf (j->pending, sizeof j->pending, "%s.%s", j->name, hex);
+  cleanup_free char *tmp = xasprintf ("%s.tmp", j->name);
+  if (renameat (j->afd, tmp, j->afd, j->pending) < 0 || fsync (j->afd) < 0)
+    {
+      j->pending[0] = '\0';
+      return ov_error (err, errno, "save manifest");
+    }
+  return 0;
 }
 
 static int
@@ -897,7 +1009,7 @@ commit_locked (struct ov_store *s, struct ov_attachment *a, int afd, const char 
   ov_trace ("commit: manifest loaded");
   struct ov_ingest_opts opts = { .upper = true, .prev = &m->prev, .next = &m->next,
                                  .dirfds = &m->dirfds };
-  struct commit_ctx c = { &m->change, 1 };
+  struct commit_ctx c = { &m->change, 1, NULL };
   int r = ov_fail_err ("commit-ingest", err);
   if (r == 0)
     r = ov_ingest (s, AT_FDCWD, up, &opts, &c.nlinks, &m->change, NULL, err);
@@ -916,31 +1028,25 @@ commit_locked (struct ov_store *s, struct ov_attachment *a, int afd, const char 
       volume_free (&v);
       return r;
     }
-  struct manifest_job mj = { afd, mname, &m->next, NULL, 0 };
-  pthread_t th;
-  bool threaded = pthread_create (&th, NULL, manifest_job_run, &mj) == 0;
-  if (!threaded)
+  struct manifest_job mj = { .afd = afd, .name = mname, .m = &m->next };
+  c.mj = &mj;
+  mj.threaded = pthread_create (&mj.th, NULL, manifest_job_run, &mj) == 0;
+  if (!mj.threaded)
     manifest_job_run (&mj);
   ov_fault ("commit-before-update");
   r = ov_fail_err ("commit-update", err);
   if (r == 0)
-    r = ov_volume_update (s, a->volume, message, commit_edit, &c, out, err);
+    r = ov_volume_update_ex (s, a->volume, message, commit_edit, commit_before_head, &c, out, err);
   *changed = r == 0;
   ov_trace ("commit: volume updated");
-  if (threaded)
-    pthread_join (th, NULL);
-  /* The manifest records what is now committed; a crash before it is
-   * renamed only makes the next commit capture the same changes again. */
-  if (r == 0 && mj.r == 0 && ov_fail_err ("commit-manifest", err) < 0)
-    r = ov_error_prefix (err, "commit %s: the snapshot is made, its manifest not", a->dir);
-  else if (r == 0 && mj.r == 0)
-    r = manifest_publish (afd, mname, err);
-  else if (r == 0)
-    {
-      *err = mj.err;
-      mj.err = NULL;
-      r = ov_error_prefix (err, "commit %s: the snapshot is made, its manifest not", a->dir);
-    }
+  manifest_job_join (&mj);
+  ov_fault ("commit-manifest-pending");
+  /* The head has moved: the pending manifest takes its place. A crash
+   * before this rename is settled by manifest_settle. */
+  if (r == 0 && mj.pending[0] && renameat (afd, mj.pending, afd, mname) < 0)
+    r = ov_error (err, errno, "commit %s: save manifest", a->dir);
+  if (r < 0 && mj.pending[0] && !*changed)
+    unlinkat (afd, mj.pending, 0); /* the head never moved to it */
   if (r < 0 || mj.r < 0)
     manifest_discard (afd, mname);
   ov_error_free (&mj.err);
@@ -1536,7 +1642,7 @@ int
 ov_attachment_trees (struct ov_store *s, struct ov_oid **trees, size_t *n, ov_error_t *err)
 {
   struct trees_ctx t = { 0 };
-  int r = ov_attachment_each (s, trees_cb, &t, err);
+  int r = each_state (s, true, trees_cb, &t, err);
   *trees = t.v;
   *n = t.n;
   return r;

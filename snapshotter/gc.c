@@ -56,11 +56,19 @@ sweep (struct ov_store *s, enum ov_kind kind, const struct ov_oidset *keep, uint
 static int
 sweep_cache (struct ov_store *s, struct ov_gc_result *res, ov_error_t *err)
 {
-  struct ov_oid *trees;
-  size_t n;
+  struct ov_oid *trees = NULL;
+  size_t n = 0;
+  int r = 0;
   if (ov_attachment_trees (s, &trees, &n, err) < 0)
-    return -1;
-  int r = ov_layers_evict (s, trees, n, &res->layers_evicted, err);
+    {
+      if ((*err)->code != OV_ECORRUPT)
+        return -1;
+      /* the layers that attachment stands on are unknown: keep them all */
+      fprintf (stderr, "ovsnap gc: warning: %s; no cache layer evicted\n", (*err)->msg);
+      ov_error_free (err);
+    }
+  else
+    r = ov_layers_evict (s, trees, n, &res->layers_evicted, err);
   free (trees);
   int rootfd = ov_store_fd (s);
   cleanup_close int tfd = openat (rootfd, "cache/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -240,6 +240,14 @@ int
 ov_volume_update (struct ov_store *s, const char *name, const char *message, ov_edit_fn fn,
                   void *ctx, struct ov_snapshot *result, ov_error_t *err)
 {
+  return ov_volume_update_ex (s, name, message, fn, NULL, ctx, result, err);
+}
+
+int
+ov_volume_update_ex (struct ov_store *s, const char *name, const char *message, ov_edit_fn fn,
+                     ov_before_head_fn before_head, void *ctx, struct ov_snapshot *result,
+                     ov_error_t *err)
+{
   cleanup_close int lock = lock_volume (s, name, err);
   if (lock < 0)
     return -1;
@@ -287,6 +295,10 @@ ov_volume_update (struct ov_store *s, const char *name, const char *message, ov_
       ov_fault ("update-before-head");
       r = ov_store_sync (s, err);
     }
+  if (r == 0 && before_head)
+    r = before_head (&snap, ctx, err);
+  if (r == 0 && before_head)
+    ov_fault ("update-before-head-moves");
   if (r == 0)
     {
       v.head = snap.id;
@@ -302,6 +314,49 @@ ov_volume_update (struct ov_store *s, const char *name, const char *message, ov_
     }
   *result = snap;
   return 0;
+}
+
+struct has_ctx
+{
+  const struct ov_oid *id;
+  int64_t time_ns; /* older snapshots than this cannot be it */
+  bool found;
+};
+
+static int
+has_cb (const struct ov_snapshot *snap, void *ctx)
+{
+  struct has_ctx *h = ctx;
+  h->found = oid_eq (&snap->id, h->id);
+  return h->found || snap->time_ns < h->time_ns;
+}
+
+int
+ov_volume_has (struct ov_store *s, const char *name, const struct ov_oid *id, bool *has,
+               ov_error_t *err)
+{
+  *has = false;
+  struct ov_snapshot snap;
+  ov_error_t e = NULL;
+  if (ov_snapshot_load (s, id, &snap, &e) < 0)
+    {
+      int missing = e->code == OV_ENOTFOUND;
+      if (missing)
+        ov_error_free (&e);
+      else
+        *err = e;
+      return missing ? 0 : -1; /* never stored: never the head */
+    }
+  struct ov_volume v;
+  int r = ov_volume_load (s, name, &v, err);
+  struct has_ctx h = { id, snap.time_ns, false };
+  snapshot_free (&snap);
+  if (r == 0)
+    r = ov_volume_history (s, &v, has_cb, &h, err);
+  if (r == 0)
+    volume_free (&v);
+  *has = h.found;
+  return r;
 }
 
 int

@@ -39,6 +39,17 @@ typedef int (*ov_edit_fn) (struct ov_store *s, const struct ov_snapshot *head,
 /* Returns 0 and fills *result (the new snapshot, or the unchanged head). */
 int ov_volume_update (struct ov_store *s, const char *name, const char *message, ov_edit_fn fn,
                       void *ctx, struct ov_snapshot *result, ov_error_t *err);
+/* The same; before_head (with fn's ctx) runs once the new snapshot is
+ * durable and before the head moves to it: what it makes durable there
+ * can tell, after a crash, whether the head got there. Its failure
+ * leaves the head where it was. */
+typedef int (*ov_before_head_fn) (const struct ov_snapshot *snap, void *ctx, ov_error_t *err);
+int ov_volume_update_ex (struct ov_store *s, const char *name, const char *message, ov_edit_fn fn,
+                         ov_before_head_fn before_head, void *ctx, struct ov_snapshot *result,
+                         ov_error_t *err);
+/* Is snapshot id the head of volume `name` or one of its ancestors? */
+int ov_volume_has (struct ov_store *s, const char *name, const struct ov_oid *id, bool *has,
+                   ov_error_t *err);
 
 /* SNAP: "head", "head~N", or a unique hex prefix (>= 4 digits) of a
  * snapshot in the volume's history. */

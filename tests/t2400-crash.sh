@@ -26,7 +26,7 @@ test_expect_success 'setup: volume v with a file, attachment A' '
 	ovsnap mount v A
 '
 
-for point in commit-before-update update-before-sync update-before-head update-after-head
+for point in commit-before-update update-before-sync update-before-head update-before-head-moves update-after-head commit-manifest-pending
 do
 	test_expect_success "a commit killed at $point: old or new head, fsck clean, the next commit lands the change" '
 		echo "new at '"$point"'" >new &&
@@ -136,6 +136,33 @@ test_expect_success 'clean up' '
 	ovsnap umount A &&
 	ovsnap umount B &&
 	! grep -F " $PWD/" /proc/self/mountinfo
+'
+
+test_expect_success 'a commit killed after its head moved, before its manifest: the next commit does not re-apply it over a newer writer' '
+	mkdir -p B &&
+	{ mountpoint -q A || ovsnap mount v A; } &&
+	ovsnap mount v B &&
+	echo "from A" >A/contested &&
+	OVSNAP_FAULT=update-after-head killed ovsnap commit A &&
+	ovsnap get v contested - >got && echo "from A" >expect && test_cmp expect got &&
+	echo "from B, later" >B/contested &&
+	ovsnap commit B >/dev/null &&
+	h=$(head_of v) &&
+	ovsnap commit A >id &&
+	test "$(cat id)" = "$h" &&
+	ovsnap get v contested - >got && echo "from B, later" >expect && test_cmp expect got &&
+	ls "$TEST_STORE/attach/$(att A id)" | grep "^manifest" >manifests &&
+	test_line_count = 1 manifests &&
+	ovsnap umount B
+'
+
+test_expect_success 'a commit killed after naming its manifest, before the head moved: the next commit takes the change' '
+	echo "A again" >A/contested &&
+	h=$(head_of v) &&
+	OVSNAP_FAULT=update-before-head-moves killed ovsnap commit A &&
+	test "$(head_of v)" = "$h" &&
+	ovsnap commit A >/dev/null &&
+	ovsnap get v contested - >got && echo "A again" >expect && test_cmp expect got
 '
 
 test_done

@@ -83,4 +83,19 @@ test_expect_success 'a layer from an earlier boot that never got synced is rebui
 	ovsnap umount A
 '
 
+test_expect_success 'gc keeps every layer while an attachment state cannot be read, and says which' '
+	ovsnap mount v A >/dev/null &&
+	id=$(ls "$OVSNAP_ROOT/attach") &&
+	cp "$OVSNAP_ROOT/attach/$id/state" state.good &&
+	echo "{ not json" >"$OVSNAP_ROOT/attach/$id/state" &&
+	ls "$OVSNAP_ROOT/cache/layers" >layers.before &&
+	ovsnap gc >out 2>err &&
+	test_stderr_mentions err "attachment state unreadable" "$id" "no cache layer evicted" &&
+	ls "$OVSNAP_ROOT/cache/layers" >layers.after &&
+	test_cmp layers.before layers.after &&
+	diff -r want-13 A &&
+	cp state.good "$OVSNAP_ROOT/attach/$id/state" &&
+	ovsnap umount A
+'
+
 test_done
