@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <fcntl.h>
+#include <libmount.h>
 #include <stdio.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -311,91 +312,46 @@ ov_mount_replace (pid_t pid, const char *path, dev_t dev, int mfd, ov_error_t *e
   return mount_op (pid, &o, err);
 }
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo */
-static void
-unescape (char *s)
-{
-  char *w = s;
-  for (char *r = s; *r; r++)
-    {
-      if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0'
-          && r[3] <= '7')
-        {
-          *w++ = (char) ((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
-          r += 3;
-        }
-      else
-        *w++ = *r;
-    }
-  *w = '\0';
-}
-
-struct stacked
-{
-  int id, parent;
-  bool readonly;
-  char *super;
-};
-
+/* From the mount table (libmount: it decodes the \ooo escapes of paths
+ * with spaces or newlines): the mounts at dir, and of them the one no
+ * other mount at dir stands on. */
 int
 ov_mount_top_at (pid_t pid, const char *dir, struct ov_mount_top *out, ov_error_t *err)
 {
   memset (out, 0, sizeof *out);
   char path[64];
   snprintf (path, sizeof path, "/proc/%d/mountinfo", pid ? pid : getpid ());
-  FILE *f = fopen (path, "re");
-  if (f == NULL)
-    return ov_error (err, errno, "read %s", path);
-  struct stacked *v = NULL;
-  size_t n = 0;
-  char *line = NULL;
-  size_t cap = 0;
-  while (getline (&line, &cap, f) > 0)
+  struct libmnt_table *tb = mnt_new_table_from_file (path);
+  if (tb == NULL)
+    return ov_error (err, errno ? errno : EINVAL, "read %s", path);
+  struct libmnt_iter *it = mnt_new_iter (MNT_ITER_FORWARD);
+  struct libmnt_fs *fs, *top = NULL;
+  while (mnt_table_next_fs (tb, it, &fs) == 0)
     {
-      /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER */
-      char *save = NULL, *fields[6], *tok;
-      int k = 0;
-      while (k < 6 && (tok = strtok_r (k ? NULL : line, " \n", &save)))
-        fields[k++] = tok;
-      if (k < 6)
+      const char *target = mnt_fs_get_target (fs);
+      if (target == NULL || strcmp (target, dir) != 0)
         continue;
-      unescape (fields[4]);
-      if (strcmp (fields[4], dir) != 0)
-        continue;
-      char *super = NULL;
-      int after = -1;
-      while ((tok = strtok_r (NULL, " \n", &save)))
-        {
-          if (after < 0 && strcmp (tok, "-") == 0)
-            after = 0;
-          else if (after >= 0 && ++after == 3)
-            super = tok;
-        }
-      v = xrealloc (v, (n + 1) * sizeof *v);
-      v[n].id = atoi (fields[0]);
-      v[n].parent = atoi (fields[1]);
-      v[n].readonly = strncmp (fields[5], "ro", 2) == 0 && (fields[5][2] == ',' || !fields[5][2]);
-      v[n].super = xstrdup (super ? super : "");
-      n++;
-    }
-  free (line);
-  fclose (f);
-  /* the top is the one no other mount at dir stands on */
-  out->count = n;
-  for (size_t i = 0; i < n && out->super_options == NULL; i++)
-    {
+      out->count++;
+      /* on top: no other mount at dir has it for its parent */
+      struct libmnt_iter *it2 = mnt_new_iter (MNT_ITER_FORWARD);
+      struct libmnt_fs *other;
       bool below = false;
-      for (size_t j = 0; j < n && !below; j++)
-        below = v[j].parent == v[i].id;
-      if (!below)
-        {
-          out->readonly = v[i].readonly;
-          out->super_options = xstrdup (v[i].super);
-        }
+      while (!below && mnt_table_next_fs (tb, it2, &other) == 0)
+        below = other != fs && mnt_fs_get_parent_id (other) == mnt_fs_get_id (fs)
+                && mnt_fs_get_target (other) && strcmp (mnt_fs_get_target (other), dir) == 0;
+      mnt_free_iter (it2);
+      if (!below && top == NULL)
+        top = fs;
     }
-  for (size_t i = 0; i < n; i++)
-    free (v[i].super);
-  free (v);
+  if (top)
+    {
+      const char *super = mnt_fs_get_fs_options (top);
+      out->super_options = xstrdup (super ? super : "");
+      const char *vfs = mnt_fs_get_vfs_options (top);
+      out->readonly = vfs && mnt_optstr_get_option (vfs, "ro", NULL, NULL) == 0;
+    }
+  mnt_free_iter (it);
+  mnt_unref_table (tb);
   return 0;
 }
 

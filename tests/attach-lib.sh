@@ -28,9 +28,14 @@ print(v if isinstance(v, str) else json.dumps(v))
 ' "$1" "$2"
 }
 
-# mounts_at DIR: how many mounts are stacked at DIR
+# mounts_at DIR: how many mounts are stacked at DIR (mountinfo's \ooo escapes decoded)
 mounts_at() {
-	awk -v p="$(cd "$1" && pwd -P)" '$5 == p' /proc/self/mountinfo | wc -l
+	python3 -c '
+import re, sys
+want = sys.argv[1]
+dec = lambda m: re.sub(r"\\([0-7]{3})", lambda x: chr(int(x.group(1), 8)), m)
+print(sum(1 for l in open("/proc/self/mountinfo") if dec(l.split(" ")[4]) == want))
+' "$(cd "$1" && pwd -P)"
 }
 
 # test_mounts_one DIR...: exactly one mount at each DIR

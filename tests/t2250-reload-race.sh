@@ -209,6 +209,19 @@ test_expect_success 'gc after a reload killed past its switch keeps every layer 
 	ovsnap fsck >fsck.out
 '
 
+test_expect_success 'a mount point with a space in its name: a reload killed past its switch is settled too' '
+	mkdir "S P" &&
+	ovsnap mount v "S P" >/dev/null &&
+	echo spaced >W/spaced && ovsnap commit W >/dev/null &&
+	OVSNAP_FAULT=reload-switched killed ovsnap reload "S P" &&
+	test_path_is_file "S P/spaced" &&
+	echo "in S P" >"S P/mine" &&
+	ovsnap commit "S P" >/dev/null &&
+	ovsnap get v mine - >got && echo "in S P" >expect && test_cmp expect got &&
+	test_mounts_one "S P" &&
+	ovsnap umount "S P"
+'
+
 # A reload killed while the old mount is frozen leaves it read-only until the next command on
 # the attachment (commit, reload, status) sets it right.
 test_expect_success 'a reload killed at each step: the next commit and reload work, one overlay, fsck clean' '
