@@ -45,7 +45,25 @@ struct ov_mat
   size_t ntrees, captrees;
   struct ov_entry **tops;
   size_t ntops;
+  mode_t umask; /* what the process umask takes off a created file's mode */
 };
+
+/* The umask, read without changing it (umask(2) sets it process-wide,
+ * under every other thread's feet). Unknown: assume it takes everything,
+ * so every file gets its chmod. */
+static mode_t
+process_umask (void)
+{
+  FILE *f = fopen ("/proc/self/status", "re");
+  char line[128];
+  unsigned m = 0777;
+  while (f && fgets (line, sizeof line, f))
+    if (sscanf (line, "Umask: %o", &m) == 1)
+      break;
+  if (f)
+    fclose (f);
+  return m & 0777;
+}
 
 struct ov_mat *
 ov_mat_new (struct ov_store *s, int flags, struct ov_progress *progress)
@@ -54,6 +72,7 @@ ov_mat_new (struct ov_store *s, int flags, struct ov_progress *progress)
   m->s = s;
   m->flags = flags;
   m->progress = progress ? progress : &m->quiet;
+  m->umask = process_umask ();
   return m;
 }
 
@@ -93,8 +112,9 @@ static int
 set_meta_at (int dirfd, const char *name, const struct ov_entry *e, bool created_with_mode,
              ov_error_t *err)
 {
-  /* A file we created is ours already, with its permission bits (the
-   * umask is 0 while we work); chown clears set-id bits, so chmod after. */
+  /* A file we created is ours already, with its permission bits when
+   * the umask took none of them (created_with_mode); chown clears set-id
+   * bits, so chmod after. */
   bool chown_needed = geteuid () == 0 && (e->uid != geteuid () || e->gid != getegid ());
   if (chown_needed && fchownat (dirfd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0)
     return ov_error (err, errno, "chown %s", name);
@@ -300,7 +320,7 @@ chain_done (struct ov_uring_op *op, int res, ov_error_t *err)
       unlinkat (f->dirfd, f->e->name, 0);
       return ov_error_prefix (err, "%s", f->e->name);
     }
-  if (set_meta_at (f->dirfd, f->e->name, f->e, true, err) < 0)
+  if (set_meta_at (f->dirfd, f->e->name, f->e, (f->e->mode & sl->m->umask) == 0, err) < 0)
     return -1;
   ov_progress_add (sl->m->progress, 1, f->e->size);
   return 0;
@@ -608,7 +628,6 @@ int
 ov_mat_finish (struct ov_mat *m, ov_error_t *err)
 {
   int r = 0;
-  mode_t old_umask = umask (0);
   group_links (m);
   struct mat_file **small = xcalloc (m->nfiles + 1, sizeof *small);
   struct mat_file **big = xcalloc (m->nfiles + 1, sizeof *big);
@@ -653,7 +672,6 @@ ov_mat_finish (struct ov_mat *m, ov_error_t *err)
       close (d->fd);
       d->fd = -1;
     }
-  umask (old_umask);
   return r;
 }
 
