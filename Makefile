@@ -17,7 +17,7 @@ LDLIBS += $(PKG_LIBS) -lpthread
 
 ENGINE := util error fault hash tree store store-local snapshot changeset path volume pool \
 	progress xattr ingest materialize uring oidset diff reach gc fsck \
-	mount busy layer manifest attach nsexec agent sandbox record pack
+	mount busy layer manifest attach nsexec agent sandbox record pack put
 CLI := ovsnap cli-util cli-volume cli-put cli-get cli-ls cli-edit cli-diff cli-maint cli-attach
 
 HOOK := ovsnap-hook oci
@@ -28,7 +28,7 @@ ENGINE_OBJS := $(ENGINE:%=$(B)/%.o)
 HOOK_OBJS := $(HOOK:%=$(B)/hook-%.o)
 CLI_OBJS := $(CLI:%=$(B)/%.o)
 
-all: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs $(UNIT_DIR)/test-uring
+all: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs $(UNIT_DIR)/test-uring $(UNIT_DIR)/test-sessions
 
 $(B)/libovsnap.a: $(ENGINE_OBJS)
 	rm -f $@ && $(AR) rcs $@ $^
@@ -60,6 +60,11 @@ asan:
 	$(MAKE) B=build-asan BIN=build-asan/ovsnap HOOK_BIN=build-asan/ovsnap-hook UNIT_DIR=build-asan \
 		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 
+# ThreadSanitizer, for the unit test that runs many operations in one process.
+tsan:
+	$(MAKE) B=build-tsan BIN=build-tsan/ovsnap HOOK_BIN=build-tsan/ovsnap-hook UNIT_DIR=build-tsan \
+		CFLAGS="-O1 -g -fsanitize=thread" build-tsan/test-sessions
+
 # A test build whose content hashes keep only 8 bits: collisions on every
 # few objects, to show that a dedup hit never serves another file's bytes.
 collide:
@@ -68,10 +73,10 @@ collide:
 
 check:
 	scripts/install-deps
-	$(MAKE) all asan collide
+	$(MAKE) all asan collide tsan
 	tests/check
 
-install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs $(UNIT_DIR)/test-uring
+install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs $(UNIT_DIR)/test-uring $(UNIT_DIR)/test-sessions
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ovsnap
 	install -m 0755 $(HOOK_BIN) $(DESTDIR)$(BINDIR)/ovsnap-hook
@@ -83,7 +88,7 @@ install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(U
 	install -m 0644 snapshotter/python/ovsnap.py $(DESTDIR)$(PYTHONDIR)/ovsnap.py
 
 clean:
-	rm -rf build build-asan build-collide $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl tests/unit/test-records tests/unit/test-packs tests/unit/test-uring tests/unit/*.d
+	rm -rf build build-asan build-collide build-tsan $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl tests/unit/test-records tests/unit/test-packs tests/unit/test-uring tests/unit/test-sessions tests/unit/*.d
 
-.PHONY: all asan collide check install clean
+.PHONY: all asan collide tsan check install clean
 -include $(wildcard $(B)/*.d)

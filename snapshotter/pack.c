@@ -1,10 +1,17 @@
-/* Packs (see pack.h): looking up published packs, writing the one pack a
- * store handle fills, and gc's rewrite.
+/* Packs (see pack.h): looking up published packs, writing the pack each
+ * store handle (each operation) fills, and gc's rewrite.
  *
  * A published pack's index is sorted by (kind, hash, variant), the first
  * 18 bytes of each entry, so a lookup is a binary search in each pack and
  * opening a store reads indexes without building anything. The pack being
  * written has a small hash table of its own.
+ *
+ * The published packs (struct ov_packs) are shared by every handle on a
+ * store; the pack being written (struct ov_pack_writer) belongs to one
+ * handle, so that one operation's failure drops its own unpublished
+ * objects and nobody else's, and no operation's record can name an object
+ * of another's pack before that pack is durable. An operation dedups
+ * against published packs and its own, never another's pending one.
  *
  * One mutex guards it all: ingest threads store objects concurrently, and
  * lookup, byte comparison and append must be one step, or two threads
@@ -45,15 +52,15 @@ struct pent
   uint64_t off, size;
 };
 
+/* A published pack. */
 struct pack
 {
-  char *key; /* NULL while being written */
+  char *key;
   int fd;
   uint64_t data_end; /* where the index starts */
-  uint8_t *idx;      /* published: n sorted raw entries */
-  uint32_t *fan;     /* published: fan[b] = first entry whose key starts above b (FAN_KEY) */
-  struct pent *e;    /* being written: its entries, in write order */
-  size_t n, cap;
+  uint8_t *idx;      /* n sorted raw entries */
+  uint32_t *fan;     /* fan[b] = first entry whose key starts above b (FAN_KEY) */
+  size_t n;
 };
 
 struct wbuf
@@ -64,10 +71,12 @@ struct wbuf
   bool busy; /* being written out, without the lock */
 };
 
+/* What the handles of one store share. */
 struct ov_packs
 {
   pthread_mutex_t mu;
   pthread_cond_t idle;
+  unsigned refs;
   bool loaded;
   struct pack *p;
   size_t np, capp;
@@ -75,8 +84,14 @@ struct ov_packs
   size_t nseen, nsorted;
   char **damaged; /* messages */
   size_t ndamaged;
-  /* the pack being written */
-  int w; /* index into p, or -1 */
+};
+
+/* The pack one handle is writing. */
+struct ov_pack_writer
+{
+  int fd;        /* the anonymous file; -1 until the first object */
+  struct pent *e; /* its entries, in write order */
+  size_t n, cap;
   uint32_t *tab; /* its entries by key: index + 1, 0 empty */
   size_t tabcap;
   struct wbuf buf[NBUF];
@@ -85,36 +100,48 @@ struct ov_packs
   uint64_t wend;
 };
 
+/* find_key's "pack" for an entry of the handle's own pending pack */
+#define PENDING ((size_t) -1)
+
 struct ov_packs *
 ov_packs_new (void)
 {
   struct ov_packs *P = xcalloc (1, sizeof *P);
   pthread_mutex_init (&P->mu, NULL);
   pthread_cond_init (&P->idle, NULL);
-  P->w = -1;
+  P->refs = 1;
+  return P;
+}
+
+struct ov_packs *
+ov_packs_ref (struct ov_packs *P)
+{
+  pthread_mutex_lock (&P->mu);
+  P->refs++;
+  pthread_mutex_unlock (&P->mu);
   return P;
 }
 
 static bool
-any_busy (struct ov_packs *P)
+any_busy (const struct ov_pack_writer *W)
 {
   for (int i = 0; i < NBUF; i++)
-    if (P->buf[i].busy)
+    if (W->buf[i].busy)
       return true;
   return false;
 }
 
 static void
-wait_idle (struct ov_packs *P)
+wait_idle (struct ov_packs *P, struct ov_pack_writer *W)
 {
-  while (any_busy (P))
+  while (any_busy (W))
     pthread_cond_wait (&P->idle, &P->mu);
 }
 
+/* Forgets the published packs (the next lookup reads them again). */
 static void
 packs_clear (struct ov_packs *P)
 {
-  wait_idle (P);
   for (size_t i = 0; i < P->np; i++)
     {
       if (P->p[i].fd >= 0)
@@ -122,24 +149,18 @@ packs_clear (struct ov_packs *P)
       free (P->p[i].key);
       free (P->p[i].idx);
       free (P->p[i].fan);
-      free (P->p[i].e);
     }
   for (size_t i = 0; i < P->nseen; i++)
     free (P->seen[i]);
   for (size_t i = 0; i < P->ndamaged; i++)
     free (P->damaged[i]);
-  for (int i = 0; i < NBUF; i++)
-    free (P->buf[i].p);
   free (P->p);
   free (P->seen);
   free (P->damaged);
-  free (P->tab);
-  pthread_mutex_t mu = P->mu;
-  pthread_cond_t idle = P->idle;
-  memset (P, 0, sizeof *P);
-  P->mu = mu;
-  P->idle = idle;
-  P->w = -1;
+  P->p = NULL;
+  P->seen = P->damaged = NULL;
+  P->np = P->capp = P->nseen = P->nsorted = P->ndamaged = 0;
+  P->loaded = false;
 }
 
 void
@@ -148,11 +169,58 @@ ov_packs_free (struct ov_packs *P)
   if (P == NULL)
     return;
   pthread_mutex_lock (&P->mu);
-  packs_clear (P);
+  bool last = --P->refs == 0;
+  if (last)
+    packs_clear (P);
   pthread_mutex_unlock (&P->mu);
+  if (!last)
+    return;
   pthread_cond_destroy (&P->idle);
   pthread_mutex_destroy (&P->mu);
   free (P);
+}
+
+/* A handle's writer, made on its first object. */
+static struct ov_pack_writer *
+writer_of (struct ov_store *s)
+{
+  if (s->pw == NULL)
+    {
+      s->pw = xcalloc (1, sizeof *s->pw);
+      s->pw->fd = -1;
+    }
+  return s->pw;
+}
+
+/* Drops the pending pack: its objects were never published, so nothing
+ * can name them. With the lock held. */
+static void
+writer_discard (struct ov_packs *P, struct ov_pack_writer *W)
+{
+  wait_idle (P, W);
+  if (W->fd >= 0)
+    close (W->fd);
+  W->fd = -1;
+  free (W->e);
+  free (W->tab);
+  W->e = NULL;
+  W->tab = NULL;
+  W->n = W->cap = W->tabcap = 0;
+  W->werr = 0;
+  W->wend = 0;
+}
+
+void
+ov_pack_writer_free (struct ov_packs *P, struct ov_pack_writer *W)
+{
+  if (W == NULL)
+    return;
+  pthread_mutex_lock (&P->mu);
+  writer_discard (P, W);
+  pthread_mutex_unlock (&P->mu);
+  for (int i = 0; i < NBUF; i++)
+    free (W->buf[i].p);
+  free (W);
 }
 
 /* ---- entries ---- */
@@ -187,14 +255,11 @@ decode_ent (const uint8_t *raw, struct pent *e)
   e->size = le64 (raw + KEY_BYTES + 8);
 }
 
-/* Entry i of pack k, published or not. */
+/* Entry i of published pack k. */
 static void
 get_ent (struct ov_packs *P, size_t k, size_t i, struct pent *e)
 {
-  if (P->p[k].idx)
-    decode_ent (P->p[k].idx + i * ENTRY_BYTES, e);
-  else
-    *e = P->p[k].e[i];
+  decode_ent (P->p[k].idx + i * ENTRY_BYTES, e);
 }
 
 /* fan[b]: entries whose first two key bytes are <= b. NULL if an entry
@@ -254,48 +319,47 @@ key_hash (const uint8_t key[KEY_BYTES])
 
 /* The pack being written: entry index or -1. */
 static ssize_t
-pending_search (struct ov_packs *P, const uint8_t key[KEY_BYTES])
+pending_search (const struct ov_pack_writer *W, const uint8_t key[KEY_BYTES])
 {
-  if (P->w < 0 || P->tabcap == 0)
+  if (W == NULL || W->fd < 0 || W->tabcap == 0)
     return -1;
-  const struct pack *pk = &P->p[P->w];
-  for (size_t i = key_hash (key) & (P->tabcap - 1);; i = (i + 1) & (P->tabcap - 1))
+  for (size_t i = key_hash (key) & (W->tabcap - 1);; i = (i + 1) & (W->tabcap - 1))
     {
-      if (P->tab[i] == 0)
+      if (W->tab[i] == 0)
         return -1;
-      if (memcmp (pk->e[P->tab[i] - 1].key, key, KEY_BYTES) == 0)
-        return P->tab[i] - 1;
+      if (memcmp (W->e[W->tab[i] - 1].key, key, KEY_BYTES) == 0)
+        return W->tab[i] - 1;
     }
 }
 
 static void
-pending_insert (struct ov_packs *P, size_t ent)
+pending_insert (struct ov_pack_writer *W, size_t ent)
 {
-  struct pack *pk = &P->p[P->w];
-  if (2 * pk->n > P->tabcap)
+  if (2 * W->n > W->tabcap)
     {
-      free (P->tab);
-      P->tabcap = P->tabcap ? P->tabcap * 2 : 1024;
-      P->tab = xcalloc (P->tabcap, sizeof *P->tab);
-      for (size_t i = 0; i < pk->n; i++)
+      free (W->tab);
+      W->tabcap = W->tabcap ? W->tabcap * 2 : 1024;
+      W->tab = xcalloc (W->tabcap, sizeof *W->tab);
+      for (size_t i = 0; i < W->n; i++)
         if (i != ent)
-          pending_insert (P, i);
+          pending_insert (W, i);
     }
-  size_t i = key_hash (pk->e[ent].key) & (P->tabcap - 1);
-  while (P->tab[i])
-    i = (i + 1) & (P->tabcap - 1);
-  P->tab[i] = ent + 1;
+  size_t i = key_hash (W->e[ent].key) & (W->tabcap - 1);
+  while (W->tab[i])
+    i = (i + 1) & (W->tabcap - 1);
+  W->tab[i] = ent + 1;
 }
 
-/* Where a key is: pack and entry. The pack being written first. */
+/* Where a key is: pack (PENDING: W's) and entry. W's pending pack first. */
 static bool
-find_key (struct ov_packs *P, const uint8_t key[KEY_BYTES], size_t *pack, struct pent *e)
+find_key (struct ov_packs *P, const struct ov_pack_writer *W, const uint8_t key[KEY_BYTES],
+          size_t *pack, struct pent *e)
 {
-  ssize_t i = pending_search (P, key);
+  ssize_t i = pending_search (W, key);
   if (i >= 0)
     {
-      *pack = P->w;
-      *e = P->p[P->w].e[i];
+      *pack = PENDING;
+      *e = W->e[i];
       return true;
     }
   for (size_t k = P->np; k-- > 0;)
@@ -312,12 +376,12 @@ find_key (struct ov_packs *P, const uint8_t key[KEY_BYTES], size_t *pack, struct
 
 /* Bytes of the pack being written that are still in a buffer. */
 static bool
-from_buffers (struct ov_packs *P, const struct pent *e, uint8_t *out)
+from_buffers (const struct ov_pack_writer *W, const struct pent *e, uint8_t *out)
 {
   for (int i = 0; i < NBUF; i++)
     {
-      const struct wbuf *b = &P->buf[i];
-      if ((i == P->cur || b->busy) && b->len && e->off >= b->off
+      const struct wbuf *b = &W->buf[i];
+      if ((i == W->cur || b->busy) && b->len && e->off >= b->off
           && e->off + e->size <= b->off + b->len)
         {
           memcpy (out, b->p + (e->off - b->off), e->size);
@@ -333,21 +397,22 @@ static bool
 ent_in_bounds (const struct pack *pk, const struct pent *e)
 {
   return e->off >= HEADER
-         && (pk->idx == NULL || (e->off <= pk->data_end && e->size <= pk->data_end - e->off));
+         && (pk == NULL || (e->off <= pk->data_end && e->size <= pk->data_end - e->off));
 }
 
 static int
-read_ent (struct ov_packs *P, size_t pack, const struct pent *e, uint8_t *out)
+read_ent (struct ov_packs *P, const struct ov_pack_writer *W, size_t pack, const struct pent *e,
+          uint8_t *out)
 {
-  const struct pack *pk = &P->p[pack];
+  const struct pack *pk = pack == PENDING ? NULL : &P->p[pack];
   if (!ent_in_bounds (pk, e))
     {
       errno = EBADMSG; /* an index entry out of bounds: a damaged pack */
       return -1;
     }
-  if ((int) pack == P->w && from_buffers (P, e, out))
+  if (pack == PENDING && from_buffers (W, e, out))
     return 0;
-  ssize_t r = pread_all (pk->fd, out, e->size, e->off);
+  ssize_t r = pread_all (pk ? pk->fd : W->fd, out, e->size, e->off);
   if (r < 0)
     return -1;
   if ((uint64_t) r != e->size)
@@ -360,14 +425,15 @@ read_ent (struct ov_packs *P, size_t pack, const struct pent *e, uint8_t *out)
 
 /* 1 if the entry holds exactly p[0..n), 0 if not, -1 on error. */
 static int
-ent_equals (struct ov_packs *P, size_t pack, const struct pent *e, const void *p, size_t n)
+ent_equals (struct ov_packs *P, const struct ov_pack_writer *W, size_t pack, const struct pent *e,
+            const void *p, size_t n)
 {
   if (e->size != n)
     return 0;
   if (n == 0)
     return 1;
   cleanup_free uint8_t *b = xmalloc (n);
-  if (read_ent (P, pack, e, b) < 0)
+  if (read_ent (P, W, pack, e, b) < 0)
     return -1;
   return memcmp (b, p, n) == 0;
 }
@@ -535,16 +601,16 @@ write_buf (int fd, const struct wbuf *b)
 
 /* Writes the current buffer out, with the lock held, after any others. */
 static int
-flush_current (struct ov_packs *P)
+flush_current (struct ov_packs *P, struct ov_pack_writer *W)
 {
-  wait_idle (P);
-  if (P->werr)
+  wait_idle (P, W);
+  if (W->werr)
     {
-      errno = P->werr;
+      errno = W->werr;
       return -1;
     }
-  struct wbuf *b = &P->buf[P->cur];
-  if (b->len && write_buf (P->p[P->w].fd, b) < 0)
+  struct wbuf *b = &W->buf[W->cur];
+  if (b->len && write_buf (W->fd, b) < 0)
     return -1;
   b->off += b->len;
   b->len = 0;
@@ -552,10 +618,10 @@ flush_current (struct ov_packs *P)
 }
 
 static int
-free_buffer (struct ov_packs *P)
+free_buffer (const struct ov_pack_writer *W)
 {
   for (int i = 0; i < NBUF; i++)
-    if (i != P->cur && !P->buf[i].busy)
+    if (i != W->cur && !W->buf[i].busy)
       return i;
   return -1;
 }
@@ -563,87 +629,86 @@ free_buffer (struct ov_packs *P)
 /* Appends an object to the pack being written. A buffer that filled up is
  * handed back in *out (busy): the caller writes it with finish_handoff. */
 static int
-append (struct ov_packs *P, struct ov_store *s, uint8_t kind, const struct ov_oid *id,
-        const void *p, size_t n, struct wbuf **out, ov_error_t *err)
+append (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s, uint8_t kind,
+        const struct ov_oid *id, const void *p, size_t n, struct wbuf **out, ov_error_t *err)
 {
   *out = NULL;
-  if (P->w < 0)
+  if (W->fd < 0)
     {
       int fd = s->be->create_tmp (s->be_data, "packs");
       if (fd < 0)
         return ov_error (err, errno, "create a pack in %s", s->root);
-      P->w = new_pack (P, fd);
+      W->fd = fd;
       for (int i = 0; i < NBUF; i++)
         {
-          if (P->buf[i].p == NULL)
-            P->buf[i].p = xmalloc (WBUF);
-          P->buf[i].len = 0;
+          if (W->buf[i].p == NULL)
+            W->buf[i].p = xmalloc (WBUF);
+          W->buf[i].len = 0;
         }
-      P->cur = 0;
-      struct wbuf *b = &P->buf[0];
+      W->cur = 0;
+      struct wbuf *b = &W->buf[0];
       memset (b->p, 0, HEADER);
       memcpy (b->p, PACK_MAGIC, 8);
       b->p[8] = PACK_VERSION;
       b->off = 0;
       b->len = HEADER;
-      P->wend = HEADER;
-      P->werr = 0;
+      W->wend = HEADER;
+      W->werr = 0;
     }
-  struct wbuf *b = &P->buf[P->cur];
+  struct wbuf *b = &W->buf[W->cur];
   if (b->len && b->len + n > WBUF)
     {
       int fresh;
-      while ((fresh = free_buffer (P)) < 0)
+      while ((fresh = free_buffer (W)) < 0)
         pthread_cond_wait (&P->idle, &P->mu);
-      b = &P->buf[P->cur]; /* others may have rotated while we waited */
+      b = &W->buf[W->cur]; /* others may have rotated while we waited */
       if (b->len && b->len + n > WBUF)
         {
           b->busy = true;
           *out = b;
-          P->cur = fresh;
-          b = &P->buf[fresh];
+          W->cur = fresh;
+          b = &W->buf[fresh];
           b->len = 0;
-          b->off = P->wend;
+          b->off = W->wend;
         }
     }
   if (n > WBUF)
     {
       /* rare (objects up to OV_PACK_MAX): written directly; b is empty here */
-      if (pwrite_all (P->p[P->w].fd, p, n, P->wend) < 0)
+      if (pwrite_all (W->fd, p, n, W->wend) < 0)
         return ov_error (err, errno, "write a pack in %s", s->root);
-      b->off = P->wend + n;
+      b->off = W->wend + n;
     }
   else
     {
       memcpy (b->p + b->len, p, n);
       b->len += n;
     }
-  struct pack *pk = &P->p[P->w];
-  if (pk->n == pk->cap)
+  if (W->n == W->cap)
     {
-      pk->cap = pk->cap ? pk->cap * 2 : 256;
-      pk->e = xrealloc (pk->e, pk->cap * sizeof *pk->e);
+      W->cap = W->cap ? W->cap * 2 : 256;
+      W->e = xrealloc (W->e, W->cap * sizeof *W->e);
     }
-  struct pent *e = &pk->e[pk->n];
+  struct pent *e = &W->e[W->n];
   make_key (e->key, kind, id);
-  e->off = P->wend;
+  e->off = W->wend;
   e->size = n;
-  P->wend += n;
-  pending_insert (P, pk->n++);
+  W->wend += n;
+  pending_insert (W, W->n++);
   return 0;
 }
 
 /* Called with the lock held; drops it while writing. */
 static void
-finish_handoff (struct ov_packs *P, struct wbuf *b)
+finish_handoff (struct ov_packs *P, struct ov_pack_writer *W, struct wbuf *b)
 {
-  int fd = P->p[P->w].fd;
+  int fd = W->fd;
   pthread_mutex_unlock (&P->mu);
   int r = write_buf (fd, b);
   int e = errno;
   pthread_mutex_lock (&P->mu);
-  if (r < 0 && P->werr == 0)
-    P->werr = e;
+  if (r < 0 && W->werr == 0)
+    W->werr = e;
   b->busy = false;
   b->len = 0;
   pthread_cond_broadcast (&P->idle);
@@ -657,6 +722,7 @@ ov_packs_put (struct ov_store *s, enum ov_kind kind, const void *p, size_t n, st
   struct wbuf *handoff = NULL;
   int ret = -1;
   pthread_mutex_lock (&P->mu);
+  struct ov_pack_writer *W = writer_of (s);
   if (ensure_loaded (P, s, err) < 0)
     goto out;
   for (int v = 0; v <= MAX_VARIANT; v++)
@@ -666,16 +732,16 @@ ov_packs_put (struct ov_store *s, enum ov_kind kind, const void *p, size_t n, st
       make_key (key, kind, id);
       size_t pack;
       struct pent e;
-      if (!find_key (P, key, &pack, &e))
+      if (!find_key (P, W, key, &pack, &e))
         {
           *deduped = false;
-          ret = append (P, s, kind, id, p, n, &handoff, err);
+          ret = append (P, W, s, kind, id, p, n, &handoff, err);
           goto out;
         }
-      int same = ent_equals (P, pack, &e, p, n);
+      int same = ent_equals (P, W, pack, &e, p, n);
       if (same < 0)
         {
-          ret = ov_error (err, errno, "read %s", P->p[pack].key ?: "the pack being written");
+          ret = ov_error (err, errno, "read %s", pack == PENDING ? "the pack being written" : P->p[pack].key);
           goto out;
         }
       if (same)
@@ -689,7 +755,7 @@ ov_packs_put (struct ov_store *s, enum ov_kind kind, const void *p, size_t n, st
   ret = ov_error (err, EEXIST, "too many hash collisions");
 out:
   if (handoff)
-    finish_handoff (P, handoff);
+    finish_handoff (P, W, handoff);
   pthread_mutex_unlock (&P->mu);
   return ret;
 }
@@ -697,23 +763,22 @@ out:
 /* After a rescan: does a pack published meanwhile hold other bytes under
  * one of the ids we are about to publish? 1 yes, 0 no, -1 error. */
 static int
-conflicts (struct ov_packs *P, size_t since)
+conflicts (struct ov_packs *P, const struct ov_pack_writer *W, size_t since)
 {
-  const struct pack *ours = &P->p[P->w];
   for (size_t k = since; k < P->np; k++)
-    for (size_t i = 0; i < ours->n; i++)
+    for (size_t i = 0; i < W->n; i++)
       {
-        ssize_t j = pack_search (&P->p[k], ours->e[i].key);
+        ssize_t j = pack_search (&P->p[k], W->e[i].key);
         if (j < 0)
           continue;
         struct pent theirs;
         decode_ent (P->p[k].idx + j * ENTRY_BYTES, &theirs);
-        if (theirs.size != ours->e[i].size)
+        if (theirs.size != W->e[i].size)
           return 1;
         cleanup_free uint8_t *b = xmalloc (theirs.size + 1);
-        if (read_ent (P, P->w, &ours->e[i], b) < 0)
+        if (read_ent (P, W, PENDING, &W->e[i], b) < 0)
           return -1;
-        int same = ent_equals (P, k, &theirs, b, theirs.size);
+        int same = ent_equals (P, W, k, &theirs, b, theirs.size);
         if (same <= 0)
           return same < 0 ? -1 : 1;
       }
@@ -731,38 +796,40 @@ ent_sort (const void *a, const void *b)
  * one of our ids to other bytes (then nothing is published: EAGAIN). The
  * pack is durable when this returns. */
 static int
-publish (struct ov_packs *P, struct ov_store *s, ov_error_t *err)
+publish (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s, ov_error_t *err)
 {
-  size_t w = P->w;
-  if (flush_current (P) < 0)
+  if (ov_fail_err ("pack-publish", err) < 0)
+    return -1;
+  if (s->fail && strcmp (s->fail, "pack-publish") == 0)
+    return ov_error_set (err, OV_ENOSPACE, ENOSPC, "injected fault at pack-publish");
+  if (flush_current (P, W) < 0)
     return ov_error (err, errno, "write a pack in %s", s->root);
-  struct pack *pk = &P->p[w];
   /* sorted in place: nothing looks up the pending table from here on (it
-   * is dropped below, or with everything if publishing fails) */
-  qsort (pk->e, pk->n, sizeof *pk->e, ent_sort);
+   * is dropped below, or with the writer if publishing fails) */
+  qsort (W->e, W->n, sizeof *W->e, ent_sort);
   struct ov_buf idx = { 0 };
   record_begin (&idx, INDEX_MAGIC, INDEX_VERSION);
-  buf_u64 (&idx, pk->n);
+  buf_u64 (&idx, W->n);
   size_t first = idx.len;
-  for (size_t i = 0; i < pk->n; i++)
+  for (size_t i = 0; i < W->n; i++)
     {
-      buf_put (&idx, pk->e[i].key, KEY_BYTES);
-      buf_u64 (&idx, pk->e[i].off);
-      buf_u64 (&idx, pk->e[i].size);
+      buf_put (&idx, W->e[i].key, KEY_BYTES);
+      buf_u64 (&idx, W->e[i].off);
+      buf_u64 (&idx, W->e[i].size);
     }
   /* the same bytes become the in-memory index once published */
-  cleanup_free uint8_t *raw = xmalloc (pk->n * ENTRY_BYTES + 1);
-  memcpy (raw, idx.data + first, pk->n * ENTRY_BYTES);
+  cleanup_free uint8_t *raw = xmalloc (W->n * ENTRY_BYTES + 1);
+  memcpy (raw, idx.data + first, W->n * ENTRY_BYTES);
   record_seal (&idx);
-  uint64_t ioff = P->wend, ilen = idx.len;
+  uint64_t ioff = W->wend, ilen = idx.len;
   buf_u64 (&idx, ioff);
   buf_u64 (&idx, ilen);
-  int r = pwrite_all (pk->fd, idx.data, idx.len, ioff);
+  int r = pwrite_all (W->fd, idx.data, idx.len, ioff);
   buf_free (&idx);
   if (r < 0)
     return ov_error (err, errno, "write a pack in %s", s->root);
   /* flushed before the lock, so concurrent writers do not queue behind our flush */
-  if (fdatasync (pk->fd) < 0)
+  if (fdatasync (W->fd) < 0)
     return ov_error (err, errno, "sync a pack in %s", s->root);
   cleanup_close int lock = s->be->lock (s->be_data, "packs", true);
   if (lock < 0)
@@ -770,14 +837,13 @@ publish (struct ov_packs *P, struct ov_store *s, ov_error_t *err)
   size_t before = P->np;
   if (rescan (P, s, err) < 0)
     return -1;
-  int c = conflicts (P, before);
+  int c = conflicts (P, W, before);
   if (c < 0)
     return ov_error (err, errno, "read the packs of %s", s->root);
   if (c)
     return ov_error_set (err, OV_EGENERIC, EAGAIN,
                          "a concurrent writer stored other content under the same hash; "
                          "nothing was published, try again");
-  pk = &P->p[w]; /* the rescan may have moved the array */
   /* A random name: one derived from the contents would let two different
    * packs meet under one name (the 8-bit test hashes showed it), and the
    * second would be lost. Two identical packs are harmless: gc drops one. */
@@ -789,24 +855,23 @@ publish (struct ov_packs *P, struct ov_store *s, ov_error_t *err)
         return ov_error (err, errno ?: EIO, "name a pack in %s", s->root);
       snprintf (key, sizeof key, "packs/%016llx%016llx.pack", (unsigned long long) rnd[0],
                 (unsigned long long) rnd[1]);
-      if (s->be->link_tmp (s->be_data, pk->fd, key) == 0)
+      if (s->be->link_tmp (s->be_data, W->fd, key) == 0)
         break;
       if (errno != EEXIST || attempt == 3)
         return ov_error (err, errno, "publish %s", key);
     }
-  /* from now on it is looked up like any published pack */
-  free (pk->e);
-  pk->e = NULL;
+  /* from now on it is looked up like any published pack, by every handle */
+  size_t k = new_pack (P, W->fd);
+  struct pack *pk = &P->p[k];
+  pk->n = W->n;
   pk->fan = make_fan (raw, pk->n);
   pk->idx = raw;
   raw = NULL;
   pk->key = xstrdup (key);
   pk->data_end = ioff;
   add_seen (P, key);
-  P->w = -1;
-  free (P->tab);
-  P->tab = NULL;
-  P->tabcap = 0;
+  W->fd = -1; /* the published pack has it now */
+  writer_discard (P, W);
   return 0;
 }
 
@@ -815,9 +880,10 @@ ov_packs_flush (struct ov_store *s, ov_error_t *err)
 {
   struct ov_packs *P = s->packs;
   pthread_mutex_lock (&P->mu);
-  int r = P->w < 0 ? 0 : publish (P, s, err);
+  struct ov_pack_writer *W = s->pw;
+  int r = W == NULL || W->fd < 0 ? 0 : publish (P, W, s, err);
   if (r < 0)
-    packs_clear (P); /* the unpublished pack is gone with its fd; start over */
+    writer_discard (P, W); /* this handle's objects are gone, nobody else's */
   pthread_mutex_unlock (&P->mu);
   return r;
 }
@@ -833,31 +899,33 @@ ov_packs_find (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
   size_t pack;
   struct pent e;
   pthread_mutex_lock (&P->mu);
+  struct ov_pack_writer *W = s->pw;
   if (ensure_loaded (P, s, err) < 0)
     goto out;
-  bool found = find_key (P, key, &pack, &e);
+  bool found = find_key (P, W, key, &pack, &e);
   if (!found)
     {
       if (rescan (P, s, err) < 0)
         goto out;
-      found = find_key (P, key, &pack, &e);
+      found = find_key (P, W, key, &pack, &e);
     }
   ret = 0;
   if (!found)
     goto out;
-  const struct pack *pk = &P->p[pack];
+  const struct pack *pk = pack == PENDING ? NULL : &P->p[pack];
   if (!ent_in_bounds (pk, &e))
     {
       ret = ov_corrupt (err, "%s: pack index entry out of bounds", pk->key);
       goto out;
     }
   /* the caller reads the file: bytes still in a buffer go out first */
-  if ((int) pack == P->w && flush_current (P) < 0)
+  if (pk == NULL && flush_current (P, W) < 0)
     {
       ret = ov_error (err, errno, "write a pack in %s", s->root);
       goto out;
     }
-  *loc = (struct ov_pack_loc){ pk->fd, e.off, e.size, pk->key ?: "the pack being written" };
+  *loc = (struct ov_pack_loc){ pk ? pk->fd : W->fd, e.off, e.size,
+                               pk ? pk->key : "the pack being written" };
   ret = 1;
 out:
   pthread_mutex_unlock (&P->mu);
@@ -932,8 +1000,8 @@ ov_packs_damaged (struct ov_store *s, void (*cb) (const char *msg, void *ctx), v
 
 /* Copies entry i of pack k into the pack being written, checked against its id. */
 static int
-copy_ent (struct ov_packs *P, struct ov_store *s, size_t k, const struct pent *e, uint8_t **b,
-          size_t *bcap, ov_error_t *err)
+copy_ent (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s, size_t k,
+          const struct pent *e, uint8_t **b, size_t *bcap, ov_error_t *err)
 {
   if (e->size + 1 > *bcap)
     {
@@ -944,7 +1012,7 @@ copy_ent (struct ov_packs *P, struct ov_store *s, size_t k, const struct pent *e
   oid_of (e, &id);
   char hex[OV_OID_STR];
   oid_hex (&id, hex);
-  if (read_ent (P, k, e, *b) < 0)
+  if (read_ent (P, W, k, e, *b) < 0)
     return ov_error (err, errno, "%s: read object %s; nothing was removed (run ovsnap fsck)",
                      P->p[k].key, hex);
   ov_hash (*b, e->size, &got);
@@ -952,9 +1020,9 @@ copy_ent (struct ov_packs *P, struct ov_store *s, size_t k, const struct pent *e
     return ov_corrupt (err, "%s: object %s is corrupt; nothing was removed (run ovsnap fsck)",
                        P->p[k].key, hex);
   struct wbuf *handoff;
-  int r = append (P, s, e->key[0], &id, *b, e->size, &handoff, err);
+  int r = append (P, W, s, e->key[0], &id, *b, e->size, &handoff, err);
   if (handoff)
-    finish_handoff (P, handoff);
+    finish_handoff (P, W, handoff);
   return r;
 }
 
@@ -969,12 +1037,13 @@ ent_referenced (struct ov_packs *P, size_t k, size_t i, const struct ov_oidset *
 }
 
 static int
-repack_locked (struct ov_packs *P, struct ov_store *s, const struct ov_oidset *trees,
-               const struct ov_oidset *blobs, struct ov_repack_result *res, ov_error_t *err)
+repack_locked (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s,
+               const struct ov_oidset *trees, const struct ov_oidset *blobs,
+               struct ov_repack_result *res, ov_error_t *err)
 {
   if (rescan (P, s, err) < 0)
     return -1;
-  if (P->w >= 0)
+  if (W->fd >= 0)
     return ov_error (err, EBUSY, "gc: a pack is being written");
   size_t np = P->np, nsmall = 0, todo = 0;
   /* keep[k][i]: referenced, and the first copy of its id (duplicates go) */
@@ -1035,12 +1104,12 @@ repack_locked (struct ov_packs *P, struct ov_store *s, const struct ov_oidset *t
         if (keep[k][i])
           get_ent (P, k, i, &ents[m++]);
       for (size_t i = 0; ret == 0 && i < m; i++)
-        ret = copy_ent (P, s, k, &ents[i], &b, &bcap, err);
+        ret = copy_ent (P, W, s, k, &ents[i], &b, &bcap, err);
       free (ents);
     }
   free (b);
-  if (ret == 0 && P->w >= 0)
-    ret = publish (P, s, err); /* durable when it returns, under a new name */
+  if (ret == 0 && W->fd >= 0)
+    ret = publish (P, W, s, err); /* durable when it returns, under a new name */
   if (ret == 0 && todo)
     ov_fault ("gc-after-trees");
   for (size_t k = 0; ret == 0 && k < np; k++)
@@ -1105,11 +1174,12 @@ geometric_prefix (struct small *v, size_t n)
 }
 
 static int
-consolidate_locked (struct ov_packs *P, struct ov_store *s, size_t *merged, ov_error_t *err)
+consolidate_locked (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s,
+                    size_t *merged, ov_error_t *err)
 {
   if (rescan (P, s, err) < 0)
     return -1;
-  if (P->w >= 0)
+  if (W->fd >= 0)
     return ov_error (err, EBUSY, "consolidate: a pack is being written");
   size_t np = P->np, n = 0;
   struct small *v = xmalloc ((np + 1) * sizeof *v);
@@ -1129,13 +1199,13 @@ consolidate_locked (struct ov_packs *P, struct ov_store *s, size_t *merged, ov_e
       /* in the order they were written: neighbours in a tree stay neighbours */
       qsort (ents, P->p[k].n, sizeof *ents, off_cmp);
       for (size_t i = 0; ret == 0 && i < P->p[k].n; i++)
-        if (pending_search (P, ents[i].key) < 0) /* an object in two packs goes once */
-          ret = copy_ent (P, s, k, &ents[i], &b, &bcap, err);
+        if (pending_search (W, ents[i].key) < 0) /* an object in two packs goes once */
+          ret = copy_ent (P, W, s, k, &ents[i], &b, &bcap, err);
       free (ents);
     }
   free (b);
-  if (ret == 0 && P->w >= 0)
-    ret = publish (P, s, err); /* durable before the old packs go */
+  if (ret == 0 && W->fd >= 0)
+    ret = publish (P, W, s, err); /* durable before the old packs go */
   if (ret == 0)
     ov_fault ("consolidate-after-publish");
   /* every object of these is in the new pack: readers that still have
@@ -1160,7 +1230,10 @@ ov_packs_consolidate (struct ov_store *s, size_t *merged, ov_error_t *err)
   if (lock < 0)
     return ov_error (err, errno, "lock consolidate in %s", s->root);
   pthread_mutex_lock (&P->mu);
-  int r = consolidate_locked (P, s, merged, err);
+  struct ov_pack_writer *W = writer_of (s);
+  int r = consolidate_locked (P, W, s, merged, err);
+  if (r < 0)
+    writer_discard (P, W);
   packs_clear (P);
   pthread_mutex_unlock (&P->mu);
   return r;
@@ -1195,7 +1268,10 @@ ov_packs_repack (struct ov_store *s, const struct ov_oidset *trees, const struct
   struct ov_packs *P = s->packs;
   memset (res, 0, sizeof *res);
   pthread_mutex_lock (&P->mu);
-  int r = repack_locked (P, s, trees, blobs, res, err);
+  struct ov_pack_writer *W = writer_of (s);
+  int r = repack_locked (P, W, s, trees, blobs, res, err);
+  if (r < 0)
+    writer_discard (P, W);
   packs_clear (P); /* removed packs leave the lookup; the next one reloads */
   pthread_mutex_unlock (&P->mu);
   return r;

@@ -11,9 +11,9 @@
  * record (kind, id, offset, size of each object, in the shared record
  * envelope) and a 16-byte tail that locates the index. Its key is
  * packs/<128 random bits>.pack. A writer fills one anonymous file
- * per store handle and publishes it when the store syncs, before any
- * record that names its objects can exist; gc rewrites packs to drop
- * what nothing references. */
+ * per store handle (per operation: see ov_store_session) and publishes it
+ * when that handle syncs, before any record that names its objects can
+ * exist; gc rewrites packs to drop what nothing references. */
 #ifndef OVSNAP_PACK_H
 #define OVSNAP_PACK_H
 
@@ -34,7 +34,12 @@ struct ov_pack_loc
 };
 
 struct ov_packs *ov_packs_new (void);
+/* Another handle's reference; ov_packs_free drops one. */
+struct ov_packs *ov_packs_ref (struct ov_packs *p);
 void ov_packs_free (struct ov_packs *p);
+/* A handle's pending pack, dropped (it was never published). */
+struct ov_pack_writer;
+void ov_pack_writer_free (struct ov_packs *p, struct ov_pack_writer *w);
 
 /* Stores an object (id holds its hash; the variant is chosen here): a
  * stored object with the same hash is compared byte for byte. */
@@ -43,7 +48,8 @@ int ov_packs_put (struct ov_store *s, enum ov_kind kind, const void *p, size_t n
 /* 1 found, 0 absent (after looking for packs published since), -1 error. */
 int ov_packs_find (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
                    struct ov_pack_loc *loc, ov_error_t *err);
-/* Publishes the pack being written, if any. The caller syncs after. */
+/* Publishes the handle's pack being written, if any; on failure only that
+ * pack's objects are dropped. */
 int ov_packs_flush (struct ov_store *s, ov_error_t *err);
 /* Every packed object of a kind (duplicates in several packs once). */
 int ov_packs_each (struct ov_store *s, enum ov_kind kind,

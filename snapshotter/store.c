@@ -89,6 +89,19 @@ ov_store_open (struct ov_store **out, const char *root, int flags, ov_error_t *e
   return 0;
 }
 
+struct ov_store *
+ov_store_session (struct ov_store *base)
+{
+  struct ov_store *s = xcalloc (1, sizeof *s);
+  s->root = xstrdup (base->root);
+  s->be = base->be;
+  s->be_data = base->be_data;
+  s->store_lock = -1;
+  s->packs = ov_packs_ref (base->packs);
+  s->session_of = base;
+  return s;
+}
+
 void
 ov_store_close (struct ov_store *s)
 {
@@ -96,8 +109,11 @@ ov_store_close (struct ov_store *s)
     return;
   if (s->store_lock >= 0)
     close (s->store_lock);
-  ov_packs_free (s->packs); /* a pack never published is dropped: nothing names its objects */
-  s->be->close (s->be_data);
+  /* a pack never published is dropped: nothing names its objects */
+  ov_pack_writer_free (s->packs, s->pw);
+  ov_packs_free (s->packs);
+  if (s->session_of == NULL)
+    s->be->close (s->be_data);
   free (s->root);
   free (s);
 }

@@ -55,7 +55,10 @@ struct ov_store
   const struct ov_backend *be;
   void *be_data;
   int store_lock; /* shared by writers, exclusive for gc */
-  struct ov_packs *packs;
+  struct ov_packs *packs;        /* published packs, shared by a store's sessions */
+  struct ov_pack_writer *pw;     /* this handle's pack being written, or NULL */
+  struct ov_store *session_of;   /* a session: the handle it shares a backend with */
+  const char *fail;              /* tests: a fault point armed for this handle alone */
 };
 
 enum
@@ -64,6 +67,12 @@ enum
 };
 
 int ov_store_open (struct ov_store **out, const char *root, int flags, ov_error_t *err);
+/* A handle for one operation on an open store (a daemon serves several at
+ * once): it shares the backend and the published packs, and writes a pack
+ * of its own, so its failure (a full disk at its sync) loses only its own
+ * unpublished objects, and its records never name another's. Close it
+ * before the store it came from. */
+struct ov_store *ov_store_session (struct ov_store *base);
 void ov_store_close (struct ov_store *s);
 /* Shared for every operation that reads or adds; exclusive for gc. */
 int ov_store_lock (struct ov_store *s, bool exclusive, ov_error_t *err);

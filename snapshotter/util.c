@@ -3,6 +3,8 @@
  * written. */
 #include "util.h"
 
+#include <pthread.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
@@ -164,17 +166,22 @@ mono_seconds (void)
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static int trace_on;
+static double trace_start;
+static pthread_once_t trace_once = PTHREAD_ONCE_INIT;
+
+static void
+trace_init (void)
+{
+  trace_on = getenv ("OVSNAP_TRACE") != NULL;
+  trace_start = mono_seconds ();
+}
+
 void
 ov_trace (const char *step)
 {
-  static int on = -1;
-  static double start;
-  if (on < 0)
-    {
-      on = getenv ("OVSNAP_TRACE") != NULL;
-      start = mono_seconds ();
-    }
-  if (on)
-    fprintf (stderr, "ovsnap trace: %8.2f ms  %s (pid %d)\n", (mono_seconds () - start) * 1e3, step,
+  pthread_once (&trace_once, trace_init);
+  if (trace_on)
+    fprintf (stderr, "ovsnap trace: %8.2f ms  %s (pid %d)\n", (mono_seconds () - trace_start) * 1e3, step,
              (int) getpid ());
 }

@@ -37,4 +37,23 @@ test_expect_success 'a linked io_uring chain is never split across two submissio
 	test "$(grep -c "^ok" out)" = 2
 '
 
+test_expect_success '16 operations at once on one store handle: one fails alone, the others are whole' '
+	test -x "$units/test-sessions" &&
+	mkdir -p sessions &&
+	"$units/test-sessions" "$PWD/sessions" >out &&
+	cat out &&
+	! grep "^not ok" out &&
+	test "$(grep -c "^ok" out)" = 6
+'
+
+test_expect_success 'the same under ThreadSanitizer: no data race' '
+	tsan=$REPO_ROOT/build-tsan/test-sessions &&
+	test -x "$tsan" &&
+	mkdir -p sessions-tsan &&
+	TSAN_OPTIONS=halt_on_error=1 "$tsan" "$PWD/sessions-tsan" >out 2>err &&
+	cat out err &&
+	! grep -q "ThreadSanitizer" err &&
+	test "$(grep -c "^ok" out)" = 6
+'
+
 test_done
