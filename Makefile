@@ -17,7 +17,7 @@ LDLIBS += $(PKG_LIBS) -lpthread
 
 ENGINE := util error fault hash tree store store-local snapshot changeset path volume pool \
 	progress xattr ingest materialize uring oidset diff reach gc fsck \
-	mount busy layer manifest attach nsexec agent sandbox record pack put
+	mount busy layer manifest attach nsexec agent sandbox record pack put dir trash
 CLI := ovsnap cli-util cli-volume cli-put cli-get cli-ls cli-edit cli-diff cli-maint cli-attach
 
 HOOK := ovsnap-hook oci

@@ -10,6 +10,8 @@
 #include "nsexec.h"
 #include "path.h"
 #include "sandbox.h"
+#include "trash.h"
+#include "dir.h"
 #include "volume.h"
 #include "xattr.h"
 
@@ -215,19 +217,11 @@ att_dirfd (struct ov_store *s, const char *id, ov_error_t *err)
   return fd;
 }
 
-/* Moves a directory out of the way into the trash: deleting a big tree is
- * slow on this disk, so it never happens on the path of an operation. */
+/* Into the trash, never deleted on an operation's path (see trash.h). */
 static void
 to_trash (struct ov_store *s, int dirfd, const char *name)
 {
-  char trash[PATH_MAX];
-  snprintf (trash, sizeof trash, "%s/trash/%s.%d.%lld", s->root, name, getpid (),
-            (long long) now_ns ());
-  for (char *p = trash + strlen (s->root) + 7; *p; p++)
-    if (*p == '/')
-      *p = '_';
-  mkdirat (ov_store_fd (s), "trash", 0700);
-  if (renameat (dirfd, name, AT_FDCWD, trash) < 0 && errno != ENOENT)
+  if (ov_trash (s, dirfd, name, "attach") < 0)
     fprintf (stderr, "ovsnap: warning: cannot move %s to the trash: %s\n", name, strerror (errno));
 }
 
@@ -242,40 +236,38 @@ manifest_name (int gen, char out[32])
 /* A manifest a commit left pending (killed between naming it and moving
  * it in place, before or after the head moved) becomes manifest.N, or
  * goes. Called with the attachment locked. */
+struct settle_ctx
+{
+  struct ov_store *s;
+  const struct ov_attachment *a;
+  char name[32]; /* manifest.N */
+};
+
+static int
+settle_pending (int afd, const char *entry, unsigned char type UNUSED, void *ctx)
+{
+  struct settle_ctx *c = ctx;
+  size_t nl = strlen (c->name);
+  struct ov_oid id;
+  if (strncmp (entry, c->name, nl) != 0 || entry[nl] != '.' || oid_parse (entry + nl + 1, &id) < 0)
+    return 0;
+  bool has = false;
+  ov_error_t e = NULL;
+  if (ov_volume_has (c->s, c->a->volume, &id, &has, &e) < 0)
+    ov_error_free (&e); /* decided next time */
+  else if (has)
+    renameat (afd, entry, afd, c->name);
+  else
+    unlinkat (afd, entry, 0);
+  return 0;
+}
+
 static void
 manifest_settle (struct ov_store *s, int afd, const struct ov_attachment *a)
 {
-  char name[32];
-  manifest_name (a->gen, name);
-  size_t nl = strlen (name);
-  int dup_fd = dup (afd);
-  DIR *d = dup_fd >= 0 ? fdopendir (dup_fd) : NULL;
-  if (d == NULL)
-    {
-      if (dup_fd >= 0)
-        close (dup_fd);
-      return;
-    }
-  struct dirent *de;
-  while ((de = readdir (d)))
-    {
-      struct ov_oid id;
-      if (strncmp (de->d_name, name, nl) != 0 || de->d_name[nl] != '.'
-          || oid_parse (de->d_name + nl + 1, &id) < 0)
-        continue;
-      bool has = false;
-      ov_error_t e = NULL;
-      if (ov_volume_has (s, a->volume, &id, &has, &e) < 0)
-        {
-          ov_error_free (&e);
-          continue; /* decided next time */
-        }
-      if (has)
-        renameat (afd, de->d_name, afd, name);
-      else
-        unlinkat (afd, de->d_name, 0);
-    }
-  closedir (d);
+  struct settle_ctx c = { s, a, "" };
+  manifest_name (a->gen, c.name);
+  ov_dir_each (afd, settle_pending, &c);
 }
 
 /* Which upper the overlay on top at the mount point uses (0: none of ours). */
@@ -409,6 +401,23 @@ struct each_ctx
   void *ctx;
 };
 
+struct names
+{
+  char **v;
+  size_t n;
+};
+
+static int
+collect_name (int dirfd UNUSED, const char *name, unsigned char type UNUSED, void *ctx)
+{
+  struct names *ns = ctx;
+  if (name[0] == '.')
+    return 0;
+  ns->v = xrealloc (ns->v, (ns->n + 1) * sizeof *ns->v);
+  ns->v[ns->n++] = xstrdup (name);
+  return 0;
+}
+
 /* Every attachment with a readable state. strict: a state that is there
  * but cannot be read is an error, naming it, after the others were seen
  * (gc must not evict the layers of an attachment it cannot read). */
@@ -416,29 +425,17 @@ static int
 each_state (struct ov_store *s, bool strict, int (*cb) (const struct ov_attachment *a, void *ctx),
             void *ctx, ov_error_t *err)
 {
-  cleanup_close int fd = openat (ov_store_fd (s), "attach", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return errno == ENOENT ? 0 : ov_error (err, errno, "open %s/attach", s->root);
-  DIR *d = fdopendir (dup (fd));
-  if (d == NULL)
+  struct names ids = { 0 };
+  if (ov_dir_each_at (ov_store_fd (s), "attach", true, collect_name, &ids) < 0)
     return ov_error (err, errno, "read %s/attach", s->root);
-  char **ids = NULL;
-  size_t n = 0;
-  struct dirent *de;
-  while ((de = readdir (d)))
-    if (de->d_name[0] != '.')
-      {
-        ids = xrealloc (ids, (n + 1) * sizeof *ids);
-        ids[n++] = xstrdup (de->d_name);
-      }
-  closedir (d);
+  size_t n = ids.n;
   int r = 0;
   ov_error_t unreadable = NULL;
   for (size_t i = 0; i < n; i++)
     {
       struct ov_attachment a;
       ov_error_t e = NULL;
-      if (r == 0 && state_load (s, ids[i], &a, &e) == 0)
+      if (r == 0 && state_load (s, ids.v[i], &a, &e) == 0)
         {
           settle (s, &a);
           r = cb (&a, ctx);
@@ -451,9 +448,9 @@ each_state (struct ov_store *s, bool strict, int (*cb) (const struct ov_attachme
           e = NULL;
         }
       ov_error_free (&e);
-      free (ids[i]);
+      free (ids.v[i]);
     }
-  free (ids);
+  free (ids.v);
   if (r == 0 && strict && unreadable)
     {
       *err = unreadable;
@@ -1149,95 +1146,92 @@ ov_commit (struct ov_store *s, struct ov_attachment *a, const char *message,
 
 /* ---- reload ---- */
 
+struct carry
+{
+  int newfd;
+  const char *path; /* of the directory, from the upper's root */
+  const struct ov_manifest *m;
+  ov_error_t *err;
+  long kept;
+};
+
+static long carry_over (int oldfd, int newfd, const char *path, const struct ov_manifest *m,
+                        ov_error_t *err);
+
+/* A directory carried over keeps its metadata and, unless already
+ * committed, its opaqueness. */
+static int
+keep_dir_meta (int o, int n, const char *cp, const struct stat *st, const struct ov_sig *prev,
+               ov_error_t *err)
+{
+  struct ov_entry e = { 0 };
+  bool opaque;
+  int r = 0;
+  if (xattrs_read (o, -1, cp, &e, &opaque, err) < 0)
+    r = -1;
+  else if (fchown (n, st->st_uid, st->st_gid) < 0 || fchmod (n, st->st_mode & 07777) < 0)
+    r = ov_error (err, errno, "keep directory %s", cp);
+  else if (xattrs_write (n, -1, cp, &e, err) < 0)
+    r = -1;
+  else if (opaque && !(prev && prev->opaque) && fsetxattr (n, "trusted.overlay.opaque", "y", 1, 0) < 0)
+    r = ov_error (err, errno, "keep opaque directory %s", cp);
+  else
+    {
+      struct timespec ts[2] = { st->st_atim, st->st_mtim };
+      futimens (n, ts);
+    }
+  entry_free (&e);
+  return r;
+}
+
+static int
+carry_entry (int oldfd, const char *name, unsigned char type UNUSED, void *ctx)
+{
+  struct carry *c = ctx;
+  struct stat st;
+  if (fstatat (oldfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return (int) (c->kept = ov_error (c->err, errno, "stat upper %s/%s", c->path, name));
+  cleanup_free char *cp = c->path[0] ? xasprintf ("%s/%s", c->path, name) : xstrdup (name);
+  struct ov_sig sig;
+  sig_from_stat (&sig, &st);
+  const struct ov_sig *prev = manifest_get (c->m, cp);
+  bool committed = prev && sig_eq (prev, &sig);
+  if (!S_ISDIR (st.st_mode))
+    {
+      if (committed)
+        return 0;
+      if (linkat (oldfd, name, c->newfd, name, 0) < 0)
+        return (int) (c->kept = ov_error (c->err, errno, "keep %s", cp));
+      c->kept++;
+      return 0;
+    }
+  if (mkdirat (c->newfd, name, 0700) < 0)
+    return (int) (c->kept = ov_error (c->err, errno, "keep directory %s", cp));
+  cleanup_close int o = openat (oldfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  cleanup_close int n = openat (c->newfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  long sub = o >= 0 && n >= 0 ? carry_over (o, n, cp, c->m, c->err) : ov_error (c->err, errno, "open %s", cp);
+  if (sub == 0 && committed)
+    unlinkat (c->newfd, name, AT_REMOVEDIR); /* nothing in it to keep */
+  else if (sub >= 0 && keep_dir_meta (o, n, cp, &st, prev, c->err) < 0)
+    sub = -1;
+  if (sub < 0)
+    return (int) (c->kept = -1);
+  if (!(sub == 0 && committed))
+    c->kept += sub + 1;
+  return 0;
+}
+
 /* Copy into newfd what the old upper holds that is not committed (or
  * changed since): files by hardlink, directories anew with their metadata.
  * Returns the number of entries kept, or -1. */
 static long
 carry_over (int oldfd, int newfd, const char *path, const struct ov_manifest *m, ov_error_t *err)
 {
-  int dup_fd = dup (oldfd);
-  DIR *d = dup_fd >= 0 ? fdopendir (dup_fd) : NULL;
-  if (d == NULL)
-    {
-      if (dup_fd >= 0)
-        close (dup_fd);
-      return ov_error (err, errno, "read upper %s", path);
-    }
-  long kept = 0;
-  struct dirent *de;
-  while ((de = readdir (d)) && kept >= 0)
-    {
-      const char *name = de->d_name;
-      if (strcmp (name, ".") == 0 || strcmp (name, "..") == 0)
-        continue;
-      struct stat st;
-      if (fstatat (oldfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        {
-          kept = ov_error (err, errno, "stat upper %s/%s", path, name);
-          break;
-        }
-      cleanup_free char *cp = path[0] ? xasprintf ("%s/%s", path, name) : xstrdup (name);
-      struct ov_sig sig;
-      sig_from_stat (&sig, &st);
-      const struct ov_sig *prev = manifest_get (m, cp);
-      bool committed = prev && sig_eq (prev, &sig);
-      if (!S_ISDIR (st.st_mode))
-        {
-          if (committed)
-            continue;
-          if (linkat (oldfd, name, newfd, name, 0) < 0)
-            kept = ov_error (err, errno, "keep %s", cp);
-          else
-            kept++;
-          continue;
-        }
-      if (mkdirat (newfd, name, 0700) < 0)
-        {
-          kept = ov_error (err, errno, "keep directory %s", cp);
-          break;
-        }
-      int o = openat (oldfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      int n = openat (newfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      long sub = o >= 0 && n >= 0 ? carry_over (o, n, cp, m, err) : ov_error (err, errno, "open %s", cp);
-      if (sub >= 0 && sub == 0 && committed)
-        {
-          close (n);
-          n = -1;
-          unlinkat (newfd, name, AT_REMOVEDIR);
-        }
-      else if (sub >= 0)
-        {
-          /* keep the directory, with its metadata and, unless already
-           * committed, its opaqueness */
-          struct ov_entry e = { 0 };
-          bool opaque;
-          if (xattrs_read (o, -1, cp, &e, &opaque, err) < 0)
-            sub = -1;
-          else if (fchown (n, st.st_uid, st.st_gid) < 0 || fchmod (n, st.st_mode & 07777) < 0)
-            sub = ov_error (err, errno, "keep directory %s", cp);
-          else if (xattrs_write (n, -1, cp, &e, err) < 0)
-            sub = -1;
-          else if (opaque && !(prev && prev->opaque)
-                   && fsetxattr (n, "trusted.overlay.opaque", "y", 1, 0) < 0)
-            sub = ov_error (err, errno, "keep opaque directory %s", cp);
-          else
-            {
-              struct timespec ts[2] = { st.st_atim, st.st_mtim };
-              futimens (n, ts);
-            }
-          entry_free (&e);
-          if (sub >= 0)
-            kept += sub + 1;
-        }
-      if (o >= 0)
-        close (o);
-      if (n >= 0)
-        close (n);
-      if (sub < 0)
-        kept = -1;
-    }
-  closedir (d);
-  return kept;
+  struct carry c = { newfd, path, m, err, 0 };
+  int r = ov_dir_each (oldfd, carry_entry, &c);
+  if (r < 0 && c.kept >= 0)
+    return ov_error (err, errno, "read upper %s", path);
+  return c.kept;
 }
 
 /* The new upper's root takes the old one's metadata (it is the mount's
@@ -1557,44 +1551,31 @@ ov_commit_detach (struct ov_store *s, struct ov_attachment *a, const char *messa
   return r;
 }
 
-static int
-scan_upper (int dfd, const char *path, const struct ov_manifest *m, struct ov_attach_status *st)
+struct scan
 {
-  int dup_fd = dup (dfd);
-  DIR *d = dup_fd >= 0 ? fdopendir (dup_fd) : NULL;
-  if (d == NULL)
-    {
-      if (dup_fd >= 0)
-        close (dup_fd);
-      return -1;
-    }
-  struct dirent *de;
-  while ((de = readdir (d)))
-    {
-      if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
-        continue;
-      struct stat sb;
-      if (fstatat (dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
-        continue;
-      cleanup_free char *cp = path[0] ? xasprintf ("%s/%s", path, de->d_name) : xstrdup (de->d_name);
-      struct ov_sig sig;
-      sig_from_stat (&sig, &sb);
-      const struct ov_sig *prev = manifest_get (m, cp);
-      if (!(prev && sig_eq (prev, &sig)))
-        st->dirty = true;
-      st->upper_entries++;
-      st->upper_bytes += S_ISREG (sb.st_mode) ? (uint64_t) sb.st_size : 0;
-      if (S_ISDIR (sb.st_mode))
-        {
-          int sub = openat (dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-          if (sub >= 0)
-            {
-              scan_upper (sub, cp, m, st);
-              close (sub);
-            }
-        }
-    }
-  closedir (d);
+  const char *path; /* of the directory, from the upper's root */
+  const struct ov_manifest *m;
+  struct ov_attach_status *st;
+};
+
+static int
+scan_entry (int dfd, const char *name, unsigned char type UNUSED, void *ctx)
+{
+  struct scan *sc = ctx;
+  struct stat sb;
+  if (fstatat (dfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+    return 0;
+  cleanup_free char *cp = sc->path[0] ? xasprintf ("%s/%s", sc->path, name) : xstrdup (name);
+  struct ov_sig sig;
+  sig_from_stat (&sig, &sb);
+  const struct ov_sig *prev = manifest_get (sc->m, cp);
+  if (!(prev && sig_eq (prev, &sig)))
+    sc->st->dirty = true;
+  sc->st->upper_entries++;
+  sc->st->upper_bytes += S_ISREG (sb.st_mode) ? (uint64_t) sb.st_size : 0;
+  struct scan sub = { cp, sc->m, sc->st };
+  if (S_ISDIR (sb.st_mode))
+    ov_dir_each_at (dfd, name, true, scan_entry, &sub);
   return 0;
 }
 
@@ -1614,9 +1595,8 @@ ov_attachment_status (struct ov_store *s, const struct ov_attachment *a,
     return -1;
   char up[32];
   snprintf (up, sizeof up, "upper.%d", a->gen);
-  cleanup_close int ufd = openat (afd, up, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (ufd >= 0)
-    scan_upper (ufd, "", &m, st);
+  struct scan sc = { "", &m, st };
+  ov_dir_each_at (afd, up, true, scan_entry, &sc);
   manifest_free (&m);
   return 0;
 }
@@ -1645,55 +1625,5 @@ ov_attachment_trees (struct ov_store *s, struct ov_oid **trees, size_t *n, ov_er
   int r = each_state (s, true, trees_cb, &t, err);
   *trees = t.v;
   *n = t.n;
-  return r;
-}
-
-/* Remove a tree beneath dirfd without following symlinks. */
-static int
-remove_tree (int parent, const char *name)
-{
-  int fd = openat (parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
-    return unlinkat (parent, name, 0) == 0 || errno == ENOENT ? 0 : -1;
-  DIR *d = fdopendir (fd);
-  if (d == NULL)
-    {
-      close (fd);
-      return -1;
-    }
-  struct dirent *de;
-  while ((de = readdir (d)))
-    if (strcmp (de->d_name, ".") && strcmp (de->d_name, ".."))
-      {
-        if (de->d_type == DT_DIR)
-          remove_tree (dirfd (d), de->d_name);
-        else if (unlinkat (dirfd (d), de->d_name, 0) < 0 && errno == EISDIR)
-          remove_tree (dirfd (d), de->d_name);
-      }
-  closedir (d);
-  return unlinkat (parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : -1;
-}
-
-int
-ov_trash_reap (struct ov_store *s, uint64_t *removed, ov_error_t *err)
-{
-  *removed = 0;
-  cleanup_close int fd = openat (ov_store_fd (s), "trash", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return errno == ENOENT ? 0 : ov_error (err, errno, "open %s/trash", s->root);
-  DIR *d = fdopendir (dup (fd));
-  if (d == NULL)
-    return ov_error (err, errno, "read %s/trash", s->root);
-  struct dirent *de;
-  int r = 0;
-  while ((de = readdir (d)))
-    if (de->d_name[0] != '.' || (strcmp (de->d_name, ".") && strcmp (de->d_name, "..")))
-      {
-        if (remove_tree (fd, de->d_name) < 0)
-          r = ov_error (err, errno, "remove %s/trash/%s", s->root, de->d_name);
-        else
-          (*removed)++;
-      }
-  closedir (d);
   return r;
 }

@@ -92,9 +92,7 @@ int ov_attachment_status (struct ov_store *s, const struct ov_attachment *a,
                           struct ov_attach_status *st, ov_error_t *err);
 
 /* Cache layers attachments use (for gc; an attachment whose state cannot
- * be read fails it with OV_ECORRUPT, naming the state), and the trash
- * reaper. */
+ * be read fails it with OV_ECORRUPT, naming the state). */
 int ov_attachment_trees (struct ov_store *s, struct ov_oid **trees, size_t *n, ov_error_t *err);
-int ov_trash_reap (struct ov_store *s, uint64_t *removed, ov_error_t *err);
 
 #endif

@@ -1,4 +1,5 @@
 #include "busy.h"
+#include "dir.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -12,6 +13,8 @@ struct found
   struct ov_buf msg;
   int count;
   size_t max;
+  dev_t dev;
+  int pid; /* the one whose fds are being looked at */
 };
 
 static void
@@ -89,6 +92,20 @@ on_dev (const char *proc, dev_t dev)
   return stat (proc, &st) == 0 && st.st_dev == dev;
 }
 
+static int
+scan_fd (int dirfd UNUSED, const char *name, unsigned char type UNUSED, void *ctx)
+{
+  struct found *f = ctx;
+  char fp[320];
+  snprintf (fp, sizeof fp, "/proc/%d/fd/%s", f->pid, name);
+  if (on_dev (fp, f->dev))
+    {
+      cleanup_free char *l = link_of (fp);
+      add (f, f->pid, "has %s open", l);
+    }
+  return 0;
+}
+
 static void
 scan_pid (struct found *f, int pid, dev_t dev)
 {
@@ -106,24 +123,8 @@ scan_pid (struct found *f, int pid, dev_t dev)
       add (f, pid, "has its root inside the volume (%s)", l);
     }
   snprintf (p, sizeof p, "/proc/%d/fd", pid);
-  DIR *d = opendir (p);
-  if (d)
-    {
-      struct dirent *de;
-      while ((de = readdir (d)))
-        {
-          if (de->d_name[0] == '.')
-            continue;
-          char fp[320];
-          snprintf (fp, sizeof fp, "/proc/%d/fd/%s", pid, de->d_name);
-          if (on_dev (fp, dev))
-            {
-              cleanup_free char *l = link_of (fp);
-              add (f, pid, "has %s open", l);
-            }
-        }
-      closedir (d);
-    }
+  f->pid = pid;
+  ov_dir_each_at (AT_FDCWD, p, true, scan_fd, f);
   snprintf (p, sizeof p, "/proc/%d/maps", pid);
   FILE *m = fopen (p, "re");
   if (m)
@@ -151,23 +152,23 @@ scan_pid (struct found *f, int pid, dev_t dev)
     }
 }
 
+static int
+scan_proc_entry (int dirfd UNUSED, const char *name, unsigned char type UNUSED, void *ctx)
+{
+  struct found *f = ctx;
+  char *end;
+  long pid = strtol (name, &end, 10);
+  if (*end == '\0' && pid > 0)
+    scan_pid (f, pid, f->dev);
+  return 0;
+}
+
 int
 ov_holders (dev_t dev, char **message, size_t max, ov_error_t *err)
 {
-  DIR *d = opendir ("/proc");
-  if (d == NULL)
+  struct found f = { .max = max, .dev = dev };
+  if (ov_dir_each_at (AT_FDCWD, "/proc", false, scan_proc_entry, &f) < 0)
     return ov_error (err, errno, "open /proc");
-  struct found f = { .max = max };
-  struct dirent *de;
-  while ((de = readdir (d)))
-    {
-      char *end;
-      long pid = strtol (de->d_name, &end, 10);
-      if (*end || pid <= 0)
-        continue;
-      scan_pid (&f, pid, dev);
-    }
-  closedir (d);
   if (f.count > (int) max)
     {
       cleanup_free char *more = xasprintf ("; and %d more", f.count - (int) max);

@@ -1,4 +1,6 @@
 #include "maint.h"
+#include "dir.h"
+#include "trash.h"
 #include "attach.h"
 #include "pack.h"
 #include "layer.h"
@@ -51,6 +53,13 @@ sweep (struct ov_store *s, enum ov_kind kind, const struct ov_oidset *keep, uint
   return r < 0 ? -1 : 0;
 }
 
+static int
+trash_tmp (int dirfd, const char *name, unsigned char type UNUSED, void *ctx)
+{
+  ov_trash (ctx, dirfd, name, "tmp");
+  return 0;
+}
+
 /* Node cache: layers no attachment uses, and half-built layers left by
  * a crash, go to the trash; then the trash is emptied. */
 static int
@@ -70,21 +79,8 @@ sweep_cache (struct ov_store *s, struct ov_gc_result *res, ov_error_t *err)
   else
     r = ov_layers_evict (s, trees, n, &res->layers_evicted, err);
   free (trees);
-  int rootfd = ov_store_fd (s);
-  cleanup_close int tfd = openat (rootfd, "cache/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  DIR *d = tfd >= 0 ? fdopendir (dup (tfd)) : NULL;
-  if (d)
-    {
-      struct dirent *de;
-      while ((de = readdir (d)))
-        if (strcmp (de->d_name, ".") && strcmp (de->d_name, ".."))
-          {
-            char to[PATH_MAX];
-            snprintf (to, sizeof to, "trash/tmp.%s", de->d_name);
-            renameat (tfd, de->d_name, rootfd, to);
-          }
-      closedir (d);
-    }
+  /* half-built layers a crash left */
+  ov_dir_each_at (ov_store_fd (s), "cache/tmp", true, trash_tmp, s);
   if (r == 0)
     r = ov_trash_reap (s, &res->trash_removed, err);
   return r;

@@ -1,4 +1,6 @@
 #include "layer.h"
+#include "trash.h"
+#include "dir.h"
 #include "changeset.h"
 #include "materialize.h"
 #include "nsexec.h"
@@ -279,9 +281,7 @@ build (struct ov_store *s, const struct ov_snapshot *snap, const struct ov_oid *
   /* A stale layer from an earlier boot (see boot_id) makes way. */
   if (r == 0)
     {
-      char stale[PATH_MAX];
-      snprintf (stale, sizeof stale, "trash/%s.stale.%d.%lld", hex, getpid (), (long long) now_ns ());
-      renameat (rootfd, final, rootfd, stale);
+      ov_trash (s, rootfd, final, "stale-layer");
     }
   if (r == 0 && renameat (rootfd, tmp, rootfd, final) < 0)
     r = ov_error (err, errno, "publish layer %s", final);
@@ -291,11 +291,7 @@ build (struct ov_store *s, const struct ov_snapshot *snap, const struct ov_oid *
       ov_run_detached (sync_run, &j);
     }
   if (r < 0)
-    {
-      char trash[PATH_MAX];
-      snprintf (trash, sizeof trash, "trash/%s.%d.%lld", hex, getpid (), (long long) now_ns ());
-      renameat (rootfd, tmp, rootfd, trash);
-    }
+    ov_trash (s, rootfd, tmp, "unfinished-layer");
   return r;
 }
 
@@ -366,10 +362,30 @@ ov_layers_flatten (struct ov_store *s, const struct ov_snapshot *snap, ov_error_
   cleanup_free char *built = xasprintf ("%s/tree", tmp);
   if (r == 0 && renameat (rootfd, built, rootfd, final) < 0)
     r = ov_error (err, errno, "publish %s", final);
-  char trash[PATH_MAX];
-  snprintf (trash, sizeof trash, "trash/%s.flat.%d.%lld", hex, getpid (), (long long) now_ns ());
-  renameat (rootfd, tmp, rootfd, trash);
+  ov_trash (s, rootfd, tmp, "flattening");
   return r;
+}
+
+struct evict
+{
+  struct ov_store *s;
+  const struct ov_layers *keep;
+  uint64_t *evicted;
+};
+
+static int
+evict_one (int dfd, const char *name, unsigned char type UNUSED, void *ctx)
+{
+  struct evict *e = ctx;
+  struct ov_oid id;
+  if (name[0] == '.' || oid_parse (name, &id) < 0)
+    return 0;
+  for (size_t i = 0; i < e->keep->n; i++)
+    if (oid_eq (&e->keep->trees[i], &id))
+      return 0;
+  if (ov_trash (e->s, dfd, name, "layer") == 0)
+    (*e->evicted)++;
+  return 0;
 }
 
 int
@@ -389,30 +405,8 @@ ov_layers_evict (struct ov_store *s, const struct ov_oid *keep, size_t nkeep, ui
         if (chain (s, &keep[i], &all, &e) < 0)
           ov_error_free (&e);
       }
-  cleanup_close int dfd = openat (rootfd, "cache/layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  DIR *d = dfd >= 0 ? fdopendir (dup (dfd)) : NULL;
-  if (d == NULL)
-    {
-      ov_layers_free (&all);
-      return ov_error (err, errno, "read %s/cache/layers", s->root);
-    }
-  struct dirent *de;
-  while ((de = readdir (d)))
-    {
-      struct ov_oid id;
-      if (de->d_name[0] == '.' || oid_parse (de->d_name, &id) < 0)
-        continue;
-      bool kept = false;
-      for (size_t i = 0; i < all.n && !kept; i++)
-        kept = oid_eq (&all.trees[i], &id);
-      if (kept)
-        continue;
-      char trash[PATH_MAX];
-      snprintf (trash, sizeof trash, "../../trash/layer.%s.%lld", de->d_name, (long long) now_ns ());
-      if (renameat (dfd, de->d_name, dfd, trash) == 0)
-        (*evicted)++;
-    }
-  closedir (d);
+  struct evict e = { s, &all, evicted };
+  int r = ov_dir_each_at (rootfd, "cache/layers", false, evict_one, &e);
   ov_layers_free (&all);
-  return 0;
+  return r < 0 ? ov_error (err, errno, "read %s/cache/layers", s->root) : 0;
 }

@@ -5,6 +5,7 @@
  * directory); mutable records are replaced with write-temp, fsync,
  * rename, fsync-dir. */
 #include "store.h"
+#include "dir.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -126,39 +127,42 @@ local_remove (void *be, const char *key)
   return unlinkat (l->rootfd, key, 0);
 }
 
+struct listing
+{
+  int rootfd;
+  const char *dir;
+  int depth;
+  int (*cb) (const char *key, uint64_t size, void *ctx);
+  void *ctx;
+};
+
+static int list_dir (int rootfd, const char *dir, int depth,
+                     int (*cb) (const char *key, uint64_t size, void *ctx), void *ctx);
+
+static int
+list_entry (int dfd, const char *name, unsigned char type UNUSED, void *ctx)
+{
+  struct listing *l = ctx;
+  if (name[0] == '.')
+    return 0;
+  char key[PATH_MAX];
+  snprintf (key, sizeof key, "%s/%s", l->dir, name);
+  struct stat st;
+  if (fstatat (dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return 0;
+  if (S_ISDIR (st.st_mode) && l->depth > 0)
+    return list_dir (l->rootfd, key, l->depth - 1, l->cb, l->ctx);
+  if (S_ISREG (st.st_mode))
+    return l->cb (key, st.st_size, l->ctx);
+  return 0;
+}
+
 static int
 list_dir (int rootfd, const char *dir, int depth,
           int (*cb) (const char *key, uint64_t size, void *ctx), void *ctx)
 {
-  int dfd = openat (rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return errno == ENOENT ? 0 : -1;
-  DIR *d = fdopendir (dfd);
-  if (d == NULL)
-    {
-      close (dfd);
-      return -1;
-    }
-  int ret = 0;
-  struct dirent *de;
-  while ((de = readdir (d)))
-    {
-      if (de->d_name[0] == '.')
-        continue;
-      char key[PATH_MAX];
-      snprintf (key, sizeof key, "%s/%s", dir, de->d_name);
-      struct stat st;
-      if (fstatat (dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        continue;
-      if (S_ISDIR (st.st_mode) && depth > 0)
-        ret = list_dir (rootfd, key, depth - 1, cb, ctx);
-      else if (S_ISREG (st.st_mode))
-        ret = cb (key, st.st_size, ctx);
-      if (ret)
-        break;
-    }
-  closedir (d);
-  return ret;
+  struct listing l = { rootfd, dir, depth, cb, ctx };
+  return ov_dir_each_at (rootfd, dir, true, list_entry, &l);
 }
 
 static int

@@ -1,0 +1,76 @@
+#include "trash.h"
+#include "dir.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+int
+ov_trash (struct ov_store *s, int dirfd, const char *name, const char *kind)
+{
+  int rootfd = ov_store_fd (s);
+  mkdirat (rootfd, "trash", 0700);
+  char to[PATH_MAX];
+  int n = snprintf (to, sizeof to, "trash/%s.%s.%d.%lld", kind, name, getpid (), (long long) now_ns ());
+  if (n < 0 || (size_t) n >= sizeof to)
+    {
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+  for (char *p = to + 6; *p; p++)
+    if (*p == '/')
+      *p = '_';
+  if (renameat (dirfd, name, rootfd, to) < 0 && errno != ENOENT)
+    return -1;
+  return 0;
+}
+
+static int remove_tree (int parent, const char *name);
+
+static int
+remove_entry (int dirfd, const char *name, unsigned char type, void *ctx UNUSED)
+{
+  if (type == DT_DIR || (unlinkat (dirfd, name, 0) < 0 && errno == EISDIR))
+    remove_tree (dirfd, name);
+  return 0;
+}
+
+/* A tree beneath parent, without following symlinks. */
+static int
+remove_tree (int parent, const char *name)
+{
+  int r = ov_dir_each_at (parent, name, true, remove_entry, NULL);
+  if (r < 0 && (errno == ENOTDIR || errno == ELOOP))
+    return unlinkat (parent, name, 0) == 0 || errno == ENOENT ? 0 : -1;
+  return unlinkat (parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+struct reap
+{
+  struct ov_store *s;
+  uint64_t *removed;
+  ov_error_t *err;
+  int r;
+};
+
+static int
+reap_one (int dirfd, const char *name, unsigned char type UNUSED, void *ctx)
+{
+  struct reap *rp = ctx;
+  if (remove_tree (dirfd, name) < 0)
+    rp->r = ov_error (rp->err, errno, "remove %s/trash/%s", rp->s->root, name);
+  else
+    (*rp->removed)++;
+  return 0;
+}
+
+int
+ov_trash_reap (struct ov_store *s, uint64_t *removed, ov_error_t *err)
+{
+  *removed = 0;
+  struct reap rp = { s, removed, err, 0 };
+  if (ov_dir_each_at (ov_store_fd (s), "trash", true, reap_one, &rp) < 0)
+    return ov_error (err, errno, "read %s/trash", s->root);
+  return rp.r;
+}
