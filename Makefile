@@ -15,9 +15,18 @@ CFLAGS ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP $(PKG_CFLAGS)
 LDLIBS += $(PKG_LIBS) -lpthread
 
-ENGINE := util error fault hash tree store store-local snapshot changeset path volume pool \
-	progress xattr ingest materialize uring oidset diff reach gc fsck \
-	mount busy layer manifest attach nsexec agent sandbox record pack put dir trash
+# The engine, by concern (README: Architecture), and the front ends over it.
+ENGINE_DIRS := lib store tree node capture attach maint
+ENGINE := util error fault hash dir proc progress pool record oidset \
+	store store-local pack \
+	tree snapshot changeset diff volume path xattr \
+	layer materialize uring trash \
+	ingest sandbox manifest put \
+	attach mount busy nsexec agent \
+	gc fsck reach
+SRC_DIRS := $(addprefix snapshotter/,$(ENGINE_DIRS) cli)
+INCLUDES := $(addprefix -I,$(SRC_DIRS))
+vpath %.c $(SRC_DIRS)
 CLI := ovsnap cli-util cli-volume cli-put cli-get cli-ls cli-edit cli-diff cli-maint cli-attach
 
 HOOK := ovsnap-hook oci
@@ -40,17 +49,17 @@ $(HOOK_BIN): $(HOOK_OBJS) $(B)/libovsnap.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(UNIT_DIR)/test-%: tests/unit/test-%.c $(B)/libovsnap.a
-	$(CC) $(CFLAGS) -Isnapshotter $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(INCLUDES) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # static: it is copied into containers that may have no libc of their own
 runtime-hook/ovsnap-ctl: runtime-hook/ovsnap-ctl.c
 	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
 
-$(B)/%.o: snapshotter/%.c | $(B)
-	$(CC) $(CFLAGS) -c -o $@ $<
+$(B)/%.o: %.c | $(B)
+	$(CC) $(CFLAGS) $(INCLUDES) -c -o $@ $<
 
 $(B)/hook-%.o: runtime-hook/%.c | $(B)
-	$(CC) $(CFLAGS) -Isnapshotter -c -o $@ $<
+	$(CC) $(CFLAGS) $(INCLUDES) -c -o $@ $<
 
 $(B):
 	mkdir -p $@

@@ -21,6 +21,7 @@
 #include "pack.h"
 #include "record.h"
 #include "fault.h"
+#include "proc.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -1275,4 +1276,27 @@ ov_packs_repack (struct ov_store *s, const struct ov_oidset *trees, const struct
   packs_clear (P); /* removed packs leave the lookup; the next one reloads */
   pthread_mutex_unlock (&P->mu);
   return r;
+}
+
+/* ---- consolidation in the background ---- */
+
+static void
+consolidate_run (void *ctx)
+{
+  struct ov_store *s = ctx;
+  size_t merged;
+  ov_error_t e = NULL;
+  /* the inherited shared store lock keeps gc away until this is done */
+  if (ov_packs_consolidate (s, &merged, &e) < 0)
+    {
+      fprintf (stderr, "ovsnap: consolidating packs: %s\n", e->msg);
+      ov_error_free (&e);
+    }
+}
+
+void
+ov_packs_consolidate_later (struct ov_store *s)
+{
+  if (ov_packs_small (s) >= OV_PACKS_CROWDED)
+    ov_run_detached (consolidate_run, s);
 }

@@ -80,5 +80,10 @@ int ov_packs_consolidate (struct ov_store *s, size_t *merged, ov_error_t *err);
  * index is read): writers start a consolidation when there are many. */
 size_t ov_packs_small (struct ov_store *s);
 #define OV_PACKS_CROWDED 16
+/* Every commit and put adds a pack; lookups and opening a store get
+ * slower with each. When small packs crowd the store, a detached process
+ * rolls them together (ov_packs_consolidate), so the caller returns at
+ * once. It inherits the store lock, shared: gc waits for it. */
+void ov_packs_consolidate_later (struct ov_store *s);
 
 #endif

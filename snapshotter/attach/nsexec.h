@@ -8,6 +8,7 @@
 #define OVSNAP_NSEXEC_H
 
 #include "error.h"
+#include "proc.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -22,11 +23,5 @@ int ov_openat2 (int dirfd, const char *path, int flags, uint64_t resolve);
  * were "/"; with create, missing directories are made (0755). */
 int ov_resolve_dir_in_root (int rootfd, const char *path, bool create, ov_error_t *err);
 
-/* Runs fn in a detached grandchild (new session, stdin/stdout on
- * /dev/null), for work that must not hold up the command that asked. */
-void ov_run_detached (void (*fn) (void *ctx), void *ctx);
-
-/* Start time of a process (clock ticks since boot), to tell a pid reused. */
-uint64_t ov_pid_start_time (pid_t pid);
 
 #endif

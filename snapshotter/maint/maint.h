@@ -24,9 +24,5 @@ struct ov_fsck_result
 int ov_fsck (struct ov_store *s, void (*problem) (const char *msg, void *ctx), void *ctx,
              struct ov_fsck_result *res, ov_error_t *err);
 
-/* Every commit and put adds a pack; lookups and opening a store get
- * slower with each. When small packs crowd the store, a detached process
- * rolls them together (ov_packs_consolidate), so the caller returns at once. */
-void ov_consolidate_later (struct ov_store *s);
 
 #endif

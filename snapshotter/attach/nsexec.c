@@ -1,5 +1,4 @@
 #include "nsexec.h"
-#include "fault.h"
 #include "util.h"
 
 #include <fcntl.h>
@@ -45,56 +44,6 @@ ov_resolve_dir_in_root (int rootfd, const char *path, bool create, ov_error_t *e
   int out = cur;
   cur = -1;
   return out;
-}
-
-void
-ov_run_detached (void (*fn) (void *ctx), void *ctx)
-{
-  fflush (NULL);
-  pid_t pid = fork ();
-  if (pid != 0)
-    {
-      if (pid > 0)
-        while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
-          ;
-      return;
-    }
-  setsid ();
-  if (fork () != 0)
-    _exit (0);
-  int nul = open ("/dev/null", O_RDWR | O_CLOEXEC);
-  dup2 (nul, 0);
-  dup2 (nul, 1);
-  ov_pause ("background");
-  fn (ctx);
-  _exit (0);
-}
-
-uint64_t
-ov_pid_start_time (pid_t pid)
-{
-  char path[64], buf[1024];
-  snprintf (path, sizeof path, "/proc/%d/stat", pid);
-  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return 0;
-  ssize_t n = read (fd, buf, sizeof buf - 1);
-  if (n <= 0)
-    return 0;
-  buf[n] = '\0';
-  /* field 22, counted after the ")" that ends the command name */
-  char *p = strrchr (buf, ')');
-  if (p == NULL)
-    return 0;
-  unsigned long long v = 0;
-  int field = 2;
-  for (char *tok = strtok (p + 1, " "); tok; tok = strtok (NULL, " "))
-    if (++field == 22)
-      {
-        v = strtoull (tok, NULL, 10);
-        break;
-      }
-  return v;
 }
 
 int

@@ -124,26 +124,3 @@ ov_gc (struct ov_store *s, struct ov_gc_result *res, ov_error_t *err)
     ret = sweep_cache (s, res, err);
   return ret;
 }
-
-/* ---- pack consolidation ---- */
-
-static void
-consolidate_run (void *ctx)
-{
-  struct ov_store *s = ctx;
-  size_t merged;
-  ov_error_t e = NULL;
-  /* the inherited shared store lock keeps gc away until this is done */
-  if (ov_packs_consolidate (s, &merged, &e) < 0)
-    {
-      fprintf (stderr, "ovsnap: consolidating packs: %s\n", e->msg);
-      ov_error_free (&e);
-    }
-}
-
-void
-ov_consolidate_later (struct ov_store *s)
-{
-  if (ov_packs_small (s) >= OV_PACKS_CROWDED)
-    ov_run_detached (consolidate_run, s);
-}

@@ -4,7 +4,7 @@
 #include "fault.h"
 #include "ingest.h"
 #include "layer.h"
-#include "maint.h"
+#include "pack.h"
 #include "manifest.h"
 #include "mount.h"
 #include "nsexec.h"
@@ -1140,7 +1140,7 @@ ov_commit (struct ov_store *s, struct ov_attachment *a, const char *message,
   int r = commit_held (s, a, afd, lock, message, out, changed, err);
   att_close (&afd, &lock);
   if (r == 0 && *changed)
-    ov_consolidate_later (s);
+    ov_packs_consolidate_later (s);
   return r;
 }
 
@@ -1547,7 +1547,7 @@ ov_commit_detach (struct ov_store *s, struct ov_attachment *a, const char *messa
     snapshot_free (out);
   att_close (&afd, &lock);
   if (r == 0 && *changed)
-    ov_consolidate_later (s);
+    ov_packs_consolidate_later (s);
   return r;
 }
 

@@ -3,7 +3,7 @@
 #include "dir.h"
 #include "changeset.h"
 #include "materialize.h"
-#include "nsexec.h"
+#include "proc.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,6 +1,7 @@
 /* ovsnap put NAME LOCAL [REMOTE] | NAME --batch FILE */
 #include "cli.h"
 #include "maint.h"
+#include "pack.h"
 #include "put.h"
 
 #include <fcntl.h>
@@ -107,7 +108,7 @@ cli_put (struct cli *c, int argc, char **argv, ov_error_t *err)
   buf_free (&batch);
   if (r < 0)
     return -1;
-  ov_consolidate_later (c->store);
+  ov_packs_consolidate_later (c->store);
   cli_print_snapshot (c, &snap);
   snapshot_free (&snap);
   return 0;
