@@ -19,7 +19,7 @@ LDLIBS += $(PKG_LIBS) -lpthread
 ENGINE_DIRS := lib store tree node capture attach maint
 ENGINE := util error fault hash dir proc progress pool record oidset \
 	store store-local pack \
-	tree snapshot changeset diff volume path xattr \
+	tree snapshot changeset diff volume path xattr edit \
 	layer materialize uring trash \
 	ingest sandbox manifest put \
 	attach mount busy nsexec agent \
