@@ -22,7 +22,7 @@ ENGINE := util error fault hash dir proc progress pool record oidset \
 	tree snapshot changeset diff volume path xattr edit \
 	layer materialize uring trash \
 	ingest sandbox manifest put \
-	attach mount busy nsexec agent \
+	state attach commit reload mount busy nsexec agent \
 	gc fsck reach
 SRC_DIRS := $(addprefix snapshotter/,$(ENGINE_DIRS) cli)
 INCLUDES := $(addprefix -I,$(SRC_DIRS))
