@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#define SMALL_FILE (1u << 20)
 #define STABLE_TRIES 5
 
 struct file_job
@@ -123,7 +122,7 @@ ov_ingest_file (struct ov_store *s, int fd, const char *what, const struct stat 
         return ov_error (err, EINVAL, "%s is no longer a regular file", what);
       struct ov_put_stats st = { 0 };
       uint64_t size;
-      if (before.st_size <= SMALL_FILE)
+      if (before.st_size <= OV_SMALL_BLOB)
         {
           /* a file that grew or shrank meanwhile fails the fstat check below */
           uint8_t *buf = read_buffer (before.st_size + 1);

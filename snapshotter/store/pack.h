@@ -20,7 +20,7 @@
 #include "oidset.h"
 #include "store.h"
 
-#define OV_PACK_MAX (1u << 20)
+#define OV_PACK_MAX OV_SMALL_BLOB
 
 struct ov_packs;
 

@@ -19,6 +19,10 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+/* The one small-file limit: blobs of at most this many bytes live in packs
+ * and are read whole into memory; bigger ones are loose files, streamed. */
+#define OV_SMALL_BLOB (1u << 20)
+
 enum ov_kind
 {
   OV_BLOB,
