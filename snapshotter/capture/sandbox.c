@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <sys/mount.h>
@@ -151,12 +152,15 @@ ov_sandbox_enter (ov_error_t *err)
   return 0;
 }
 
-/* In a worker: the pipe to the caller until the reply is sent. */
+/* In a worker: the pipe to the caller until the reply is sent. A worker is
+ * a process of its own, so this is the worker's alone. */
 static int reply_fd = -1;
 
 /* Workers that replied and may still be exiting; reaped later. */
 static pid_t unreaped[16];
 static size_t nunreaped;
+/* callers may run workers from several threads at once */
+static pthread_mutex_t unreaped_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* Reply: "<length>\n" then "0 0 <result>" or "<code> <errnum> <message>";
  * the length tells a whole reply from one cut short by a killed worker. */
@@ -195,10 +199,15 @@ ov_sandbox_reply (const struct ov_buf *result)
 static void
 reap_earlier (void)
 {
-  for (size_t i = 0; i < nunreaped; i++)
-    while (waitpid (unreaped[i], NULL, 0) < 0 && errno == EINTR)
-      ;
+  pthread_mutex_lock (&unreaped_mu);
+  pid_t v[ARRAY_SIZE (unreaped)];
+  size_t n = nunreaped;
+  memcpy (v, unreaped, n * sizeof *v);
   nunreaped = 0;
+  pthread_mutex_unlock (&unreaped_mu);
+  for (size_t i = 0; i < n; i++)
+    while (waitpid (v[i], NULL, 0) < 0 && errno == EINTR)
+      ;
 }
 
 /* Test hook: what a worker taken over by hostile input could do to its view. */
@@ -296,9 +305,15 @@ ov_sandbox_run (const char *view, int (*fn) (void *ctx, struct ov_buf *result, o
   pid_t got;
   while ((got = waitpid (pid, &status, whole ? WNOHANG : 0)) < 0 && errno == EINTR)
     ;
-  if (got == 0 && nunreaped < ARRAY_SIZE (unreaped))
-    unreaped[nunreaped++] = pid;
-  else if (got == 0)
+  bool kept = false;
+  if (got == 0)
+    {
+      pthread_mutex_lock (&unreaped_mu);
+      if ((kept = nunreaped < ARRAY_SIZE (unreaped)))
+        unreaped[nunreaped++] = pid;
+      pthread_mutex_unlock (&unreaped_mu);
+    }
+  if (got == 0 && !kept)
     while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
       ;
   /* A test crash point (OVSNAP_FAULT) hit in the worker kills the whole
