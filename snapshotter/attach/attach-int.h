@@ -15,6 +15,10 @@ int att_open_locked (struct ov_store *s, const struct ov_attachment *a, int *afd
 /* Settles a reload or commit a crash interrupted (with the lock held). */
 void att_reconcile (struct ov_store *s, int afd, struct ov_attachment *a);
 void att_trash (struct ov_store *s, int dirfd, const char *name);
+/* upper.N and work.N to the trash, manifest.N gone: generation N is no more. */
+void att_drop_gen (struct ov_store *s, int afd, int gen);
+/* Whose mount namespace holds the mount: the container's init, or 0 (ours). */
+pid_t att_ns_pid (const struct ov_attachment *a);
 /* manifest.N: what the last commit captured from upper.N */
 void att_manifest_name (int gen, char out[32]);
 

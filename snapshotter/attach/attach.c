@@ -58,12 +58,11 @@ att_upper_root_meta (int fd, const struct ov_entry *root, ov_error_t *err)
 int
 att_make_upper (struct ov_store *s, int afd, int gen, const struct ov_entry *root, ov_error_t *err)
 {
+  /* left over by a reload that was killed before it switched */
+  att_drop_gen (s, afd, gen);
   char up[32], wk[32];
   snprintf (up, sizeof up, "upper.%d", gen);
   snprintf (wk, sizeof wk, "work.%d", gen);
-  /* left over by a reload that was killed before it switched */
-  att_trash (s, afd, up);
-  att_trash (s, afd, wk);
   if (mkdirat (afd, up, 0755) < 0 || mkdirat (afd, wk, 0700) < 0)
     return ov_error (err, errno, "create upper and work dirs");
   if (root == NULL)
@@ -430,7 +429,7 @@ ov_commit_detach (struct ov_store *s, struct ov_attachment *a, const char *messa
   if (att_open_locked (s, a, &afd, &lock, err) < 0)
     return -1;
   att_reconcile (s, afd, a);
-  pid_t pid = a->container ? a->pid : 0;
+  pid_t pid = att_ns_pid (a);
   bool frozen = false;
   if (!a->readonly && ov_attachment_alive (a))
     {

@@ -64,6 +64,14 @@ int ov_attachment_find (struct ov_store *s, const char *dir, struct ov_attachmen
                         ov_error_t *err);
 int ov_attachment_each (struct ov_store *s, int (*cb) (const struct ov_attachment *a, void *ctx),
                         void *ctx, ov_error_t *err);
+/* The same, each attachment first settled from what is mounted (after a
+ * killed reload or commit), unless a command holds it: what status shows.
+ * Commit and reload settle their own attachment under its lock;
+ * the state a killed reload leaves names the layers of both generations,
+ * so gc needs no settling. */
+int ov_attachment_each_settled (struct ov_store *s,
+                                int (*cb) (const struct ov_attachment *a, void *ctx), void *ctx,
+                                ov_error_t *err);
 
 /* Is the attachment's container still the one that was started? */
 bool ov_attachment_alive (const struct ov_attachment *a);

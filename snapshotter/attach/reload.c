@@ -193,7 +193,7 @@ reload_undo (struct ov_store *s, int afd, struct ov_attachment *a, int gen, bool
              bool intent_saved)
 {
   ov_error_t e = NULL;
-  if (frozen && ov_mount_freeze (a->container ? a->pid : 0, a->dir, a->dev, false, &e) < 0)
+  if (frozen && ov_mount_freeze (att_ns_pid (a), a->dir, a->dev, false, &e) < 0)
     {
       fprintf (stderr, "ovsnap: warning: %s stays read-only until the next commit or reload: %s\n",
                a->dir, e->msg);
@@ -202,13 +202,7 @@ reload_undo (struct ov_store *s, int afd, struct ov_attachment *a, int gen, bool
   a->next_gen = 0;
   if (intent_saved && att_state_save (s, a, &e) < 0)
     ov_error_free (&e); /* the next command settles it from the live mount */
-  char up[32], wk[32], mname[32];
-  snprintf (up, sizeof up, "upper.%d", gen);
-  snprintf (wk, sizeof wk, "work.%d", gen);
-  att_manifest_name (gen, mname);
-  att_trash (s, afd, up);
-  att_trash (s, afd, wk);
-  unlinkat (afd, mname, 0);
+  att_drop_gen (s, afd, gen);
 }
 
 /* layers := l, plus (keep) what the attachment stood on before */
@@ -248,14 +242,11 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
       snapshot_free (out);
       return -1;
     }
-  pid_t pid = a->container ? a->pid : 0;
+  pid_t pid = att_ns_pid (a);
   int gen = a->gen + 1;
   bool frozen = false, intent = false, root_committed = false;
   uint64_t dev = 0;
   int mfd = -1;
-  char mname[32];
-  att_manifest_name (gen, mname);
-  unlinkat (afd, mname, 0); /* left by a reload killed before it switched */
   r = att_make_upper (s, afd, gen, NULL, err);
   /* From here on nothing can change the old upper: what is carried over is
    * all there is. A writer gets EROFS for these few milliseconds. */
@@ -310,10 +301,7 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
   ov_fault ("reload-switched");
   /* Switched. A lazily detached old mount may still serve its holder: the
    * layers it stands on stay listed (gc keeps them) until the next reload. */
-  char oldup[32], oldwk[32], oldman[32];
-  snprintf (oldup, sizeof oldup, "upper.%d", a->gen);
-  snprintf (oldwk, sizeof oldwk, "work.%d", a->gen);
-  att_manifest_name (a->gen, oldman);
+  int oldgen = a->gen;
   a->gen = gen;
   a->snapshot = a->next_snapshot;
   a->tree = a->next_tree;
@@ -328,9 +316,7 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
       fprintf (stderr, "ovsnap: warning: reload %s: %s\n", a->dir, e->msg);
       ov_error_free (&e);
     }
-  att_trash (s, afd, oldup);
-  att_trash (s, afd, oldwk);
-  unlinkat (afd, oldman, 0);
+  att_drop_gen (s, afd, oldgen);
   *deep = layers.deep;
   ov_layers_free (&layers);
   return 0;

@@ -227,6 +227,24 @@ att_trash (struct ov_store *s, int dirfd, const char *name)
     fprintf (stderr, "ovsnap: warning: cannot move %s to the trash: %s\n", name, strerror (errno));
 }
 
+void
+att_drop_gen (struct ov_store *s, int afd, int gen)
+{
+  char up[32], wk[32], mname[32];
+  snprintf (up, sizeof up, "upper.%d", gen);
+  snprintf (wk, sizeof wk, "work.%d", gen);
+  att_manifest_name (gen, mname);
+  att_trash (s, afd, up);
+  att_trash (s, afd, wk);
+  unlinkat (afd, mname, 0);
+}
+
+pid_t
+att_ns_pid (const struct ov_attachment *a)
+{
+  return a->container ? a->pid : 0;
+}
+
 /* Each upper has its own manifest: one that described another upper would
  * make a commit take what that upper has and this one lacks for deleted. */
 void
@@ -279,7 +297,7 @@ live_gen (const struct ov_attachment *a, bool *readonly)
   struct ov_mount_top top;
   ov_error_t e = NULL;
   *readonly = false;
-  if (ov_mount_top_at (a->container ? a->pid : 0, a->dir, &top, &e) < 0)
+  if (ov_mount_top_at (att_ns_pid (a), a->dir, &top, &e) < 0)
     {
       ov_error_free (&e);
       return 0;
@@ -320,23 +338,14 @@ att_reconcile (struct ov_store *s, int afd, struct ov_attachment *a)
     }
   if (a->next_gen && gen > 0)
     {
-      char up[32], wk[32];
       if (a->next_gen != a->gen)
-        {
-          char mname[32];
-          snprintf (up, sizeof up, "upper.%d", a->next_gen);
-          snprintf (wk, sizeof wk, "work.%d", a->next_gen);
-          att_manifest_name (a->next_gen, mname);
-          att_trash (s, afd, up);
-          att_trash (s, afd, wk);
-          unlinkat (afd, mname, 0);
-        }
+        att_drop_gen (s, afd, a->next_gen);
       a->next_gen = 0;
       changed = true;
     }
   ov_error_t e = NULL;
   if (readonly && !a->readonly && gen == a->gen
-      && ov_mount_freeze (a->container ? a->pid : 0, a->dir, a->dev, false, &e) < 0)
+      && ov_mount_freeze (att_ns_pid (a), a->dir, a->dev, false, &e) < 0)
     {
       fprintf (stderr, "ovsnap: warning: %s stays read-only: %s\n", a->dir, e->msg);
       ov_error_free (&e);
@@ -424,7 +433,8 @@ collect_name (int dirfd UNUSED, const char *name, unsigned char type UNUSED, voi
  * but cannot be read is an error, naming it, after the others were seen
  * (gc must not evict the layers of an attachment it cannot read). */
 static int
-each_state (struct ov_store *s, bool strict, int (*cb) (const struct ov_attachment *a, void *ctx),
+each_state (struct ov_store *s, bool strict, bool settled,
+            int (*cb) (const struct ov_attachment *a, void *ctx),
             void *ctx, ov_error_t *err)
 {
   struct names ids = { 0 };
@@ -439,7 +449,8 @@ each_state (struct ov_store *s, bool strict, int (*cb) (const struct ov_attachme
       ov_error_t e = NULL;
       if (r == 0 && state_load (s, ids.v[i], &a, &e) == 0)
         {
-          settle (s, &a);
+          if (settled)
+            settle (s, &a);
           r = cb (&a, ctx);
           attachment_free (&a);
         }
@@ -466,7 +477,14 @@ int
 ov_attachment_each (struct ov_store *s, int (*cb) (const struct ov_attachment *a, void *ctx),
                     void *ctx, ov_error_t *err)
 {
-  return each_state (s, false, cb, ctx, err);
+  return each_state (s, false, false, cb, ctx, err);
+}
+
+int
+ov_attachment_each_settled (struct ov_store *s, int (*cb) (const struct ov_attachment *a, void *ctx),
+                            void *ctx, ov_error_t *err)
+{
+  return each_state (s, false, true, cb, ctx, err);
 }
 
 struct find_ctx
@@ -575,7 +593,7 @@ int
 ov_attachment_trees (struct ov_store *s, struct ov_oid **trees, size_t *n, ov_error_t *err)
 {
   struct trees_ctx t = { 0 };
-  int r = each_state (s, true, trees_cb, &t, err);
+  int r = each_state (s, true, false, trees_cb, &t, err);
   *trees = t.v;
   *n = t.n;
   return r;

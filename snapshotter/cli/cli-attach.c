@@ -302,7 +302,7 @@ cli_status (struct cli *c, int argc, char **argv, ov_error_t *err)
   struct status_ctx s = { c, c->json ? json_object_new_array () : NULL, err };
   if (!c->json)
     printf ("%-20s %-12s %-9s %12s  %s\n", "VOLUME", "SNAPSHOT", "STATE", "UPPER-BYTES", "DIR");
-  int r = ov_attachment_each (c->store, status_one, &s, err);
+  int r = ov_attachment_each_settled (c->store, status_one, &s, err);
   if (s.arr)
     {
       if (r == 0)
