@@ -17,10 +17,10 @@ LDLIBS += $(PKG_LIBS) -lpthread
 
 # The engine, by concern (README: Architecture), and the front ends over it.
 ENGINE_DIRS := lib store tree node capture attach maint
-ENGINE := util error fault hash dir proc progress pool record oidset \
+ENGINE := util error fault hash dir file proc progress pool record oidset \
 	store store-local pack \
 	tree snapshot changeset diff volume path xattr edit \
-	layer materialize uring trash \
+	node layer materialize uring trash \
 	ingest sandbox manifest put \
 	state attach commit reload mount busy nsexec agent \
 	gc fsck reach
@@ -37,7 +37,7 @@ ENGINE_OBJS := $(ENGINE:%=$(B)/%.o)
 HOOK_OBJS := $(HOOK:%=$(B)/hook-%.o)
 CLI_OBJS := $(CLI:%=$(B)/%.o)
 
-all: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs $(UNIT_DIR)/test-uring $(UNIT_DIR)/test-sessions
+all: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs $(UNIT_DIR)/test-uring $(UNIT_DIR)/test-sessions $(UNIT_DIR)/test-pack-reads
 
 $(B)/libovsnap.a: $(ENGINE_OBJS)
 	rm -f $@ && $(AR) rcs $@ $^
@@ -85,7 +85,7 @@ check:
 	$(MAKE) all asan collide tsan
 	tests/check
 
-install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs $(UNIT_DIR)/test-uring $(UNIT_DIR)/test-sessions
+install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs $(UNIT_DIR)/test-uring $(UNIT_DIR)/test-sessions $(UNIT_DIR)/test-pack-reads
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ovsnap
 	install -m 0755 $(HOOK_BIN) $(DESTDIR)$(BINDIR)/ovsnap-hook
@@ -97,7 +97,7 @@ install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(U
 	install -m 0644 snapshotter/python/ovsnap.py $(DESTDIR)$(PYTHONDIR)/ovsnap.py
 
 clean:
-	rm -rf build build-asan build-collide build-tsan $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl tests/unit/test-records tests/unit/test-packs tests/unit/test-uring tests/unit/test-sessions tests/unit/*.d
+	rm -rf build build-asan build-collide build-tsan $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl tests/unit/test-records tests/unit/test-packs tests/unit/test-uring tests/unit/test-sessions tests/unit/test-pack-reads tests/unit/*.d
 
 .PHONY: all asan collide tsan check install clean
 -include $(wildcard $(B)/*.d)

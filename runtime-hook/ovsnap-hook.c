@@ -8,6 +8,7 @@
  * The stage is argv[1], or taken from the state's status (as under
  * hooks.d, where every stage gets the same args). */
 #include "agent.h"
+#include "file.h"
 #include "attach.h"
 #include "mount.h"
 #include "nsexec.h"
@@ -26,15 +27,6 @@ static const char usage[] =
   "An OCI runtime hook (see README: Containers). Volumes come from the bundle's\n"
   "annotations: org.ovsnap.volumes=NAME:/path[:ro],... org.ovsnap.commit-interval=SECONDS\n"
   "org.ovsnap.commit-on-exit=true|false org.ovsnap.create-if-missing=true|false\n";
-
-static int
-read_file_at (int dirfd, const char *name, struct ov_buf *out, ov_error_t *err)
-{
-  cleanup_close int fd = openat (dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0 || ov_read_fd (fd, out, 16u << 20) < 0)
-    return ov_error (err, errno, "read %s", name);
-  return 0;
-}
 
 struct sock_ctx
 {
@@ -125,18 +117,29 @@ have_cb (const struct ov_attachment *a, void *ctx)
   return 0;
 }
 
+/* The bundle's config.json (the volumes asked for), parsed. */
 static int
-create_runtime (struct ov_store *s, const struct ov_oci_state *st, ov_error_t *err)
+read_config (const struct ov_oci_state *st, struct ov_oci_config *cfg, ov_error_t *err)
 {
   cleanup_close int bfd = open (st->bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (bfd < 0)
     return ov_error (err, errno, "bundle %s", st->bundle);
   struct ov_buf b = { 0 };
-  if (read_file_at (bfd, "config.json", &b, err) < 0)
-    return -1;
-  struct ov_oci_config cfg;
-  int r = ov_oci_config_parse ((const char *) b.data, b.len, &cfg, err);
+  if (ov_read_file_at (bfd, "config.json", &b, 16u << 20) < 0)
+    {
+      buf_free (&b);
+      return ov_error (err, errno, "read %s/config.json", st->bundle);
+    }
+  int r = ov_oci_config_parse ((const char *) b.data, b.len, cfg, err);
   buf_free (&b);
+  return r;
+}
+
+static int
+create_runtime (struct ov_node *n, const struct ov_oci_state *st, ov_error_t *err)
+{
+  struct ov_oci_config cfg;
+  int r = read_config (st, &cfg, err);
   if (r < 0 || cfg.nvols == 0)
     return r;
   if (st->pid <= 0)
@@ -146,7 +149,7 @@ create_runtime (struct ov_store *s, const struct ov_oci_state *st, ov_error_t *e
     }
   /* prestart and createRuntime may both call us: attach once */
   struct have_ctx h = { st->id, false };
-  if (ov_attachment_each (s, have_cb, &h, err) < 0 || h.found)
+  if (ov_attachment_each (n, have_cb, &h, err) < 0 || h.found)
     {
       ov_oci_config_free (&cfg);
       return h.found ? 0 : -1;
@@ -165,7 +168,7 @@ create_runtime (struct ov_store *s, const struct ov_oci_state *st, ov_error_t *e
         .rootfs = rootfs,
       };
       struct ov_attachment att;
-      r = ov_attach (s, &req, &att, err);
+      r = ov_attach (n, &req, &att, err);
       if (r < 0)
         ov_error_prefix (err, "volume '%s' at %s", cfg.vols[i].name, cfg.vols[i].path);
       else
@@ -175,7 +178,7 @@ create_runtime (struct ov_store *s, const struct ov_oci_state *st, ov_error_t *e
     {
       /* leave nothing behind: unmount and forget what was attached */
       ov_error_t e = NULL;
-      ov_container_detach_all (s, st->id, rootfs, &e);
+      ov_container_detach_all (n, st->id, rootfs, &e);
       ov_error_free (&e);
       ov_oci_config_free (&cfg);
       return -1;
@@ -187,9 +190,8 @@ create_runtime (struct ov_store *s, const struct ov_oci_state *st, ov_error_t *e
       fprintf (stderr, "ovsnap-hook: warning: no control socket in the container: %s\n", e->msg);
       ov_error_free (&e);
     }
-  mkdirat (ov_store_fd (s), "agents", 0700);
-  cleanup_free char *log = xasprintf ("%s/agents/%s.log", s->root, st->id);
-  struct ov_agent a = { s->root, st->id, st->pid, cfg.interval, cfg.commit_on_exit, sock };
+  cleanup_free char *log = xasprintf ("%s/agents/%s.log", n->root, st->id);
+  struct ov_agent a = { n->root, st->id, st->pid, cfg.interval, cfg.commit_on_exit, sock };
   r = spawn_agent (&a, log, err);
   if (sock >= 0)
     close (sock);
@@ -198,25 +200,21 @@ create_runtime (struct ov_store *s, const struct ov_oci_state *st, ov_error_t *e
 }
 
 static int
-poststop (struct ov_store *s, const struct ov_oci_state *st, ov_error_t *err)
+poststop (struct ov_node *n, const struct ov_oci_state *st, ov_error_t *err)
 {
   bool commit = true;
-  cleanup_close int bfd = open (st->bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  struct ov_buf b = { 0 };
   ov_error_t e = NULL;
   struct ov_oci_config cfg;
-  if (bfd >= 0 && read_file_at (bfd, "config.json", &b, &e) == 0
-      && ov_oci_config_parse ((const char *) b.data, b.len, &cfg, &e) == 0)
+  if (read_config (st, &cfg, &e) == 0)
     {
       commit = cfg.commit_on_exit;
       ov_oci_config_free (&cfg);
     }
   ov_error_free (&e);
-  buf_free (&b);
   struct ov_buf ids = { 0 };
   if (commit)
     {
-      int failed = ov_container_commit_all (s, st->id, "final commit", &ids, &e);
+      int failed = ov_container_commit_all (n, st->id, "final commit", &ids, &e);
       buf_free (&ids);
       if (failed < 0 && e->code == OV_ENOTFOUND)
         {
@@ -230,9 +228,9 @@ poststop (struct ov_store *s, const struct ov_oci_state *st, ov_error_t *err)
                                   st->id);
         }
     }
-  if (ov_store_lock (s, false, err) < 0)
+  if (ov_store_lock (n->store, false, err) < 0)
     return -1;
-  return ov_container_detach_all (s, st->id, NULL, err);
+  return ov_container_detach_all (n, st->id, NULL, err);
 }
 
 /* The stage, when the runtime does not say: hooks.d (podman, CRI-O) gives
@@ -256,19 +254,15 @@ stage_of_status (const char *status)
 static bool
 wants_volumes (const struct ov_oci_state *st)
 {
-  cleanup_close int bfd = open (st->bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  struct ov_buf b = { 0 };
   ov_error_t e = NULL;
   struct ov_oci_config cfg;
   bool wants = true;
-  if (bfd >= 0 && read_file_at (bfd, "config.json", &b, &e) == 0
-      && ov_oci_config_parse ((const char *) b.data, b.len, &cfg, &e) == 0)
+  if (read_config (st, &cfg, &e) == 0)
     {
       wants = cfg.nvols > 0;
       ov_oci_config_free (&cfg);
     }
   ov_error_free (&e);
-  buf_free (&b);
   return wants;
 }
 
@@ -322,16 +316,16 @@ main (int argc, char **argv)
     }
   if (stage == NULL)
     stage = "";
-  struct ov_store *s = NULL;
-  r = ov_store_open (&s, root, OV_STORE_CREATE, &err);
+  struct ov_node *n = NULL;
+  r = ov_node_open_store (&n, root, NULL, OV_STORE_CREATE, &err);
   if (r == 0 && (strcmp (stage, "createRuntime") == 0 || strcmp (stage, "prestart") == 0))
     {
-      r = ov_store_lock (s, false, &err);
+      r = ov_store_lock (n->store, false, &err);
       if (r == 0)
-        r = create_runtime (s, &st, &err);
+        r = create_runtime (n, &st, &err);
     }
   else if (r == 0 && strcmp (stage, "poststop") == 0)
-    r = poststop (s, &st, &err);
+    r = poststop (n, &st, &err);
   int code = 0;
   if (r < 0)
     {
@@ -339,7 +333,7 @@ main (int argc, char **argv)
       code = err->code ? err->code : 1;
       ov_error_free (&err);
     }
-  ov_store_close (s);
+  ov_node_close (n);
   ov_oci_state_free (&st);
   return code;
 }

@@ -28,6 +28,15 @@ test_expect_success 'every malformed pack index is refused as corrupt, naming th
 	test "$(grep -c "^ok" out)" = 6
 '
 
+test_expect_success 'packs are read by range: only indexes to open, and a location outlives a roll-up' '
+	test -x "$units/test-pack-reads" &&
+	mkdir -p scratch &&
+	"$units/test-pack-reads" "$PWD/scratch" >out &&
+	cat out &&
+	! grep "^not ok" out &&
+	test "$(grep -c "^ok" out)" = 6
+'
+
 test_expect_success 'a linked io_uring chain is never split across two submissions' '
 	test -x "$units/test-uring" &&
 	mkdir -p scratch &&

@@ -52,11 +52,11 @@ list_cb (const struct ov_attachment *a, void *ctx)
 }
 
 static int
-list_of (struct ov_store *s, const char *container, const char *volume, struct list *l,
+list_of (struct ov_node *n, const char *container, const char *volume, struct list *l,
          ov_error_t *err)
 {
   *l = (struct list){ container, volume, NULL, 0 };
-  if (ov_attachment_each (s, list_cb, l, err) < 0)
+  if (ov_attachment_each (n, list_cb, l, err) < 0)
     return -1;
   if (l->n == 0)
     return ov_error_set (err, OV_ENOTFOUND, 0, volume ? "volume '%s' is not attached here"
@@ -81,9 +81,10 @@ append (struct ov_buf *b, const char *s)
 
 /* commit or reload each listed attachment; ids go to `ids` space-separated */
 static int
-each_op (struct ov_store *s, struct list *l, bool reload, const char *message, struct ov_buf *ids,
+each_op (struct ov_node *n, struct list *l, bool reload, const char *message, struct ov_buf *ids,
          ov_error_t *err)
 {
+  struct ov_store *s = n->store;
   int failed = 0;
   for (size_t i = 0; i < l->n; i++)
     {
@@ -94,8 +95,8 @@ each_op (struct ov_store *s, struct list *l, bool reload, const char *message, s
         continue; /* nothing to commit there */
       int r = ov_store_lock (s, false, &e);
       if (r == 0)
-        r = reload ? ov_reload (s, &l->v[i], &snap, &e)
-                   : ov_commit (s, &l->v[i], message, &snap, &changed, &e);
+        r = reload ? ov_reload (n, &l->v[i], &snap, &e)
+                   : ov_commit (n, &l->v[i], message, &snap, &changed, &e);
       ov_store_unlock (s);
       if (r < 0)
         {
@@ -120,36 +121,36 @@ each_op (struct ov_store *s, struct list *l, bool reload, const char *message, s
 }
 
 int
-ov_container_commit_all (struct ov_store *s, const char *container, const char *message,
+ov_container_commit_all (struct ov_node *n, const char *container, const char *message,
                          struct ov_buf *ids, ov_error_t *err)
 {
   struct list l;
-  if (list_of (s, container, NULL, &l, err) < 0)
+  if (list_of (n, container, NULL, &l, err) < 0)
     return -1;
-  int failed = each_op (s, &l, false, message, ids, err);
+  int failed = each_op (n, &l, false, message, ids, err);
   list_free (&l);
   return failed;
 }
 
 int
-ov_container_reload_all (struct ov_store *s, const char *container, struct ov_buf *ids,
+ov_container_reload_all (struct ov_node *n, const char *container, struct ov_buf *ids,
                          ov_error_t *err)
 {
   struct list l;
-  if (list_of (s, container, NULL, &l, err) < 0)
+  if (list_of (n, container, NULL, &l, err) < 0)
     return -1;
-  int failed = each_op (s, &l, true, NULL, ids, err);
+  int failed = each_op (n, &l, true, NULL, ids, err);
   list_free (&l);
   return failed;
 }
 
 int
-ov_container_detach_all (struct ov_store *s, const char *container, const char *rootfs,
+ov_container_detach_all (struct ov_node *n, const char *container, const char *rootfs,
                          ov_error_t *err)
 {
   struct list l;
   ov_error_t e = NULL;
-  if (list_of (s, container, NULL, &l, &e) < 0)
+  if (list_of (n, container, NULL, &l, &e) < 0)
     {
       int notfound = e->code == OV_ENOTFOUND;
       if (notfound)
@@ -160,7 +161,7 @@ ov_container_detach_all (struct ov_store *s, const char *container, const char *
     }
   int r = 0;
   for (size_t i = 0; i < l.n; i++)
-    if (ov_detach (s, &l.v[i], rootfs, r == 0 ? err : &e) < 0)
+    if (ov_detach (n, &l.v[i], rootfs, r == 0 ? err : &e) < 0)
       {
         r = -1;
         ov_error_free (&e);
@@ -170,22 +171,22 @@ ov_container_detach_all (struct ov_store *s, const char *container, const char *
 }
 
 void
-ov_control_handle (struct ov_store *s, const char *container, const char *line,
+ov_control_handle (struct ov_node *n, const char *container, const char *line,
                    struct ov_buf *reply)
 {
   char verb[16] = "", volume[80] = "", extra[8] = "";
-  int n = sscanf (line, "%15s %79s %7s", verb, volume, extra);
+  int words = sscanf (line, "%15s %79s %7s", verb, volume, extra);
   ov_error_t err = NULL;
   struct list l = { 0 };
-  if (n < 1 || n > 2)
+  if (words < 1 || words > 2)
     ov_error_set (&err, OV_EUSAGE, 0, "expected: commit [VOLUME] | reload [VOLUME] | status");
   else if (strcmp (verb, "commit") == 0 || strcmp (verb, "reload") == 0)
     {
       bool reload = verb[0] == 'r';
-      if (list_of (s, container, n == 2 ? volume : NULL, &l, &err) == 0)
+      if (list_of (n, container, words == 2 ? volume : NULL, &l, &err) == 0)
         {
           struct ov_buf ids = { 0 };
-          each_op (s, &l, reload, "commit (from the container)", &ids, &err);
+          each_op (n, &l, reload, "commit (from the container)", &ids, &err);
           if (err == NULL)
             {
               append (reply, "ok ");
@@ -195,15 +196,15 @@ ov_control_handle (struct ov_store *s, const char *container, const char *line,
           buf_free (&ids);
         }
     }
-  else if (strcmp (verb, "status") == 0 && n == 1)
+  else if (strcmp (verb, "status") == 0 && words == 1)
     {
-      if (list_of (s, container, NULL, &l, &err) == 0)
+      if (list_of (n, container, NULL, &l, &err) == 0)
         {
           for (size_t i = 0; i < l.n; i++)
             {
               struct ov_attach_status st;
               ov_error_t e = NULL;
-              bool dirty = ov_attachment_status (s, &l.v[i], &st, &e) == 0 && st.dirty;
+              bool dirty = ov_attachment_status (n, &l.v[i], &st, &e) == 0 && st.dirty;
               ov_error_free (&e);
               char hex[OV_OID_STR];
               oid_hex (&l.v[i].snapshot, hex);
@@ -245,11 +246,11 @@ logf_ (const char *fmt, const char *a, const char *b)
 }
 
 static int
-commit_round (struct ov_store *s, const char *container, const char *why)
+commit_round (struct ov_node *n, const char *container, const char *why)
 {
   struct ov_buf ids = { 0 };
   ov_error_t err = NULL;
-  int failed = ov_container_commit_all (s, container, why, &ids, &err);
+  int failed = ov_container_commit_all (n, container, why, &ids, &err);
   buf_put (&ids, "", 1);
   if (failed)
     logf_ ("%s failed: %s", why, err ? err->msg : "?");
@@ -276,17 +277,17 @@ client_close (struct client *c)
 
 /* Reads what is there; answers every complete line. */
 static void
-client_read (struct ov_store *s, const char *container, struct client *c)
+client_read (struct ov_node *n, const char *container, struct client *c)
 {
   char buf[512];
-  ssize_t n = recv (c->fd, buf, sizeof buf, MSG_DONTWAIT);
-  if (n <= 0)
+  ssize_t got = recv (c->fd, buf, sizeof buf, MSG_DONTWAIT);
+  if (got <= 0)
     {
-      if (n == 0 || (errno != EAGAIN && errno != EINTR))
+      if (got == 0 || (errno != EAGAIN && errno != EINTR))
         client_close (c);
       return;
     }
-  buf_put (&c->in, buf, n);
+  buf_put (&c->in, buf, got);
   for (;;)
     {
       uint8_t *nl = memchr (c->in.data, '\n', c->in.len);
@@ -308,7 +309,7 @@ client_read (struct ov_store *s, const char *container, struct client *c)
       if (memchr (c->in.data, '\0', used - 1))
         buf_put (&reply, "error usage NUL in request\n", 27);
       else
-        ov_control_handle (s, container, (const char *) c->in.data, &reply);
+        ov_control_handle (n, container, (const char *) c->in.data, &reply);
       /* replies are short; a client that does not read them is dropped */
       struct pollfd p = { c->fd, POLLOUT, 0 };
       if (poll (&p, 1, 2000) != 1 || write_all (c->fd, reply.data, reply.len) < 0)
@@ -326,9 +327,9 @@ client_read (struct ov_store *s, const char *container, struct client *c)
 int
 ov_agent_run (const struct ov_agent *a)
 {
-  struct ov_store *s;
+  struct ov_node *n;
   ov_error_t err = NULL;
-  if (ov_store_open (&s, a->root, 0, &err) < 0)
+  if (ov_node_open_store (&n, a->root, NULL, 0, &err) < 0)
     {
       logf_ ("agent: %s%s", err->msg, "");
       return 1;
@@ -337,7 +338,7 @@ ov_agent_run (const struct ov_agent *a)
   if (pidfd < 0)
     {
       logf_ ("agent: container init %s: %s", a->container, strerror (errno));
-      ov_store_close (s);
+      ov_node_close (n);
       return 1;
     }
   logf_ ("agent for container %s started%s", a->container, "");
@@ -349,14 +350,14 @@ ov_agent_run (const struct ov_agent *a)
     {
       struct pollfd fds[2 + MAX_CLIENTS];
       int idx[MAX_CLIENTS];
-      int n = 0;
-      fds[n++] = (struct pollfd){ pidfd, POLLIN, 0 };
-      fds[n++] = (struct pollfd){ a->listen_fd, a->listen_fd >= 0 ? POLLIN : 0, 0 };
+      int nfds = 0;
+      fds[nfds++] = (struct pollfd){ pidfd, POLLIN, 0 };
+      fds[nfds++] = (struct pollfd){ a->listen_fd, a->listen_fd >= 0 ? POLLIN : 0, 0 };
       for (int i = 0; i < MAX_CLIENTS; i++)
         if (clients[i].fd >= 0)
           {
-            idx[n - 2] = i;
-            fds[n++] = (struct pollfd){ clients[i].fd, POLLIN, 0 };
+            idx[nfds - 2] = i;
+            fds[nfds++] = (struct pollfd){ clients[i].fd, POLLIN, 0 };
           }
       int timeout = -1;
       if (a->interval > 0)
@@ -364,7 +365,7 @@ ov_agent_run (const struct ov_agent *a)
           double left = next - mono_seconds ();
           timeout = left <= 0 ? 0 : (int) (left * 1000) + 1;
         }
-      int r = poll (fds, n, timeout);
+      int r = poll (fds, nfds, timeout);
       if (r < 0 && errno != EINTR)
         break;
       if (fds[0].revents)
@@ -381,12 +382,12 @@ ov_agent_run (const struct ov_agent *a)
           else if (c >= 0)
             clients[slot].fd = c;
         }
-      for (int k = 2; k < n; k++)
+      for (int k = 2; k < nfds; k++)
         if (fds[k].revents)
-          client_read (s, a->container, &clients[idx[k - 2]]);
+          client_read (n, a->container, &clients[idx[k - 2]]);
       if (a->interval > 0 && mono_seconds () >= next)
         {
-          commit_round (s, a->container, "background commit");
+          commit_round (n, a->container, "background commit");
           next = mono_seconds () + a->interval;
         }
     }
@@ -395,14 +396,15 @@ ov_agent_run (const struct ov_agent *a)
       client_close (&clients[i]);
   /* Never throw away an upper whose final commit failed: the attachment
    * stays for `ovsnap commit CONTAINER` to retry. */
-  if (a->commit_on_exit && commit_round (s, a->container, "final commit") != 0)
+  if (a->commit_on_exit && commit_round (n, a->container, "final commit") != 0)
     logf_ ("container %s stopped; attachments kept for a retry%s", a->container, "");
-  else if (ov_store_lock (s, false, &err) == 0 && ov_container_detach_all (s, a->container, NULL, &err) == 0)
+  else if (ov_store_lock (n->store, false, &err) == 0
+           && ov_container_detach_all (n, a->container, NULL, &err) == 0)
     logf_ ("container %s stopped; attachments removed%s", a->container, "");
   else
     logf_ ("cleanup: %s%s", err ? err->msg : "?", "");
   ov_error_free (&err);
   close (pidfd);
-  ov_store_close (s);
+  ov_node_close (n);
   return 0;
 }

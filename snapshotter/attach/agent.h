@@ -13,7 +13,7 @@
 #ifndef OVSNAP_AGENT_H
 #define OVSNAP_AGENT_H
 
-#include "store.h"
+#include "node.h"
 
 #define OV_CONTROL_LINE_MAX 1024
 
@@ -32,17 +32,17 @@ int ov_agent_run (const struct ov_agent *a);
 
 /* Handles one request line for the container's attachments; appends the
  * reply (newline-terminated lines) to reply. */
-void ov_control_handle (struct ov_store *s, const char *container, const char *line,
+void ov_control_handle (struct ov_node *n, const char *container, const char *line,
                         struct ov_buf *reply);
 
 /* Commit every volume of a container (background, final and host-side
  * commits); returns how many failed. */
-int ov_container_commit_all (struct ov_store *s, const char *container, const char *message,
+int ov_container_commit_all (struct ov_node *n, const char *container, const char *message,
                              struct ov_buf *ids, ov_error_t *err);
-int ov_container_reload_all (struct ov_store *s, const char *container, struct ov_buf *ids,
+int ov_container_reload_all (struct ov_node *n, const char *container, struct ov_buf *ids,
                              ov_error_t *err);
 /* Remove a stopped container's attachments. */
-int ov_container_detach_all (struct ov_store *s, const char *container, const char *rootfs,
+int ov_container_detach_all (struct ov_node *n, const char *container, const char *rootfs,
                              ov_error_t *err);
 
 #endif

@@ -56,10 +56,10 @@ att_upper_root_meta (int fd, const struct ov_entry *root, ov_error_t *err)
 }
 
 int
-att_make_upper (struct ov_store *s, int afd, int gen, const struct ov_entry *root, ov_error_t *err)
+att_make_upper (struct ov_node *n, int afd, int gen, const struct ov_entry *root, ov_error_t *err)
 {
   /* left over by a reload that was killed before it switched */
-  att_drop_gen (s, afd, gen);
+  att_drop_gen (n, afd, gen);
   char up[32], wk[32];
   snprintf (up, sizeof up, "upper.%d", gen);
   snprintf (wk, sizeof wk, "work.%d", gen);
@@ -86,7 +86,7 @@ att_set_layers (struct ov_attachment *a, const struct ov_layers *l)
  * mount or reload that noticed returns at once. */
 struct flatten_job
 {
-  struct ov_store *s;
+  struct ov_node *n;
   const struct ov_snapshot *snap;
 };
 
@@ -96,14 +96,14 @@ flatten_run (void *ctx)
   struct flatten_job *j = ctx;
   ov_error_t e = NULL;
   /* the inherited shared store lock keeps gc away until this is done */
-  if (ov_layers_flatten (j->s, j->snap, &e) < 0)
+  if (ov_layers_flatten (j->n, j->snap, &e) < 0)
     fprintf (stderr, "ovsnap: flattening cache layer: %s\n", e->msg);
 }
 
 void
-att_flatten_later (struct ov_store *s, bool deep, const struct ov_snapshot *snap)
+att_flatten_later (struct ov_node *n, bool deep, const struct ov_snapshot *snap)
 {
-  struct flatten_job j = { s, snap };
+  struct flatten_job j = { n, snap };
   if (deep)
     ov_run_detached (flatten_run, &j);
 }
@@ -132,11 +132,11 @@ att_seed_manifest (int afd, int gen, ov_error_t *err)
 /* A detached overlay of the attachment's upper and work dirs (generation
  * gen) on layers l; its device goes to *dev. */
 int
-att_build_overlay (struct ov_store *s, const struct ov_attachment *a, int gen,
+att_build_overlay (struct ov_node *n, const struct ov_attachment *a, int gen,
                const struct ov_layers *l, uint64_t *dev, ov_error_t *err)
 {
-  cleanup_free char *up = xasprintf ("%s/attach/%s/upper.%d", s->root, a->id, gen);
-  cleanup_free char *wk = xasprintf ("%s/attach/%s/work.%d", s->root, a->id, gen);
+  cleanup_free char *up = xasprintf ("%s/attach/%s/upper.%d", n->root, a->id, gen);
+  cleanup_free char *wk = xasprintf ("%s/attach/%s/work.%d", n->root, a->id, gen);
   struct ov_overlay o = { l->dirs, l->n, up, wk, a->readonly };
   int mfd = ov_overlay_build (&o, err);
   struct stat st;
@@ -153,10 +153,10 @@ att_build_overlay (struct ov_store *s, const struct ov_attachment *a, int gen,
 
 /* Mounts the attachment's first overlay (recording its device in a->dev). */
 static int
-mount_overlay (struct ov_store *s, struct ov_attachment *a, const struct ov_layers *l,
+mount_overlay (struct ov_node *n, struct ov_attachment *a, const struct ov_layers *l,
                const char *rootfs, ov_error_t *err)
 {
-  cleanup_close int mfd = att_build_overlay (s, a, a->gen, l, &a->dev, err);
+  cleanup_close int mfd = att_build_overlay (n, a, a->gen, l, &a->dev, err);
   if (mfd < 0)
     return -1;
   if (a->container)
@@ -166,8 +166,9 @@ mount_overlay (struct ov_store *s, struct ov_attachment *a, const struct ov_laye
 
 /* A cached layer close to snap: its own, or one of its recent ancestors'. */
 static void
-nearby_layer (struct ov_store *s, const struct ov_snapshot *snap, struct ov_oid *out, bool *found)
+nearby_layer (struct ov_node *n, const struct ov_snapshot *snap, struct ov_oid *out, bool *found)
 {
+  struct ov_store *s = n->store;
   *found = false;
   struct ov_oid id = snap->id;
   for (int i = 0; i < 16; i++)
@@ -182,7 +183,7 @@ nearby_layer (struct ov_store *s, const struct ov_snapshot *snap, struct ov_oid 
       char hex[OV_OID_STR], path[PATH_MAX];
       oid_hex (&p.root.oid, hex);
       snprintf (path, sizeof path, "cache/layers/%s/info", hex);
-      bool have = faccessat (ov_store_fd (s), path, F_OK, 0) == 0;
+      bool have = faccessat (n->fd, path, F_OK, 0) == 0;
       bool more = p.has_parent;
       if (have)
         {
@@ -248,9 +249,10 @@ target_dir (const struct ov_attach_req *req, ov_error_t *err)
 }
 
 static int
-load_or_create_volume (struct ov_store *s, const struct ov_attach_req *req, struct ov_volume *v,
+load_or_create_volume (struct ov_node *n, const struct ov_attach_req *req, struct ov_volume *v,
                        ov_error_t *err)
 {
+  struct ov_store *s = n->store;
   ov_error_t e = NULL;
   if (ov_volume_load (s, req->volume, v, &e) == 0)
     return 0;
@@ -268,15 +270,16 @@ load_or_create_volume (struct ov_store *s, const struct ov_attach_req *req, stru
 }
 
 int
-ov_attach (struct ov_store *s, const struct ov_attach_req *req, struct ov_attachment *out,
+ov_attach (struct ov_node *n, const struct ov_attach_req *req, struct ov_attachment *out,
            ov_error_t *err)
 {
+  struct ov_store *s = n->store;
   memset (out, 0, sizeof *out);
   char *real = target_dir (req, err);
   if (real == NULL)
     return -1;
   struct dir_taken t = { real, req->container, false };
-  if (ov_attachment_each (s, taken_cb, &t, err) < 0 || t.taken)
+  if (ov_attachment_each (n, taken_cb, &t, err) < 0 || t.taken)
     {
       free (real);
       return t.taken ? ov_error_set (err, OV_EGENERIC, 0,
@@ -285,7 +288,7 @@ ov_attach (struct ov_store *s, const struct ov_attach_req *req, struct ov_attach
                      : -1;
     }
   struct ov_volume v;
-  if (load_or_create_volume (s, req, &v, err) < 0)
+  if (load_or_create_volume (n, req, &v, err) < 0)
     {
       free (real);
       return -1;
@@ -301,8 +304,8 @@ ov_attach (struct ov_store *s, const struct ov_attach_req *req, struct ov_attach
     {
       struct ov_oid base;
       bool found;
-      nearby_layer (s, &snap, &base, &found);
-      r = ov_layers_get (s, &snap, found ? &base : NULL, &layers, err);
+      nearby_layer (n, &snap, &base, &found);
+      r = ov_layers_get (n, &snap, found ? &base : NULL, &layers, err);
     }
   if (r < 0)
     {
@@ -336,38 +339,38 @@ ov_attach (struct ov_store *s, const struct ov_attach_req *req, struct ov_attach
         r = ov_error_set (err, OV_EGENERIC, ESRCH, "container %s: process %d", req->container,
                           req->pid);
     }
-  int rootfd = ov_store_fd (s);
+  int rootfd = n->fd;
   mkdirat (rootfd, "attach", 0700);
   cleanup_free char *apath = xasprintf ("attach/%s", aid);
   if (r == 0 && mkdirat (rootfd, apath, 0700) < 0)
-    r = ov_error (err, errno, "create %s/%s", s->root, apath);
-  int afd = r == 0 ? att_dirfd (s, aid, err) : -1;
+    r = ov_error (err, errno, "create %s/%s", n->root, apath);
+  int afd = r == 0 ? att_dirfd (n, aid, err) : -1;
   if (r == 0 && afd < 0)
     r = -1;
   if (r == 0)
-    r = att_make_upper (s, afd, 1, &snap.root, err);
+    r = att_make_upper (n, afd, 1, &snap.root, err);
   /* State first: a crash after mounting never leaves a mount we do not know. */
   if (r == 0)
-    r = att_state_save (s, out, err);
+    r = att_state_save (n, out, err);
   if (r == 0)
-    r = mount_overlay (s, out, &layers, req->rootfs, err);
+    r = mount_overlay (n, out, &layers, req->rootfs, err);
   /* after mounting: overlay marks its upper root (xattrs, so ctime) */
   if (r == 0)
     r = att_seed_manifest (afd, 1, err);
   if (r == 0)
-    r = att_state_save (s, out, err); /* now with the overlay's device */
+    r = att_state_save (n, out, err); /* now with the overlay's device */
   if (r < 0)
     {
       if (afd >= 0)
         close (afd);
       afd = -1;
-      att_trash (s, rootfd, apath);
+      att_trash (n, rootfd, apath);
       attachment_free (out);
     }
   if (afd >= 0)
     close (afd);
   if (r == 0)
-    att_flatten_later (s, layers.deep, &snap);
+    att_flatten_later (n, layers.deep, &snap);
   ov_layers_free (&layers);
   snapshot_free (&snap);
   return r;
@@ -377,7 +380,7 @@ ov_attach (struct ov_store *s, const struct ov_attach_req *req, struct ov_attach
 /* ---- detach, status ---- */
 
 static int
-detach_held (struct ov_store *s, struct ov_attachment *a, const char *rootfs, ov_error_t *err)
+detach_held (struct ov_node *n, struct ov_attachment *a, const char *rootfs, ov_error_t *err)
 {
   if (ov_fail_err ("umount", err) < 0)
     return -1;
@@ -407,28 +410,29 @@ detach_held (struct ov_store *s, struct ov_attachment *a, const char *rootfs, ov
     }
   cleanup_free char *apath = xasprintf ("attach/%s", a->id);
   cleanup_free char *state = xasprintf ("attach/%s/state", a->id);
-  unlinkat (ov_store_fd (s), state, 0);
-  att_trash (s, ov_store_fd (s), apath);
+  unlinkat (n->fd, state, 0);
+  att_trash (n, n->fd, apath);
   return 0;
 }
 
 int
-ov_detach (struct ov_store *s, struct ov_attachment *a, const char *rootfs, ov_error_t *err)
+ov_detach (struct ov_node *n, struct ov_attachment *a, const char *rootfs, ov_error_t *err)
 {
   cleanup_close int afd = -1, lock = -1;
-  if (att_open_locked (s, a, &afd, &lock, err) < 0)
+  if (att_open_locked (n, a, &afd, &lock, err) < 0)
     return -1;
-  return detach_held (s, a, rootfs, err);
+  return detach_held (n, a, rootfs, err);
 }
 
 int
-ov_commit_detach (struct ov_store *s, struct ov_attachment *a, const char *message,
+ov_commit_detach (struct ov_node *n, struct ov_attachment *a, const char *message,
                   struct ov_snapshot *out, bool *changed, ov_error_t *err)
 {
+  struct ov_store *s = n->store;
   cleanup_close int afd = -1, lock = -1;
-  if (att_open_locked (s, a, &afd, &lock, err) < 0)
+  if (att_open_locked (n, a, &afd, &lock, err) < 0)
     return -1;
-  att_reconcile (s, afd, a);
+  att_reconcile (n, afd, a);
   pid_t pid = att_ns_pid (a);
   bool frozen = false;
   if (!a->readonly && ov_attachment_alive (a))
@@ -442,10 +446,10 @@ ov_commit_detach (struct ov_store *s, struct ov_attachment *a, const char *messa
   *changed = false;
   memset (out, 0, sizeof *out);
   if (!a->readonly)
-    r = att_commit_held (s, a, afd, lock, message, out, changed, err);
+    r = att_commit_held (n, a, afd, lock, message, out, changed, err);
   bool committed = r == 0 && !a->readonly;
   if (r == 0)
-    r = detach_held (s, a, NULL, err);
+    r = detach_held (n, a, NULL, err);
   ov_error_t e = NULL;
   if (r < 0 && frozen && ov_mount_freeze (pid, a->dir, a->dev, false, &e) < 0)
     ov_error_free (&e);

@@ -16,7 +16,7 @@
 #define OVSNAP_ATTACH_H
 
 #include "snapshot.h"
-#include "store.h"
+#include "node.h"
 
 struct ov_attachment
 {
@@ -57,19 +57,19 @@ struct ov_attach_req
   const char *rootfs;     /* container rootfs as seen before pivot_root */
 };
 
-int ov_attach (struct ov_store *s, const struct ov_attach_req *req, struct ov_attachment *out,
+int ov_attach (struct ov_node *n, const struct ov_attach_req *req, struct ov_attachment *out,
                ov_error_t *err);
 /* The attachment mounted at dir; OV_ENOTFOUND if none. */
-int ov_attachment_find (struct ov_store *s, const char *dir, struct ov_attachment *out,
+int ov_attachment_find (struct ov_node *n, const char *dir, struct ov_attachment *out,
                         ov_error_t *err);
-int ov_attachment_each (struct ov_store *s, int (*cb) (const struct ov_attachment *a, void *ctx),
+int ov_attachment_each (struct ov_node *n, int (*cb) (const struct ov_attachment *a, void *ctx),
                         void *ctx, ov_error_t *err);
 /* The same, each attachment first settled from what is mounted (after a
  * killed reload or commit), unless a command holds it: what status shows.
  * Commit and reload settle their own attachment under its lock;
  * the state a killed reload leaves names the layers of both generations,
  * so gc needs no settling. */
-int ov_attachment_each_settled (struct ov_store *s,
+int ov_attachment_each_settled (struct ov_node *n,
                                 int (*cb) (const struct ov_attachment *a, void *ctx), void *ctx,
                                 ov_error_t *err);
 
@@ -77,18 +77,18 @@ int ov_attachment_each_settled (struct ov_store *s,
 bool ov_attachment_alive (const struct ov_attachment *a);
 
 /* *changed is false (and *out the unchanged head) when there was nothing to commit. */
-int ov_commit (struct ov_store *s, struct ov_attachment *a, const char *message,
+int ov_commit (struct ov_node *n, struct ov_attachment *a, const char *message,
                struct ov_snapshot *out, bool *changed, ov_error_t *err);
-int ov_reload (struct ov_store *s, struct ov_attachment *a, struct ov_snapshot *out,
+int ov_reload (struct ov_node *n, struct ov_attachment *a, struct ov_snapshot *out,
                ov_error_t *err);
 /* rootfs: for a container still being created (before pivot_root), where
  * its mount points are; NULL otherwise. */
-int ov_detach (struct ov_store *s, struct ov_attachment *a, const char *rootfs, ov_error_t *err);
+int ov_detach (struct ov_node *n, struct ov_attachment *a, const char *rootfs, ov_error_t *err);
 /* Commit, then detach, with the mount frozen in between so that nothing
  * written after the commit is thrown away (a busy mount is left as it was,
  * writable). *out: the snapshot committed (or the head); unset when
  * read-only. */
-int ov_commit_detach (struct ov_store *s, struct ov_attachment *a, const char *message,
+int ov_commit_detach (struct ov_node *n, struct ov_attachment *a, const char *message,
                       struct ov_snapshot *out, bool *changed, ov_error_t *err);
 
 struct ov_attach_status
@@ -96,11 +96,12 @@ struct ov_attach_status
   bool mounted, dirty;
   uint64_t upper_bytes, upper_entries;
 };
-int ov_attachment_status (struct ov_store *s, const struct ov_attachment *a,
+int ov_attachment_status (struct ov_node *n, const struct ov_attachment *a,
                           struct ov_attach_status *st, ov_error_t *err);
 
 /* Cache layers attachments use (for gc; an attachment whose state cannot
  * be read fails it with OV_ECORRUPT, naming the state). */
-int ov_attachment_trees (struct ov_store *s, struct ov_oid **trees, size_t *n, ov_error_t *err);
+int ov_attachment_trees (struct ov_node *n, struct ov_oid **trees, size_t *count,
+                         ov_error_t *err);
 
 #endif

@@ -269,10 +269,11 @@ commit_worker (void *ctx, struct ov_buf *result, ov_error_t *err)
 }
 
 int
-att_commit_held (struct ov_store *s, struct ov_attachment *a, int afd, int lock, const char *message,
+att_commit_held (struct ov_node *n, struct ov_attachment *a, int afd, int lock, const char *message,
              struct ov_snapshot *out, bool *changed, ov_error_t *err)
 {
-  cleanup_free char *rel = xasprintf ("%s/attach/%s/upper.%d", s->root, a->id, a->gen);
+  struct ov_store *s = n->store;
+  cleanup_free char *rel = xasprintf ("%s/attach/%s/upper.%d", n->root, a->id, a->gen);
   cleanup_free char *upper = realpath (rel, NULL);
   if (upper == NULL)
     return ov_error (err, errno, "commit %s: open %s", a->dir, rel);
@@ -309,16 +310,17 @@ att_close (int *afd, int *lock)
 }
 
 int
-ov_commit (struct ov_store *s, struct ov_attachment *a, const char *message,
+ov_commit (struct ov_node *n, struct ov_attachment *a, const char *message,
            struct ov_snapshot *out, bool *changed, ov_error_t *err)
 {
+  struct ov_store *s = n->store;
   if (a->readonly)
     return ov_error_set (err, OV_EUSAGE, 0, "%s is mounted read-only: nothing to commit", a->dir);
   cleanup_close int afd = -1, lock = -1;
-  if (att_open_locked (s, a, &afd, &lock, err) < 0)
+  if (att_open_locked (n, a, &afd, &lock, err) < 0)
     return -1;
-  att_reconcile (s, afd, a);
-  int r = att_commit_held (s, a, afd, lock, message, out, changed, err);
+  att_reconcile (n, afd, a);
+  int r = att_commit_held (n, a, afd, lock, message, out, changed, err);
   att_close (&afd, &lock);
   if (r == 0 && *changed)
     ov_packs_consolidate_later (s);

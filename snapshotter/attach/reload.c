@@ -189,7 +189,7 @@ refuse_if_held (const struct ov_attachment *a, ov_error_t *err)
 /* After a failed step: the old mount writable again, the new upper gone,
  * the state without the reload's intent. */
 static void
-reload_undo (struct ov_store *s, int afd, struct ov_attachment *a, int gen, bool frozen,
+reload_undo (struct ov_node *n, int afd, struct ov_attachment *a, int gen, bool frozen,
              bool intent_saved)
 {
   ov_error_t e = NULL;
@@ -200,9 +200,9 @@ reload_undo (struct ov_store *s, int afd, struct ov_attachment *a, int gen, bool
       ov_error_free (&e);
     }
   a->next_gen = 0;
-  if (intent_saved && att_state_save (s, a, &e) < 0)
+  if (intent_saved && att_state_save (n, a, &e) < 0)
     ov_error_free (&e); /* the next command settles it from the live mount */
-  att_drop_gen (s, afd, gen);
+  att_drop_gen (n, afd, gen);
 }
 
 /* layers := l, plus (keep) what the attachment stood on before */
@@ -220,9 +220,10 @@ set_layers_keeping (struct ov_attachment *a, const struct ov_layers *l, bool kee
 }
 
 static int
-reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_snapshot *out,
+reload_locked (struct ov_node *n, struct ov_attachment *a, int afd, struct ov_snapshot *out,
                bool *deep, ov_error_t *err)
 {
+  struct ov_store *s = n->store;
   if (!ov_attachment_alive (a))
     return ov_error_set (err, OV_EGENERIC, 0, "%s is not mounted (%s)", a->dir,
                          a->container ? "the container has stopped"
@@ -237,7 +238,7 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
   if (r < 0)
     return -1;
   struct ov_layers layers;
-  if (ov_layers_get (s, out, &a->tree, &layers, err) < 0)
+  if (ov_layers_get (n, out, &a->tree, &layers, err) < 0)
     {
       snapshot_free (out);
       return -1;
@@ -247,7 +248,7 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
   bool frozen = false, intent = false, root_committed = false;
   uint64_t dev = 0;
   int mfd = -1;
-  r = att_make_upper (s, afd, gen, NULL, err);
+  r = att_make_upper (n, afd, gen, NULL, err);
   /* From here on nothing can change the old upper: what is carried over is
    * all there is. A writer gets EROFS for these few milliseconds. */
   if (r == 0 && !a->readonly)
@@ -269,7 +270,7 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
   if (r == 0)
     r = ov_fail_err ("reload-mount", err);
   if (r == 0)
-    r = mfd = att_build_overlay (s, a, gen, &layers, &dev, err);
+    r = mfd = att_build_overlay (n, a, gen, &layers, &dev, err);
   if (r >= 0 && root_committed)
     r = att_seed_manifest (afd, gen, err);
   /* The intent goes to disk before the mount point changes: whatever
@@ -284,7 +285,7 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
       set_layers_keeping (a, &layers, true);
       r = ov_fail_err ("reload-intent", err);
       if (r == 0)
-        r = att_state_save (s, a, err);
+        r = att_state_save (n, a, err);
       intent = r == 0;
     }
   ov_fault ("reload-intent-saved");
@@ -293,7 +294,7 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
     close (mfd);
   if (lazy < 0)
     {
-      reload_undo (s, afd, a, gen, frozen, intent);
+      reload_undo (n, afd, a, gen, frozen, intent);
       ov_layers_free (&layers);
       snapshot_free (out);
       return -1;
@@ -310,29 +311,29 @@ reload_locked (struct ov_store *s, struct ov_attachment *a, int afd, struct ov_s
   if (!lazy)
     att_set_layers (a, &layers);
   ov_error_t e = NULL;
-  if (ov_fail_err ("reload-final-save", &e) < 0 || att_state_save (s, a, &e) < 0)
+  if (ov_fail_err ("reload-final-save", &e) < 0 || att_state_save (n, a, &e) < 0)
     {
       /* the saved intent lets the next command finish the state */
       fprintf (stderr, "ovsnap: warning: reload %s: %s\n", a->dir, e->msg);
       ov_error_free (&e);
     }
-  att_drop_gen (s, afd, oldgen);
+  att_drop_gen (n, afd, oldgen);
   *deep = layers.deep;
   ov_layers_free (&layers);
   return 0;
 }
 
 int
-ov_reload (struct ov_store *s, struct ov_attachment *a, struct ov_snapshot *out, ov_error_t *err)
+ov_reload (struct ov_node *n, struct ov_attachment *a, struct ov_snapshot *out, ov_error_t *err)
 {
   cleanup_close int afd = -1, lock = -1;
-  if (att_open_locked (s, a, &afd, &lock, err) < 0)
+  if (att_open_locked (n, a, &afd, &lock, err) < 0)
     return -1;
-  att_reconcile (s, afd, a);
+  att_reconcile (n, afd, a);
   bool deep = false;
-  if (reload_locked (s, a, afd, out, &deep, err) < 0)
+  if (reload_locked (n, a, afd, out, &deep, err) < 0)
     return ov_error_prefix (err, "reload %s", a->dir);
   att_close (&afd, &lock);
-  att_flatten_later (s, deep, out);
+  att_flatten_later (n, deep, out);
   return 0;
 }

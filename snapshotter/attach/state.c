@@ -71,7 +71,7 @@ ov_attachment_alive (const struct ov_attachment *a)
 /* ---- state ---- */
 
 int
-att_state_save (struct ov_store *s, const struct ov_attachment *a, ov_error_t *err)
+att_state_save (struct ov_node *n, const struct ov_attachment *a, ov_error_t *err)
 {
   char snap[OV_OID_STR], tree[OV_OID_STR];
   oid_hex (&a->snapshot, snap);
@@ -118,7 +118,7 @@ att_state_save (struct ov_store *s, const struct ov_attachment *a, ov_error_t *e
   buf_put (&b, text, strlen (text));
   json_object_put (o);
   cleanup_free char *key = xasprintf ("attach/%s/state", a->id);
-  int r = ov_store_put_named (s, key, &b, err);
+  int r = ov_node_write (n, key, &b, err);
   buf_free (&b);
   return r;
 }
@@ -133,12 +133,12 @@ jstr (struct json_object *o, const char *k)
 }
 
 static int
-state_load (struct ov_store *s, const char *id, struct ov_attachment *a, ov_error_t *err)
+state_load (struct ov_node *n, const char *id, struct ov_attachment *a, ov_error_t *err)
 {
   memset (a, 0, sizeof *a);
   cleanup_free char *key = xasprintf ("attach/%s/state", id);
   struct ov_buf b = { 0 };
-  if (ov_store_get_named (s, key, &b, err) < 0)
+  if (ov_node_read (n, key, &b, err) < 0)
     return -1;
   buf_put (&b, "", 1);
   struct json_object *o = json_tokener_parse ((const char *) b.data);
@@ -148,7 +148,7 @@ state_load (struct ov_store *s, const char *id, struct ov_attachment *a, ov_erro
   int r = 0;
   if (o == NULL || !(vid = jstr (o, "id")) || !(vol = jstr (o, "volume")) || !(dir = jstr (o, "dir"))
       || !(snap = jstr (o, "snapshot")) || !(tree = jstr (o, "tree")))
-    r = ov_corrupt (err, "%s/%s: malformed attachment state", s->root, key);
+    r = ov_corrupt (err, "%s/%s: malformed attachment state", n->root, key);
   if (r == 0)
     {
       a->id = xstrdup (vid);
@@ -156,7 +156,7 @@ state_load (struct ov_store *s, const char *id, struct ov_attachment *a, ov_erro
       a->dir = xstrdup (dir);
       if (oid_parse (snap, &a->snapshot) < 0 || oid_parse (tree, &a->tree) < 0
           || strcmp (a->id, id) != 0)
-        r = ov_corrupt (err, "%s/%s: malformed attachment state", s->root, key);
+        r = ov_corrupt (err, "%s/%s: malformed attachment state", n->root, key);
       if (json_object_object_get_ex (o, "readonly", &v))
         a->readonly = json_object_get_boolean (v);
       if (json_object_object_get_ex (o, "created_ns", &v))
@@ -167,14 +167,14 @@ state_load (struct ov_store *s, const char *id, struct ov_attachment *a, ov_erro
         a->dev = json_object_get_int64 (v);
       if (json_object_object_get_ex (o, "layers", &v) && json_object_is_type (v, json_type_array))
         {
-          size_t n = json_object_array_length (v);
-          a->layers = xcalloc (n + 1, sizeof *a->layers);
-          for (size_t i = 0; i < n; i++)
+          size_t count = json_object_array_length (v);
+          a->layers = xcalloc (count + 1, sizeof *a->layers);
+          for (size_t i = 0; i < count; i++)
             {
               struct json_object *x = json_object_array_get_idx (v, i);
               if (!json_object_is_type (x, json_type_string)
                   || oid_parse (json_object_get_string (x), &a->layers[a->nlayers++]) < 0)
-                r = ov_corrupt (err, "%s/%s: malformed attachment state", s->root, key);
+                r = ov_corrupt (err, "%s/%s: malformed attachment state", n->root, key);
             }
         }
       if (json_object_object_get_ex (o, "next", &v) && json_object_is_type (v, json_type_object))
@@ -187,7 +187,7 @@ state_load (struct ov_store *s, const char *id, struct ov_attachment *a, ov_erro
             a->next_dev = json_object_get_int64 (x);
           if (a->next_gen != a->gen + 1 || !ns || !nt || oid_parse (ns, &a->next_snapshot) < 0
               || oid_parse (nt, &a->next_tree) < 0)
-            r = ov_corrupt (err, "%s/%s: malformed attachment state", s->root, key);
+            r = ov_corrupt (err, "%s/%s: malformed attachment state", n->root, key);
         }
       const char *cid = jstr (o, "container");
       if (cid)
@@ -198,10 +198,10 @@ state_load (struct ov_store *s, const char *id, struct ov_attachment *a, ov_erro
           if (json_object_object_get_ex (o, "pid_start", &v))
             a->pid_start = json_object_get_int64 (v);
           if (a->pid <= 0)
-            r = ov_corrupt (err, "%s/%s: malformed attachment state", s->root, key);
+            r = ov_corrupt (err, "%s/%s: malformed attachment state", n->root, key);
         }
       if (a->gen < 1)
-        r = ov_corrupt (err, "%s/%s: malformed attachment state", s->root, key);
+        r = ov_corrupt (err, "%s/%s: malformed attachment state", n->root, key);
     }
   json_object_put (o);
   if (r < 0)
@@ -210,32 +210,32 @@ state_load (struct ov_store *s, const char *id, struct ov_attachment *a, ov_erro
 }
 
 int
-att_dirfd (struct ov_store *s, const char *id, ov_error_t *err)
+att_dirfd (struct ov_node *n, const char *id, ov_error_t *err)
 {
   cleanup_free char *p = xasprintf ("attach/%s", id);
-  int fd = openat (ov_store_fd (s), p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int fd = openat (n->fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
-    return ov_error (err, errno, "open %s/%s", s->root, p);
+    return ov_error (err, errno, "open %s/%s", n->root, p);
   return fd;
 }
 
 /* Into the trash, never deleted on an operation's path (see trash.h). */
 void
-att_trash (struct ov_store *s, int dirfd, const char *name)
+att_trash (struct ov_node *n, int dirfd, const char *name)
 {
-  if (ov_trash (s, dirfd, name, "attach") < 0)
+  if (ov_trash (n, dirfd, name, "attach") < 0)
     fprintf (stderr, "ovsnap: warning: cannot move %s to the trash: %s\n", name, strerror (errno));
 }
 
 void
-att_drop_gen (struct ov_store *s, int afd, int gen)
+att_drop_gen (struct ov_node *n, int afd, int gen)
 {
   char up[32], wk[32], mname[32];
   snprintf (up, sizeof up, "upper.%d", gen);
   snprintf (wk, sizeof wk, "work.%d", gen);
   att_manifest_name (gen, mname);
-  att_trash (s, afd, up);
-  att_trash (s, afd, wk);
+  att_trash (n, afd, up);
+  att_trash (n, afd, wk);
   unlinkat (afd, mname, 0);
 }
 
@@ -283,8 +283,9 @@ settle_pending (int afd, const char *entry, unsigned char type UNUSED, void *ctx
 }
 
 static void
-manifest_settle (struct ov_store *s, int afd, const struct ov_attachment *a)
+manifest_settle (struct ov_node *n, int afd, const struct ov_attachment *a)
 {
+  struct ov_store *s = n->store;
   struct settle_ctx c = { s, a, "" };
   att_manifest_name (a->gen, c.name);
   ov_dir_each (afd, settle_pending, &c);
@@ -316,7 +317,7 @@ live_gen (const struct ov_attachment *a, bool *readonly)
  * while the old mount was frozen leaves it read-only: it is made writable
  * again. Called with the attachment locked. */
 void
-att_reconcile (struct ov_store *s, int afd, struct ov_attachment *a)
+att_reconcile (struct ov_node *n, int afd, struct ov_attachment *a)
 {
   if (!ov_attachment_alive (a))
     return;
@@ -339,7 +340,7 @@ att_reconcile (struct ov_store *s, int afd, struct ov_attachment *a)
   if (a->next_gen && gen > 0)
     {
       if (a->next_gen != a->gen)
-        att_drop_gen (s, afd, a->next_gen);
+        att_drop_gen (n, afd, a->next_gen);
       a->next_gen = 0;
       changed = true;
     }
@@ -354,8 +355,8 @@ att_reconcile (struct ov_store *s, int afd, struct ov_attachment *a)
   att_manifest_name (a->gen, legacy);
   if (faccessat (afd, legacy, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
     renameat (afd, "manifest", afd, legacy); /* written before manifests had a generation */
-  manifest_settle (s, afd, a);
-  if (changed && att_state_save (s, a, &e) < 0)
+  manifest_settle (n, afd, a);
+  if (changed && att_state_save (n, a, &e) < 0)
     {
       fprintf (stderr, "ovsnap: warning: %s: %s\n", a->dir, e->msg);
       ov_error_free (&e);
@@ -379,10 +380,10 @@ att_lock (int afd, ov_error_t *err)
 
 /* The attachment's directory, locked against other commits and reloads. */
 int
-att_open_locked (struct ov_store *s, const struct ov_attachment *a, int *afd, int *lock,
+att_open_locked (struct ov_node *n, const struct ov_attachment *a, int *afd, int *lock,
                  ov_error_t *err)
 {
-  *afd = att_dirfd (s, a->id, err);
+  *afd = att_dirfd (n, a->id, err);
   if (*afd < 0)
     return -1;
   *lock = att_lock (*afd, err);
@@ -393,21 +394,21 @@ att_open_locked (struct ov_store *s, const struct ov_attachment *a, int *afd, in
  * killed reload is settled here, unless a command holds it (that one
  * settles it itself). */
 static void
-settle (struct ov_store *s, struct ov_attachment *a)
+settle (struct ov_node *n, struct ov_attachment *a)
 {
   ov_error_t e = NULL;
-  cleanup_close int afd = att_dirfd (s, a->id, &e);
+  cleanup_close int afd = att_dirfd (n, a->id, &e);
   ov_error_free (&e);
   if (afd < 0)
     return;
   cleanup_close int lock = openat (afd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock >= 0 && flock (lock, LOCK_EX | LOCK_NB) == 0)
-    att_reconcile (s, afd, a);
+    att_reconcile (n, afd, a);
 }
 
 struct each_ctx
 {
-  struct ov_store *s;
+  struct ov_node *n;
   int (*cb) (const struct ov_attachment *a, void *ctx);
   void *ctx;
 };
@@ -433,24 +434,23 @@ collect_name (int dirfd UNUSED, const char *name, unsigned char type UNUSED, voi
  * but cannot be read is an error, naming it, after the others were seen
  * (gc must not evict the layers of an attachment it cannot read). */
 static int
-each_state (struct ov_store *s, bool strict, bool settled,
+each_state (struct ov_node *n, bool strict, bool settled,
             int (*cb) (const struct ov_attachment *a, void *ctx),
             void *ctx, ov_error_t *err)
 {
   struct names ids = { 0 };
-  if (ov_dir_each_at (ov_store_fd (s), "attach", true, collect_name, &ids) < 0)
-    return ov_error (err, errno, "read %s/attach", s->root);
-  size_t n = ids.n;
+  if (ov_dir_each_at (n->fd, "attach", true, collect_name, &ids) < 0)
+    return ov_error (err, errno, "read %s/attach", n->root);
   int r = 0;
   ov_error_t unreadable = NULL;
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; i < ids.n; i++)
     {
       struct ov_attachment a;
       ov_error_t e = NULL;
-      if (r == 0 && state_load (s, ids.v[i], &a, &e) == 0)
+      if (r == 0 && state_load (n, ids.v[i], &a, &e) == 0)
         {
           if (settled)
-            settle (s, &a);
+            settle (n, &a);
           r = cb (&a, ctx);
           attachment_free (&a);
         }
@@ -474,17 +474,17 @@ each_state (struct ov_store *s, bool strict, bool settled,
 }
 
 int
-ov_attachment_each (struct ov_store *s, int (*cb) (const struct ov_attachment *a, void *ctx),
+ov_attachment_each (struct ov_node *n, int (*cb) (const struct ov_attachment *a, void *ctx),
                     void *ctx, ov_error_t *err)
 {
-  return each_state (s, false, false, cb, ctx, err);
+  return each_state (n, false, false, cb, ctx, err);
 }
 
 int
-ov_attachment_each_settled (struct ov_store *s, int (*cb) (const struct ov_attachment *a, void *ctx),
+ov_attachment_each_settled (struct ov_node *n, int (*cb) (const struct ov_attachment *a, void *ctx),
                             void *ctx, ov_error_t *err)
 {
-  return each_state (s, false, true, cb, ctx, err);
+  return each_state (n, false, true, cb, ctx, err);
 }
 
 struct find_ctx
@@ -506,7 +506,7 @@ find_cb (const struct ov_attachment *a, void *ctx)
 }
 
 int
-ov_attachment_find (struct ov_store *s, const char *dir, struct ov_attachment *out,
+ov_attachment_find (struct ov_node *n, const char *dir, struct ov_attachment *out,
                     ov_error_t *err)
 {
   char *real = realpath (dir, NULL);
@@ -514,7 +514,7 @@ ov_attachment_find (struct ov_store *s, const char *dir, struct ov_attachment *o
     return ov_error (err, errno, "%s", dir);
   struct find_ctx f = { real, out, false };
   memset (out, 0, sizeof *out);
-  int r = ov_attachment_each (s, find_cb, &f, err);
+  int r = ov_attachment_each (n, find_cb, &f, err);
   if (r == 0 && !f.found)
     r = ov_error_set (err, OV_ENOTFOUND, 0, "%s: no ovsnap volume is mounted there", real);
   free (real);
@@ -551,12 +551,12 @@ scan_entry (int dfd, const char *name, unsigned char type UNUSED, void *ctx)
 }
 
 int
-ov_attachment_status (struct ov_store *s, const struct ov_attachment *a,
+ov_attachment_status (struct ov_node *n, const struct ov_attachment *a,
                       struct ov_attach_status *st, ov_error_t *err)
 {
   memset (st, 0, sizeof *st);
   st->mounted = ov_attachment_alive (a);
-  cleanup_close int afd = att_dirfd (s, a->id, err);
+  cleanup_close int afd = att_dirfd (n, a->id, err);
   if (afd < 0)
     return -1;
   struct ov_manifest m;
@@ -590,11 +590,11 @@ trees_cb (const struct ov_attachment *a, void *ctx)
 }
 
 int
-ov_attachment_trees (struct ov_store *s, struct ov_oid **trees, size_t *n, ov_error_t *err)
+ov_attachment_trees (struct ov_node *n, struct ov_oid **trees, size_t *count, ov_error_t *err)
 {
   struct trees_ctx t = { 0 };
-  int r = each_state (s, true, false, trees_cb, &t, err);
+  int r = each_state (n, true, false, trees_cb, &t, err);
   *trees = t.v;
-  *n = t.n;
+  *count = t.n;
   return r;
 }

@@ -1,4 +1,5 @@
 #include "manifest.h"
+#include "file.h"
 #include "record.h"
 #include "hash.h"
 #include "store.h"

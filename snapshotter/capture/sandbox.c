@@ -1,4 +1,5 @@
 #include "sandbox.h"
+#include "file.h"
 #include "store.h"
 
 #include <dirent.h>

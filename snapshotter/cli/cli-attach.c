@@ -76,7 +76,7 @@ cli_mount (struct cli *c, int argc, char **argv, ov_error_t *err)
     return -1;
   struct ov_attachment att;
   struct ov_attach_req req = { .volume = argv[i], .at = a.at, .readonly = a.ro, .dir = argv[i + 1] };
-  if (ov_attach (c->store, &req, &att, err) < 0)
+  if (ov_attach (c->node, &req, &att, err) < 0)
     return ov_error_prefix (err, "mount volume '%s' on %s", argv[i], argv[i + 1]);
   if (c->json)
     {
@@ -102,7 +102,7 @@ find (struct cli *c, const char *dir, struct ov_attachment *att, ov_error_t *err
 {
   if (cli_open_store (c, err) < 0)
     return -1;
-  return ov_attachment_find (c->store, dir, att, err);
+  return ov_attachment_find (c->node, dir, att, err);
 }
 
 /* ... or, when no host directory is attached there, on every volume of the
@@ -112,8 +112,8 @@ container_op (struct cli *c, const char *arg, bool reload, const char *message, 
 {
   struct ov_buf ids = { 0 };
   ov_error_t e = NULL;
-  int failed = reload ? ov_container_reload_all (c->store, arg, &ids, &e)
-                      : ov_container_commit_all (c->store, arg, message, &ids, &e);
+  int failed = reload ? ov_container_reload_all (c->node, arg, &ids, &e)
+                      : ov_container_commit_all (c->node, arg, message, &ids, &e);
   if (failed < 0 && e->code == OV_ENOTFOUND)
     {
       ov_error_free (&e);
@@ -139,7 +139,7 @@ find_or_container (struct cli *c, const char *arg, bool reload, const char *mess
   ov_error_t e = NULL;
   if (find (c, arg, att, &e) == 0)
     return 0;
-  if (e->code != OV_ENOTFOUND || c->store == NULL)
+  if (e->code != OV_ENOTFOUND || c->node == NULL)
     {
       *err = e;
       return -1;
@@ -171,7 +171,7 @@ cli_commit (struct cli *c, int argc, char **argv, ov_error_t *err)
   cleanup_free char *msg = message ? xstrdup (message) : xasprintf ("commit %s", att.dir);
   struct ov_snapshot snap;
   bool changed;
-  int r = ov_commit (c->store, &att, msg, &snap, &changed, err);
+  int r = ov_commit (c->node, &att, msg, &snap, &changed, err);
   attachment_free (&att);
   if (r < 0)
     return -1;
@@ -205,7 +205,7 @@ cli_reload (struct cli *c, int argc, char **argv, ov_error_t *err)
   if (f != 0)
     return f < 0 ? -1 : 0;
   struct ov_snapshot snap;
-  int r = ov_reload (c->store, &att, &snap, err);
+  int r = ov_reload (c->node, &att, &snap, err);
   attachment_free (&att);
   if (r < 0)
     return -1;
@@ -233,7 +233,7 @@ cli_umount (struct cli *c, int argc, char **argv, ov_error_t *err)
       struct ov_snapshot snap;
       bool changed;
       cleanup_free char *msg = xasprintf ("commit %s (umount)", att.dir);
-      r = ov_commit_detach (c->store, &att, msg, &snap, &changed, err);
+      r = ov_commit_detach (c->node, &att, msg, &snap, &changed, err);
       if (r == 0)
         {
           if (!c->json)
@@ -242,7 +242,7 @@ cli_umount (struct cli *c, int argc, char **argv, ov_error_t *err)
         }
     }
   else
-    r = ov_detach (c->store, &att, NULL, err);
+    r = ov_detach (c->node, &att, NULL, err);
   attachment_free (&att);
   return r;
 }
@@ -259,7 +259,7 @@ status_one (const struct ov_attachment *a, void *ctx)
 {
   struct status_ctx *s = ctx;
   struct ov_attach_status st;
-  if (ov_attachment_status (s->c->store, a, &st, s->err) < 0)
+  if (ov_attachment_status (s->c->node, a, &st, s->err) < 0)
     return -1;
   if (s->arr)
     {
@@ -302,7 +302,7 @@ cli_status (struct cli *c, int argc, char **argv, ov_error_t *err)
   struct status_ctx s = { c, c->json ? json_object_new_array () : NULL, err };
   if (!c->json)
     printf ("%-20s %-12s %-9s %12s  %s\n", "VOLUME", "SNAPSHOT", "STATE", "UPPER-BYTES", "DIR");
-  int r = ov_attachment_each_settled (c->store, status_one, &s, err);
+  int r = ov_attachment_each_settled (c->node, status_one, &s, err);
   if (s.arr)
     {
       if (r == 0)

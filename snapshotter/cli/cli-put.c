@@ -1,5 +1,6 @@
 /* ovsnap put NAME LOCAL [REMOTE] | NAME --batch FILE */
 #include "cli.h"
+#include "file.h"
 #include "maint.h"
 #include "pack.h"
 #include "put.h"

@@ -12,8 +12,9 @@ cli_open_store (struct cli *c, ov_error_t *err)
 {
   if (c->store)
     return 0;
-  if (ov_store_open (&c->store, c->root, OV_STORE_CREATE, err) < 0)
+  if (ov_node_open_store (&c->node, c->root, NULL, OV_STORE_CREATE, err) < 0)
     return -1;
+  c->store = c->node->store;
   /* Shared: every command may run beside others; gc waits for them. */
   return ov_store_lock (c->store, false, err);
 }

@@ -4,7 +4,7 @@
 #define OVSNAP_CLI_H
 
 #include "error.h"
-#include "store.h"
+#include "node.h"
 #include "changeset.h"
 #include "volume.h"
 
@@ -15,7 +15,8 @@ struct cli
 {
   const char *root;
   bool json;
-  struct ov_store *store;
+  struct ov_node *node;   /* this machine's caches and attachments */
+  struct ov_store *store; /* node->store */
 };
 
 typedef int (*cli_verb) (struct cli *c, int argc, char **argv, ov_error_t *err);

@@ -98,7 +98,7 @@ main (int argc, char **argv)
             perror ("ovsnap: write");
             code = OV_EGENERIC;
           }
-        ov_store_close (c.store);
+        ov_node_close (c.node);
         return code;
       }
   fprintf (stderr, "ovsnap: unknown command '%s'\n", argv[i]);

@@ -63,12 +63,12 @@ trash_tmp (int dirfd, const char *name, unsigned char type UNUSED, void *ctx)
 /* Node cache: layers no attachment uses, and half-built layers left by
  * a crash, go to the trash; then the trash is emptied. */
 static int
-sweep_cache (struct ov_store *s, struct ov_gc_result *res, ov_error_t *err)
+sweep_cache (struct ov_node *node, struct ov_gc_result *res, ov_error_t *err)
 {
   struct ov_oid *trees = NULL;
   size_t n = 0;
   int r = 0;
-  if (ov_attachment_trees (s, &trees, &n, err) < 0)
+  if (ov_attachment_trees (node, &trees, &n, err) < 0)
     {
       if ((*err)->code != OV_ECORRUPT)
         return -1;
@@ -77,18 +77,19 @@ sweep_cache (struct ov_store *s, struct ov_gc_result *res, ov_error_t *err)
       ov_error_free (err);
     }
   else
-    r = ov_layers_evict (s, trees, n, &res->layers_evicted, err);
+    r = ov_layers_evict (node, trees, n, &res->layers_evicted, err);
   free (trees);
   /* half-built layers a crash left */
-  ov_dir_each_at (ov_store_fd (s), "cache/tmp", true, trash_tmp, s);
+  ov_dir_each_at (node->fd, "cache/tmp", true, trash_tmp, node);
   if (r == 0)
-    r = ov_trash_reap (s, &res->trash_removed, err);
+    r = ov_trash_reap (node, &res->trash_removed, err);
   return r;
 }
 
 int
-ov_gc (struct ov_store *s, struct ov_gc_result *res, ov_error_t *err)
+ov_gc (struct ov_node *node, struct ov_gc_result *res, ov_error_t *err)
 {
+  struct ov_store *s = node->store;
   memset (res, 0, sizeof *res);
   if (ov_store_lock (s, true, err) < 0)
     return -1;
@@ -121,6 +122,6 @@ ov_gc (struct ov_store *s, struct ov_gc_result *res, ov_error_t *err)
   ov_reach_free (&r);
   ov_fault ("gc-after-objects");
   if (ret == 0)
-    ret = sweep_cache (s, res, err);
+    ret = sweep_cache (node, res, err);
   return ret;
 }

@@ -3,7 +3,7 @@
 #ifndef OVSNAP_MAINT_H
 #define OVSNAP_MAINT_H
 
-#include "store.h"
+#include "node.h"
 
 struct ov_gc_result
 {
@@ -11,8 +11,10 @@ struct ov_gc_result
   uint64_t objects_kept;
   uint64_t layers_evicted, trash_removed; /* node cache */
 };
-/* Takes the store lock exclusively: no writer runs while gc sweeps. */
-int ov_gc (struct ov_store *s, struct ov_gc_result *res, ov_error_t *err);
+/* The store's garbage, then the node's cache layers no attachment of this
+ * node uses, and its trash. Takes the store lock exclusively: no writer
+ * runs while gc sweeps. */
+int ov_gc (struct ov_node *node, struct ov_gc_result *res, ov_error_t *err);
 
 struct ov_fsck_result
 {

@@ -84,7 +84,7 @@ int
 ov_reach_mark (struct ov_store *s, struct ov_reach *r, ov_error_t *err)
 {
   struct names names = { 0 };
-  if (ov_store_list_named (s, "volumes", name_cb, &names, err) < 0)
+  if (ov_store_list_named (s, "volumes/", name_cb, &names, err) < 0)
     return -1;
   int ret = 0;
   for (size_t i = 0; i < names.n; i++)

@@ -95,9 +95,9 @@ layer_exists (int rootfd, const struct ov_oid *tree, int *depth)
 }
 
 static int
-chain (struct ov_store *s, const struct ov_oid *top, struct ov_layers *out, ov_error_t *err)
+chain (struct ov_node *n, const struct ov_oid *top, struct ov_layers *out, ov_error_t *err)
 {
-  int rootfd = ov_store_fd (s);
+  int rootfd = n->fd;
   struct ov_oid cur = *top;
   for (int i = 0; i <= 2 * OV_LAYER_HARD_DEPTH; i++)
     {
@@ -108,17 +108,17 @@ chain (struct ov_store *s, const struct ov_oid *top, struct ov_layers *out, ov_e
       oid_hex (&cur, hex);
       if (read_info (rootfd, &cur, &hb, &base, &depth) < 0)
         return ov_error_set (err, OV_ECORRUPT, 0, "cache layer %s/cache/layers/%s is damaged",
-                             s->root, hex);
+                             n->root, hex);
       bool flat = has_flat (rootfd, &cur);
       out->dirs = xrealloc (out->dirs, (out->n + 1) * sizeof *out->dirs);
       out->trees = xrealloc (out->trees, (out->n + 1) * sizeof *out->trees);
-      out->dirs[out->n] = xasprintf ("%s/cache/layers/%s/%s", s->root, hex, flat ? "flat" : "tree");
+      out->dirs[out->n] = xasprintf ("%s/cache/layers/%s/%s", n->root, hex, flat ? "flat" : "tree");
       out->trees[out->n++] = cur;
       if (!hb || flat)
         return 0;
       cur = base;
     }
-  return ov_error_set (err, OV_ECORRUPT, 0, "cache layers of %s form a loop", s->root);
+  return ov_error_set (err, OV_ECORRUPT, 0, "cache layers of %s form a loop", n->root);
 }
 
 struct delta
@@ -227,19 +227,20 @@ sync_run (void *ctx)
 }
 
 static int
-build (struct ov_store *s, const struct ov_snapshot *snap, const struct ov_oid *base, int depth,
+build (struct ov_node *n, const struct ov_snapshot *snap, const struct ov_oid *base, int depth,
        ov_error_t *err)
 {
-  int rootfd = ov_store_fd (s);
+  struct ov_store *s = n->store;
+  int rootfd = n->fd;
   char hex[OV_OID_STR], tmp[PATH_MAX], final[PATH_MAX];
   oid_hex (&snap->root.oid, hex);
   snprintf (tmp, sizeof tmp, "cache/tmp/%s.%d.%lld", hex, getpid (), (long long) now_ns ());
   snprintf (final, sizeof final, "cache/layers/%s", hex);
   if (mkdirat (rootfd, tmp, 0700) < 0)
-    return ov_error (err, errno, "create %s/%s", s->root, tmp);
+    return ov_error (err, errno, "create %s/%s", n->root, tmp);
   cleanup_close int tfd = openat (rootfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (tfd < 0)
-    return ov_error (err, errno, "open %s/%s", s->root, tmp);
+    return ov_error (err, errno, "open %s/%s", n->root, tmp);
   struct ov_mat *mat = ov_mat_new (s, 0, NULL);
   struct delta d = { s, mat, NULL, 0 };
   int r;
@@ -281,7 +282,7 @@ build (struct ov_store *s, const struct ov_snapshot *snap, const struct ov_oid *
   /* A stale layer from an earlier boot (see boot_id) makes way. */
   if (r == 0)
     {
-      ov_trash (s, rootfd, final, "stale-layer");
+      ov_trash (n, rootfd, final, "stale-layer");
     }
   if (r == 0 && renameat (rootfd, tmp, rootfd, final) < 0)
     r = ov_error (err, errno, "publish layer %s", final);
@@ -291,22 +292,22 @@ build (struct ov_store *s, const struct ov_snapshot *snap, const struct ov_oid *
       ov_run_detached (sync_run, &j);
     }
   if (r < 0)
-    ov_trash (s, rootfd, tmp, "unfinished-layer");
+    ov_trash (n, rootfd, tmp, "unfinished-layer");
   return r;
 }
 
 int
-ov_layers_get (struct ov_store *s, const struct ov_snapshot *snap, const struct ov_oid *base,
+ov_layers_get (struct ov_node *n, const struct ov_snapshot *snap, const struct ov_oid *base,
                struct ov_layers *out, ov_error_t *err)
 {
   memset (out, 0, sizeof *out);
-  int rootfd = ov_store_fd (s);
+  int rootfd = n->fd;
   if (cache_dirs (rootfd, err) < 0)
     return -1;
   char hex[OV_OID_STR];
   oid_hex (&snap->root.oid, hex);
   cleanup_free char *lname = xasprintf ("layer.%s", hex);
-  cleanup_close int lock = ov_store_lock_name (s, lname, err);
+  cleanup_close int lock = ov_node_lock (n, lname, err);
   if (lock < 0)
     return -1;
   int r = 0;
@@ -315,20 +316,20 @@ ov_layers_get (struct ov_store *s, const struct ov_snapshot *snap, const struct 
       int bdepth = -1;
       bool delta = base && !oid_eq (base, &snap->root.oid) && layer_exists (rootfd, base, &bdepth)
                    && bdepth + 1 < OV_LAYER_HARD_DEPTH;
-      r = build (s, snap, delta ? base : NULL, delta ? bdepth + 1 : 0, err);
+      r = build (n, snap, delta ? base : NULL, delta ? bdepth + 1 : 0, err);
     }
   if (r == 0)
     {
       ov_error_t e = NULL;
-      r = chain (s, &snap->root.oid, out, &e);
+      r = chain (n, &snap->root.oid, out, &e);
       if (r < 0)
         {
           /* a base below it could not be trusted: build this one whole */
           ov_error_free (&e);
           ov_layers_free (out);
-          r = build (s, snap, NULL, 0, err);
+          r = build (n, snap, NULL, 0, err);
           if (r == 0)
-            r = chain (s, &snap->root.oid, out, err);
+            r = chain (n, &snap->root.oid, out, err);
         }
     }
   if (r < 0)
@@ -339,13 +340,14 @@ ov_layers_get (struct ov_store *s, const struct ov_snapshot *snap, const struct 
 }
 
 int
-ov_layers_flatten (struct ov_store *s, const struct ov_snapshot *snap, ov_error_t *err)
+ov_layers_flatten (struct ov_node *n, const struct ov_snapshot *snap, ov_error_t *err)
 {
-  int rootfd = ov_store_fd (s);
+  struct ov_store *s = n->store;
+  int rootfd = n->fd;
   char hex[OV_OID_STR], tmp[PATH_MAX], final[PATH_MAX];
   oid_hex (&snap->root.oid, hex);
   cleanup_free char *lname = xasprintf ("layer.%s", hex);
-  cleanup_close int lock = ov_store_lock_name (s, lname, err);
+  cleanup_close int lock = ov_node_lock (n, lname, err);
   if (lock < 0)
     return -1;
   if (has_flat (rootfd, &snap->root.oid) || !layer_exists (rootfd, &snap->root.oid, NULL))
@@ -353,22 +355,22 @@ ov_layers_flatten (struct ov_store *s, const struct ov_snapshot *snap, ov_error_
   snprintf (tmp, sizeof tmp, "cache/tmp/%s.flat.%d.%lld", hex, getpid (), (long long) now_ns ());
   snprintf (final, sizeof final, "cache/layers/%s/flat", hex);
   if (mkdirat (rootfd, tmp, 0700) < 0)
-    return ov_error (err, errno, "create %s/%s", s->root, tmp);
+    return ov_error (err, errno, "create %s/%s", n->root, tmp);
   cleanup_close int tfd = openat (rootfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int r = tfd < 0 ? ov_error (err, errno, "open %s/%s", s->root, tmp)
+  int r = tfd < 0 ? ov_error (err, errno, "open %s/%s", n->root, tmp)
                   : ov_materialize (s, &snap->root, tfd, "tree", 0, NULL, err);
   if (r == 0 && syncfs (tfd) < 0)
     r = ov_error (err, errno, "sync layer");
   cleanup_free char *built = xasprintf ("%s/tree", tmp);
   if (r == 0 && renameat (rootfd, built, rootfd, final) < 0)
     r = ov_error (err, errno, "publish %s", final);
-  ov_trash (s, rootfd, tmp, "flattening");
+  ov_trash (n, rootfd, tmp, "flattening");
   return r;
 }
 
 struct evict
 {
-  struct ov_store *s;
+  struct ov_node *n;
   const struct ov_layers *keep;
   uint64_t *evicted;
 };
@@ -383,16 +385,16 @@ evict_one (int dfd, const char *name, unsigned char type UNUSED, void *ctx)
   for (size_t i = 0; i < e->keep->n; i++)
     if (oid_eq (&e->keep->trees[i], &id))
       return 0;
-  if (ov_trash (e->s, dfd, name, "layer") == 0)
+  if (ov_trash (e->n, dfd, name, "layer") == 0)
     (*e->evicted)++;
   return 0;
 }
 
 int
-ov_layers_evict (struct ov_store *s, const struct ov_oid *keep, size_t nkeep, uint64_t *evicted,
+ov_layers_evict (struct ov_node *n, const struct ov_oid *keep, size_t nkeep, uint64_t *evicted,
                  ov_error_t *err)
 {
-  int rootfd = ov_store_fd (s);
+  int rootfd = n->fd;
   *evicted = 0;
   if (cache_dirs (rootfd, err) < 0)
     return -1;
@@ -402,11 +404,11 @@ ov_layers_evict (struct ov_store *s, const struct ov_oid *keep, size_t nkeep, ui
     if (layer_exists (rootfd, &keep[i], NULL))
       {
         ov_error_t e = NULL;
-        if (chain (s, &keep[i], &all, &e) < 0)
+        if (chain (n, &keep[i], &all, &e) < 0)
           ov_error_free (&e);
       }
-  struct evict e = { s, &all, evicted };
+  struct evict e = { n, &all, evicted };
   int r = ov_dir_each_at (rootfd, "cache/layers", false, evict_one, &e);
   ov_layers_free (&all);
-  return r < 0 ? ov_error (err, errno, "read %s/cache/layers", s->root) : 0;
+  return r < 0 ? ov_error (err, errno, "read %s/cache/layers", n->root) : 0;
 }

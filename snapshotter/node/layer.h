@@ -11,7 +11,7 @@
 #define OVSNAP_LAYER_H
 
 #include "snapshot.h"
-#include "store.h"
+#include "node.h"
 
 #define OV_LAYER_MAX_DEPTH 8
 #define OV_LAYER_HARD_DEPTH 24
@@ -28,12 +28,12 @@ void ov_layers_free (struct ov_layers *l);
 /* Make sure the snapshot's tree is cached; base (may be NULL) names a tree
  * that may be cached already and close to it (e.g. the one being
  * replaced). */
-int ov_layers_get (struct ov_store *s, const struct ov_snapshot *snap, const struct ov_oid *base,
+int ov_layers_get (struct ov_node *n, const struct ov_snapshot *snap, const struct ov_oid *base,
                    struct ov_layers *out, ov_error_t *err);
 /* Build the flat copy of a deep stack's top tree. */
-int ov_layers_flatten (struct ov_store *s, const struct ov_snapshot *snap, ov_error_t *err);
+int ov_layers_flatten (struct ov_node *n, const struct ov_snapshot *snap, ov_error_t *err);
 /* Layer trees not in `keep` (held by attachments): moved to the trash. */
-int ov_layers_evict (struct ov_store *s, const struct ov_oid *keep, size_t nkeep, uint64_t *evicted,
+int ov_layers_evict (struct ov_node *n, const struct ov_oid *keep, size_t nkeep, uint64_t *evicted,
                      ov_error_t *err);
 
 #endif

@@ -474,7 +474,7 @@ ov_export_content (struct ov_store *s, const struct ov_entry *e, int fd, ov_erro
   uint64_t total = 0;
   int ret = 0;
   /* one byte past the recorded size tells a loose object that grew */
-  for (uint64_t want = e->size + loc.owned; total < want;)
+  for (uint64_t want = e->size + loc.loose; total < want;)
     {
       size_t ask = want - total < bufsz ? want - total : bufsz;
       ssize_t n = pread_all (loc.fd, buf, ask, loc.off + total);

@@ -7,13 +7,13 @@
 #include <sys/stat.h>
 
 int
-ov_trash (struct ov_store *s, int dirfd, const char *name, const char *kind)
+ov_trash (struct ov_node *n, int dirfd, const char *name, const char *kind)
 {
-  int rootfd = ov_store_fd (s);
-  mkdirat (rootfd, "trash", 0700);
+  int rootfd = n->fd;
   char to[PATH_MAX];
-  int n = snprintf (to, sizeof to, "trash/%s.%s.%d.%lld", kind, name, getpid (), (long long) now_ns ());
-  if (n < 0 || (size_t) n >= sizeof to)
+  int len = snprintf (to, sizeof to, "trash/%s.%s.%d.%lld", kind, name, getpid (),
+                      (long long) now_ns ());
+  if (len < 0 || (size_t) len >= sizeof to)
     {
       errno = ENAMETOOLONG;
       return -1;
@@ -48,7 +48,7 @@ remove_tree (int parent, const char *name)
 
 struct reap
 {
-  struct ov_store *s;
+  struct ov_node *n;
   uint64_t *removed;
   ov_error_t *err;
   int r;
@@ -59,18 +59,18 @@ reap_one (int dirfd, const char *name, unsigned char type UNUSED, void *ctx)
 {
   struct reap *rp = ctx;
   if (remove_tree (dirfd, name) < 0)
-    rp->r = ov_error (rp->err, errno, "remove %s/trash/%s", rp->s->root, name);
+    rp->r = ov_error (rp->err, errno, "remove %s/trash/%s", rp->n->root, name);
   else
     (*rp->removed)++;
   return 0;
 }
 
 int
-ov_trash_reap (struct ov_store *s, uint64_t *removed, ov_error_t *err)
+ov_trash_reap (struct ov_node *n, uint64_t *removed, ov_error_t *err)
 {
   *removed = 0;
-  struct reap rp = { s, removed, err, 0 };
-  if (ov_dir_each_at (ov_store_fd (s), "trash", true, reap_one, &rp) < 0)
-    return ov_error (err, errno, "read %s/trash", s->root);
+  struct reap rp = { n, removed, err, 0 };
+  if (ov_dir_each_at (n->fd, "trash", true, reap_one, &rp) < 0)
+    return ov_error (err, errno, "read %s/trash", n->root);
   return rp.r;
 }

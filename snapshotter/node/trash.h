@@ -5,12 +5,12 @@
 #ifndef OVSNAP_TRASH_H
 #define OVSNAP_TRASH_H
 
-#include "store.h"
+#include "node.h"
 
 /* Moves name (beneath dirfd) into the trash as KIND.NAME.PID.TIME; a
  * missing name is fine. -1 with errno. */
-int ov_trash (struct ov_store *s, int dirfd, const char *name, const char *kind);
+int ov_trash (struct ov_node *n, int dirfd, const char *name, const char *kind);
 /* Removes everything in the trash (no symlink followed). */
-int ov_trash_reap (struct ov_store *s, uint64_t *removed, ov_error_t *err);
+int ov_trash_reap (struct ov_node *n, uint64_t *removed, ov_error_t *err);
 
 #endif

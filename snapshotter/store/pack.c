@@ -54,10 +54,54 @@ struct pent
 };
 
 /* A published pack. */
+/* A published pack's open file, shared by the store's view of it and by
+ * every location handed out: gc or a roll-up may forget the pack while
+ * another operation still reads from a location. */
+struct ov_pack_file
+{
+  int fd;
+  int refs; /* atomic */
+  char *key;
+};
+
+static struct ov_pack_file *
+pack_file_new (int fd, const char *key)
+{
+  struct ov_pack_file *f = xmalloc (sizeof *f);
+  *f = (struct ov_pack_file){ fd, 1, xstrdup (key) };
+  return f;
+}
+
+static struct ov_pack_file *
+pack_file_get (struct ov_pack_file *f)
+{
+  __atomic_add_fetch (&f->refs, 1, __ATOMIC_RELAXED);
+  return f;
+}
+
+static void
+pack_file_put (struct ov_pack_file *f)
+{
+  if (f && __atomic_sub_fetch (&f->refs, 1, __ATOMIC_ACQ_REL) == 0)
+    {
+      close (f->fd);
+      free (f->key);
+      free (f);
+    }
+}
+
+void
+ov_pack_loc_release (struct ov_pack_loc *loc)
+{
+  pack_file_put (loc->hold);
+  loc->hold = NULL;
+  loc->fd = -1;
+}
+
 struct pack
 {
   char *key;
-  int fd;
+  struct ov_pack_file *file; /* opened at the first read of an object: NULL until then */
   uint64_t data_end; /* where the index starts */
   uint8_t *idx;      /* n sorted raw entries */
   uint32_t *fan;     /* fan[b] = first entry whose key starts above b (FAN_KEY) */
@@ -79,6 +123,8 @@ struct ov_packs
   pthread_cond_t idle;
   unsigned refs;
   bool loaded;
+  const struct ov_backend *be; /* where packs are read from (set at the first scan) */
+  void *be_data;
   struct pack *p;
   size_t np, capp;
   char **seen; /* keys loaded or found damaged: sorted up to nsorted */
@@ -145,8 +191,7 @@ packs_clear (struct ov_packs *P)
 {
   for (size_t i = 0; i < P->np; i++)
     {
-      if (P->p[i].fd >= 0)
-        close (P->p[i].fd);
+      pack_file_put (P->p[i].file);
       free (P->p[i].key);
       free (P->p[i].idx);
       free (P->p[i].fan);
@@ -401,6 +446,21 @@ ent_in_bounds (const struct pack *pk, const struct pent *e)
          && (pk == NULL || (e->off <= pk->data_end && e->size <= pk->data_end - e->off));
 }
 
+/* A published pack's fd, opened at its first use (opening the store read
+ * only its index). Called under P->mu. */
+static int
+pack_fd (struct ov_packs *P, struct pack *pk)
+{
+  if (pk->file == NULL)
+    {
+      int fd = P->be->open_read (P->be_data, pk->key);
+      if (fd < 0)
+        return -1;
+      pk->file = pack_file_new (fd, pk->key);
+    }
+  return pk->file->fd;
+}
+
 static int
 read_ent (struct ov_packs *P, const struct ov_pack_writer *W, size_t pack, const struct pent *e,
           uint8_t *out)
@@ -413,7 +473,8 @@ read_ent (struct ov_packs *P, const struct ov_pack_writer *W, size_t pack, const
     }
   if (pack == PENDING && from_buffers (W, e, out))
     return 0;
-  ssize_t r = pread_all (pk ? pk->fd : W->fd, out, e->size, e->off);
+  int fd = pk ? pack_fd (P, &P->p[pack]) : W->fd;
+  ssize_t r = fd < 0 ? -1 : pread_all (fd, out, e->size, e->off);
   if (r < 0)
     return -1;
   if ((uint64_t) r != e->size)
@@ -466,42 +527,48 @@ was_seen (struct ov_packs *P, const char *key)
 }
 
 static size_t
-new_pack (struct ov_packs *P, int fd)
+new_pack (struct ov_packs *P, const char *key, int fd)
 {
+  struct ov_pack_file *f = fd >= 0 ? pack_file_new (fd, key) : NULL;
   if (P->np == P->capp)
     {
       P->capp = P->capp ? P->capp * 2 : 16;
       P->p = xrealloc (P->p, P->capp * sizeof *P->p);
     }
-  P->p[P->np] = (struct pack){ .fd = fd };
+  P->p[P->np] = (struct pack){ .key = xstrdup (key), .file = f };
   return P->np++;
 }
 
 /* Reads and checks a pack's index (its checksum, not every entry: an
- * entry is checked when it is used). */
+ * entry is checked when it is used), with ranged reads of its head, tail
+ * and index only. */
 static int
-load_pack (struct ov_packs *P, struct ov_store *s, const char *key, ov_error_t *err)
+load_pack (struct ov_packs *P, struct ov_store *s, const char *key, uint64_t size,
+           ov_error_t *err)
 {
-  cleanup_close int fd = s->be->open_read (s->be_data, key);
-  if (fd < 0)
-    return errno == ENOENT ? 0 : ov_error (err, errno, "open %s", key);
-  struct stat st;
-  if (fstat (fd, &st) < 0)
-    return ov_error (err, errno, "stat %s", key);
   uint8_t head[HEADER], tail[TAIL];
-  if (st.st_size < HEADER + TAIL || pread_all (fd, head, HEADER, 0) != HEADER
-      || pread_all (fd, tail, TAIL, st.st_size - TAIL) != TAIL)
+  ssize_t h = size < HEADER + TAIL ? 0 : s->be->read_range (s->be_data, key, 0, head, HEADER);
+  if (h < 0)
+    return errno == ENOENT ? 0 : ov_error (err, errno, "read %s", key);
+  ssize_t t = h != HEADER ? 0 : s->be->read_range (s->be_data, key, size - TAIL, tail, TAIL);
+  if (t < 0)
+    return errno == ENOENT ? 0 : ov_error (err, errno, "read %s", key);
+  if (h != HEADER || t != TAIL)
     return ov_corrupt (err, "%s: truncated pack", key);
   if (memcmp (head, PACK_MAGIC, 8) != 0)
     return ov_corrupt (err, "%s: not a pack (bad magic)", key);
   uint64_t ioff = le64 (tail), ilen = le64 (tail + 8);
-  if (ioff < HEADER || ilen > (uint64_t) st.st_size || ioff + ilen != (uint64_t) st.st_size - TAIL)
+  if (ioff < HEADER || ilen > size || ioff + ilen != size - TAIL)
     return ov_corrupt (err, "%s: truncated or corrupt pack (bad index location)", key);
   uint8_t *idx = xmalloc (ilen + 1);
   struct ov_reader r;
-  if (pread_all (fd, idx, ilen, ioff) != (ssize_t) ilen)
+  ssize_t got = s->be->read_range (s->be_data, key, ioff, idx, ilen);
+  if (got != (ssize_t) ilen)
     {
+      int e = errno;
       free (idx);
+      if (got < 0)
+        return e == ENOENT ? 0 : ov_error (err, e, "read %s", key);
       return ov_corrupt (err, "%s: truncated pack index", key);
     }
   if (record_open (idx, ilen, INDEX_MAGIC, INDEX_VERSION, "pack index", key, &r, err) < 0)
@@ -523,9 +590,7 @@ load_pack (struct ov_packs *P, struct ov_store *s, const char *key, ov_error_t *
       free (idx);
       return ov_corrupt (err, "%s: pack index entries of unknown kind or out of order", key);
     }
-  size_t k = new_pack (P, fd);
-  fd = -1;
-  P->p[k].key = xstrdup (key);
+  size_t k = new_pack (P, key, -1);
   P->p[k].data_end = ioff;
   P->p[k].idx = idx;
   P->p[k].fan = fan;
@@ -541,7 +606,7 @@ struct scan
 };
 
 static int
-scan_cb (const char *key, uint64_t size UNUSED, void *ctx)
+scan_cb (const char *key, uint64_t size, void *ctx)
 {
   struct scan *sc = ctx;
   size_t len = strlen (key);
@@ -549,7 +614,7 @@ scan_cb (const char *key, uint64_t size UNUSED, void *ctx)
     return 0;
   add_seen (sc->P, key);
   ov_error_t e = NULL;
-  if (load_pack (sc->P, sc->s, key, &e) < 0)
+  if (load_pack (sc->P, sc->s, key, size, &e) < 0)
     {
       if (e->code != OV_ECORRUPT)
         {
@@ -569,7 +634,9 @@ static int
 rescan (struct ov_packs *P, struct ov_store *s, ov_error_t *err)
 {
   struct scan sc = { P, s, err };
-  int r = s->be->list (s->be_data, "packs", scan_cb, &sc);
+  P->be = s->be;
+  P->be_data = s->be_data;
+  int r = s->be->list (s->be_data, "packs/", scan_cb, &sc);
   P->loaded = true;
   if (P->nseen > P->nsorted)
     {
@@ -856,19 +923,18 @@ publish (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s, ov_er
         return ov_error (err, errno ?: EIO, "name a pack in %s", s->root);
       snprintf (key, sizeof key, "packs/%016llx%016llx.pack", (unsigned long long) rnd[0],
                 (unsigned long long) rnd[1]);
-      if (s->be->link_tmp (s->be_data, W->fd, key) == 0)
+      if (s->be->publish (s->be_data, W->fd, key) == 0)
         break;
       if (errno != EEXIST || attempt == 3)
         return ov_error (err, errno, "publish %s", key);
     }
   /* from now on it is looked up like any published pack, by every handle */
-  size_t k = new_pack (P, W->fd);
+  size_t k = new_pack (P, key, W->fd);
   struct pack *pk = &P->p[k];
   pk->n = W->n;
   pk->fan = make_fan (raw, pk->n);
   pk->idx = raw;
   raw = NULL;
-  pk->key = xstrdup (key);
   pk->data_end = ioff;
   add_seen (P, key);
   W->fd = -1; /* the published pack has it now */
@@ -925,8 +991,14 @@ ov_packs_find (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
       ret = ov_error (err, errno, "write a pack in %s", s->root);
       goto out;
     }
-  *loc = (struct ov_pack_loc){ pk ? pk->fd : W->fd, e.off, e.size,
-                               pk ? pk->key : "the pack being written" };
+  int fd = pk ? pack_fd (P, &P->p[pack]) : W->fd;
+  if (fd < 0)
+    {
+      ret = ov_error (err, errno, "open %s", pk->key);
+      goto out;
+    }
+  struct ov_pack_file *hold = pk ? pack_file_get (P->p[pack].file) : NULL;
+  *loc = (struct ov_pack_loc){ fd, e.off, e.size, hold, hold ? hold->key : "the pack being written" };
   ret = 1;
 out:
   pthread_mutex_unlock (&P->mu);
@@ -1258,7 +1330,7 @@ size_t
 ov_packs_small (struct ov_store *s)
 {
   struct count_small c = { 0 };
-  s->be->list (s->be_data, "packs", count_small_cb, &c);
+  s->be->list (s->be_data, "packs/", count_small_cb, &c);
   return c.n;
 }
 

@@ -24,14 +24,18 @@
 
 struct ov_packs;
 
-/* Where a packed object's bytes are: pread(fd, size, off). The fd belongs
- * to the store and stays open until ov_packs_free. */
+/* Where a packed object's bytes are: pread(fd, size, off). The location
+ * holds the pack file open (gc may forget the pack meanwhile) until
+ * ov_pack_loc_release. */
+struct ov_pack_file;
 struct ov_pack_loc
 {
   int fd;
   uint64_t off, size;
-  const char *pack; /* its key, for messages */
+  struct ov_pack_file *hold; /* NULL for the handle's own pack being written */
+  const char *pack;          /* its key, for messages: valid until the next store call */
 };
+void ov_pack_loc_release (struct ov_pack_loc *loc);
 
 struct ov_packs *ov_packs_new (void);
 /* Another handle's reference; ov_packs_free drops one. */

@@ -2,6 +2,7 @@
  * verification, collision variants, record verification. */
 #include "store.h"
 #include "pack.h"
+#include "file.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -146,37 +147,6 @@ ov_store_lock_name (struct ov_store *s, const char *name, ov_error_t *err)
   return fd;
 }
 
-int
-ov_read_fd (int fd, struct ov_buf *out, size_t limit)
-{
-  struct stat st;
-  if (fstat (fd, &st) < 0)
-    return -1;
-  if ((uint64_t) st.st_size > limit)
-    {
-      errno = EFBIG;
-      return -1;
-    }
-  buf_reserve (out, st.st_size + 1);
-  for (;;)
-    {
-      buf_reserve (out, 4096);
-      ssize_t r = read (fd, out->data + out->len, out->cap - out->len);
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r < 0)
-        return -1;
-      if (r == 0)
-        return 0;
-      out->len += r;
-      if (out->len > limit)
-        {
-          errno = EFBIG;
-          return -1;
-        }
-    }
-}
-
 /* Compare an open object with memory. 1 equal, 0 different, -1 error. */
 static int
 same_as_mem (int fd, const void *p, size_t n)
@@ -280,7 +250,7 @@ publish (struct ov_store *s, enum ov_kind kind, int tmpfd, struct ov_oid *id,
     {
       char key[PATH_MAX];
       ov_key (kind, id, key, sizeof key);
-      if (s->be->link_tmp (s->be_data, tmpfd, key) == 0)
+      if (s->be->publish (s->be_data, tmpfd, key) == 0)
         {
           *deduped = false;
           return 0;
@@ -403,9 +373,10 @@ find_packed (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id, uin
     {
       char hex[OV_OID_STR];
       oid_hex (id, hex);
-      return ov_corrupt (err, "%s: %s %s has %llu bytes, its tree says %llu", loc->pack,
-                         kind_what (kind), hex, (unsigned long long) loc->size,
-                         (unsigned long long) size);
+      ov_corrupt (err, "%s: %s %s has %llu bytes, its tree says %llu", loc->pack,
+                  kind_what (kind), hex, (unsigned long long) loc->size, (unsigned long long) size);
+      ov_pack_loc_release (loc);
+      return -1;
     }
   return r;
 }
@@ -443,7 +414,7 @@ ov_store_blob_loc (struct ov_store *s, const struct ov_oid *id, uint64_t size,
       int r = find_packed (s, OV_BLOB, id, size, &pl, err);
       if (r <= 0)
         return r < 0 ? -1 : missing_error (s, OV_BLOB, id, err);
-      *loc = (struct ov_blob_loc){ pl.fd, pl.off, false, pl.pack };
+      *loc = (struct ov_blob_loc){ pl.fd, pl.off, false, pl.hold, pl.pack };
       return 0;
     }
   char key[PATH_MAX];
@@ -455,15 +426,18 @@ ov_store_blob_loc (struct ov_store *s, const struct ov_oid *id, uint64_t size,
         return missing_error (s, OV_BLOB, id, err);
       return ov_error (err, errno, "open object %s", key);
     }
-  *loc = (struct ov_blob_loc){ fd, 0, true, "a loose object" };
+  *loc = (struct ov_blob_loc){ fd, 0, true, NULL, "a loose object" };
   return 0;
 }
 
 void
 ov_blob_loc_release (struct ov_blob_loc *loc)
 {
-  if (loc->owned && loc->fd >= 0)
+  if (loc->loose && loc->fd >= 0)
     close (loc->fd);
+  struct ov_pack_loc pl = { .hold = loc->hold };
+  ov_pack_loc_release (&pl);
+  loc->hold = NULL;
   loc->fd = -1;
 }
 
@@ -484,10 +458,13 @@ ov_store_get_record (struct ov_store *s, enum ov_kind kind, const struct ov_oid 
       if (pl.size > RECORD_LIMIT)
         return ov_corrupt (err, "%s: %s %s is too big", pl.pack, kind_what (kind), key);
       buf_reserve (out, pl.size + 1);
-      if (pread_all (pl.fd, out->data, pl.size, pl.off) != (ssize_t) pl.size)
-        return ov_error (err, errno ?: EIO, "read %s %s from %s", kind_what (kind), key, pl.pack);
-      out->len = pl.size;
+      bool ok = pread_all (pl.fd, out->data, pl.size, pl.off) == (ssize_t) pl.size;
+      int e = errno;
       snprintf (key, sizeof key, "%s in %s", hexid, pl.pack);
+      ov_pack_loc_release (&pl);
+      if (!ok)
+        return ov_error (err, e ?: EIO, "read %s %s", kind_what (kind), key);
+      out->len = pl.size;
     }
   else
     {
@@ -512,14 +489,14 @@ ov_store_verify (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
 {
   char key[PATH_MAX];
   ov_key (kind, id, key, sizeof key);
-  cleanup_close int owned = -1; /* a loose object's fd; a pack's belongs to the store */
+  cleanup_close int owned = -1; /* a loose object's fd */
+  struct ov_pack_loc pl = { .fd = -1 };
   int fd;
   uint64_t off = 0, left = UINT64_MAX;
   char where[PATH_MAX];
   snprintf (where, sizeof where, "%s", key);
   if (packed (kind, size))
     {
-      struct ov_pack_loc pl;
       int r = find_packed (s, kind, id, kind == OV_BLOB ? size : UINT64_MAX, &pl, err);
       if (r <= 0)
         return r < 0 ? -1 : missing_error (s, kind, id, err);
@@ -546,11 +523,13 @@ ov_store_verify (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
     }
   if (left == 0)
     r = 0;
+  int e = errno;
+  ov_pack_loc_release (&pl);
   struct ov_oid got;
   ov_hasher_final (&h, &got);
   ov_hasher_free (&h);
   if (r < 0)
-    return ov_error (err, errno, "read %s", where);
+    return ov_error (err, e, "read %s", where);
   if (memcmp (got.b, id->b, 16) != 0)
     {
       ov_corrupt (err, "%s: content does not match its hash", where);
@@ -590,7 +569,9 @@ ov_store_each_loose (struct ov_store *s, enum ov_kind kind,
                      ov_error_t *err)
 {
   struct each_ctx e = { cb, ctx, strlen (ov_kind_dir (kind)) };
-  int r = s->be->list (s->be_data, ov_kind_dir (kind), each_cb, &e);
+  char prefix[32];
+  snprintf (prefix, sizeof prefix, "%s/", ov_kind_dir (kind));
+  int r = s->be->list (s->be_data, prefix, each_cb, &e);
   if (r < 0 && *err == NULL)
     return ov_error (err, errno, "list %s in %s", ov_kind_dir (kind), s->root);
   return r;
@@ -652,18 +633,12 @@ ov_store_remove_named (struct ov_store *s, const char *key, ov_error_t *err)
 }
 
 int
-ov_store_list_named (struct ov_store *s, const char *dir,
+ov_store_list_named (struct ov_store *s, const char *prefix,
                      int (*cb) (const char *key, uint64_t size, void *ctx), void *ctx,
                      ov_error_t *err)
 {
-  int r = s->be->list (s->be_data, dir, cb, ctx);
+  int r = s->be->list (s->be_data, prefix, cb, ctx);
   if (r < 0)
-    return ov_error (err, errno, "list %s in %s", dir, s->root);
+    return ov_error (err, errno, "list %s in %s", prefix, s->root);
   return r;
-}
-
-int
-ov_store_fd (struct ov_store *s)
-{
-  return s->be->local_fd (s->be_data);
 }

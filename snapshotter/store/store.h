@@ -30,26 +30,35 @@ enum ov_kind
   OV_SNAPSHOT_REC,
 };
 
+/* What a store needs of the place that holds its bytes; everything above
+ * (content addressing, dedup, verification, packs) is written once for
+ * every backend. Keys are relative paths ("packs/<id>.pack"). */
 struct ov_backend
 {
   const char *name;
-  /* fd open for reading, -1 with errno (ENOENT if absent) */
+  /* fd open for reading the whole key, -1 with errno (ENOENT if absent);
+   * a remote backend serves it from its node cache */
   int (*open_read) (void *be, const char *key);
-  /* an anonymous writable file that link_tmp can later publish under a key in dir */
+  /* n bytes at off into buf: bytes read (fewer only at the end of the
+   * key), -1 with errno. Opening a store reads of each pack only its tail
+   * and index this way, so a fresh node downloads no pack whole. */
+  ssize_t (*read_range) (void *be, const char *key, uint64_t off, void *buf, size_t n);
+  /* an anonymous writable file that publish can later put under a key */
   int (*create_tmp) (void *be, const char *dir);
-  /* publish, durably; -1 EEXIST if the key exists (it is then left untouched) */
-  int (*link_tmp) (void *be, int fd, const char *key);
+  /* publish-if-absent, durable on return: -1 EEXIST if the key exists (it
+   * is then left untouched). Keys are content addressed, so a backend
+   * that cannot refuse atomically (atomic_publish false: a racing
+   * publisher may replace the bytes) replaces them with the same bytes. */
+  int (*publish) (void *be, int fd, const char *key);
+  bool atomic_publish;
   /* atomic, durable replace of a small mutable record */
   int (*put_replace) (void *be, const char *key, const void *p, size_t n);
   int (*remove) (void *be, const char *key);
-  /* calls cb for every key under dir (one level below, e.g. "objects/ab/..") */
-  int (*list) (void *be, const char *dir, int (*cb) (const char *key, uint64_t size, void *ctx),
+  /* cb for every key beginning with prefix, at any depth, with its size */
+  int (*list) (void *be, const char *prefix, int (*cb) (const char *key, uint64_t size, void *ctx),
                void *ctx);
   /* advisory lock; returns an fd to close, -1 on error */
   int (*lock) (void *be, const char *name, bool exclusive);
-  /* the node-local directory that holds the object files (for the
-   * materializer, which links them); a remote backend returns its cache */
-  int (*local_fd) (void *be);
   void (*close) (void *be);
 };
 
@@ -104,13 +113,16 @@ int ov_store_put_blob_mem (struct ov_store *s, const void *p, size_t n, struct o
 /* Streams srcfd (read to EOF) into the store; *size gets the length read. */
 int ov_store_put_blob_fd (struct ov_store *s, int srcfd, struct ov_oid *id, uint64_t *size,
                           struct ov_put_stats *st, ov_error_t *err);
-/* Where a blob of `size` bytes is: read it with pread(fd, size, off).
- * Close fd only if owned (a loose object's; a pack's fd is the store's). */
+/* Where a blob of `size` bytes is: read it with pread(fd, size, off)
+ * until ov_blob_loc_release (which closes a loose object's fd and lets go
+ * of a pack's). */
+struct ov_pack_file;
 struct ov_blob_loc
 {
   int fd;
   uint64_t off;
-  bool owned;
+  bool loose; /* a file of its own: reading past size tells one that grew */
+  struct ov_pack_file *hold;
   const char *where; /* for messages */
 };
 int ov_store_blob_loc (struct ov_store *s, const struct ov_oid *id, uint64_t size,
@@ -140,17 +152,13 @@ int ov_store_get_named (struct ov_store *s, const char *key, struct ov_buf *out,
 int ov_store_put_named (struct ov_store *s, const char *key, const struct ov_buf *b,
                         ov_error_t *err);
 int ov_store_remove_named (struct ov_store *s, const char *key, ov_error_t *err);
-int ov_store_list_named (struct ov_store *s, const char *dir,
+/* Named records whose keys begin with prefix. */
+int ov_store_list_named (struct ov_store *s, const char *prefix,
                          int (*cb) (const char *key, uint64_t size, void *ctx), void *ctx,
                          ov_error_t *err);
-
-/* The node-local directory holding objects/ (and cache/, attach/). */
-int ov_store_fd (struct ov_store *s);
 
 /* Backends. */
 int ov_backend_local_open (struct ov_store *s, const char *root, bool create, ov_error_t *err);
 
-/* Read a whole file descriptor into a buffer (records are small). */
-int ov_read_fd (int fd, struct ov_buf *out, size_t limit);
 
 #endif

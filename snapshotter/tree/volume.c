@@ -217,7 +217,7 @@ ov_volume_list (struct ov_store *s, int (*cb) (const struct ov_volume *v, void *
                 ov_error_t *err)
 {
   struct list_ctx l = { 0 };
-  int r = ov_store_list_named (s, "volumes", list_cb, &l, err);
+  int r = ov_store_list_named (s, "volumes/", list_cb, &l, err);
   if (r == 0 && l.n)
     qsort (l.names, l.n, sizeof *l.names, strp_cmp);
   for (size_t i = 0; r == 0 && i < l.n; i++)

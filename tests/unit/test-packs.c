@@ -5,6 +5,7 @@
  * named) from a fresh store handle, never a read outside the pack.
  * Prints TAP. Usage: test-packs SCRATCH-DIR */
 #include "store.h"
+#include "file.h"
 #include "tap.h"
 
 #include <fcntl.h>
