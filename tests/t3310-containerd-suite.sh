@@ -5,6 +5,7 @@
 #   OVSNAP_SNAPSHOTTER       a binary taking --root DIR --address SOCK (default
 #                            build/containerd-refserver: containerd's builtin overlayfs
 #                            snapshotter served over gRPC, the reference)
+#   OVSNAP_SNAPSHOTTER_ARGS  extra arguments for it, before --root (e.g. --debug)
 #   OVSNAP_CONTAINERD_SUITE  the runner (default build/containerd-suite)
 #
 # Both binaries come from `make containerd-suite` (Go, built offline from Debian's golang-*-dev
@@ -25,7 +26,9 @@ CASES='Basic StatActive StatComitted TransitivityTest PreareViewFailingtest Upda
 LayerFileupdate RemoveDirectoryInLowerLayer Chown DirectoryPermissionOnCommit
 RemoveIntermediateSnapshot DeletedFilesInChildSnapshot MoveFileFromLowerLayer Rename
 ViewReadonly StatInWalk CloseTwice RootPermission 128LayersMount'
-SUITE_TIMEOUT=300s
+# per run of the suite (two runs): a hung snapshotter ends in a panic naming the case, well
+# before tests/run's 600 s for the script
+SUITE_TIMEOUT=240s
 
 skip=
 if ! test_have_prereq ROOT; then
@@ -48,9 +51,11 @@ if [ -n "$skip" ]; then
 fi
 
 # sn_start DIR: the snapshotter under test on DIR/root and DIR/sock, its output in DIR/log
+# (OVSNAP_SNAPSHOTTER_ARGS is split on blanks, as the runner's -exec does)
+# shellcheck disable=SC2086
 sn_start() {
 	mkdir -p "$1" &&
-	{ "$SNAPSHOTTER" --root "$1/root" --address "$1/sock" >"$1/log" 2>&1 5>&- 6>&- 7>&- 8>&- &
+	{ "$SNAPSHOTTER" ${OVSNAP_SNAPSHOTTER_ARGS:-} --root "$1/root" --address "$1/sock" >"$1/log" 2>&1 5>&- 6>&- 7>&- 8>&- &
 	  echo $! >"$1/pid"; } &&
 	test_atexit "sn_kill_ $PWD/$1" &&
 	sn_wait_socket_ "$1" 20
