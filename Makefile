@@ -80,9 +80,14 @@ collide:
 	$(MAKE) B=build-collide BIN=build-collide/ovsnap HOOK_BIN=build-collide/ovsnap-hook \
 		UNIT_DIR=build-collide CFLAGS="-O1 -g -DOVSNAP_TEST_HASH_BITS=8"
 
+# containerd's snapshotter test suite and the reference proxy snapshotter (Go, GOPATH mode over
+# Debian's golang-*-dev sources, offline; t3310 runs them): one Go build, cache in build/gocache
+containerd-suite:
+	scripts/build-containerd-suite build
+
 check:
 	scripts/install-deps
-	$(MAKE) all asan collide tsan
+	$(MAKE) all asan collide tsan containerd-suite
 	tests/check
 
 install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs $(UNIT_DIR)/test-uring $(UNIT_DIR)/test-sessions $(UNIT_DIR)/test-pack-reads
@@ -99,5 +104,5 @@ install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(U
 clean:
 	rm -rf build build-asan build-collide build-tsan $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl tests/unit/test-records tests/unit/test-packs tests/unit/test-uring tests/unit/test-sessions tests/unit/test-pack-reads tests/unit/*.d
 
-.PHONY: all asan collide tsan check install clean
+.PHONY: all asan collide tsan containerd-suite check install clean
 -include $(wildcard $(B)/*.d)
