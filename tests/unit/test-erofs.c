@@ -342,7 +342,7 @@ test_xattrs (void)
       "an xattr given twice is refused");
   ov_error_free (&err);
   struct ov_erofs_xattr many[5];
-  char mnames[5][16];
+  char mnames[5][24];
   for (int i = 0; i < 5; i++)
     {
       snprintf (mnames[i], sizeof mnames[i], "user.v%d", i);
