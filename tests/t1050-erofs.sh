@@ -74,6 +74,17 @@ test_expect_success EROFS 'a flipped superblock byte is refused at mount (crc32c
 	grep -i "bad message\|invalid\|checksum" err
 '
 
+test_expect_success EROFS 'files opened by name as the writer reads them: the same image, byte for byte' '
+	"$from_dir" -p -v src by-name.img >verify.out &&
+	grep "^verified" verify.out &&
+	cmp fixed.img by-name.img
+'
+
+test_expect_success EROFS 'past the open-file limit the driver switches to sources by name' '
+	(ulimit -n 256 && "$from_dir" src few-fds.img) &&
+	cmp fixed.img few-fds.img
+'
+
 seed=${EROFS_SEED:-$(( $(date +%s) % 100000 ))}
 say_ "# random rounds: EROFS_SEED=$seed"
 test_expect_success EROFS "random trees (seed $seed): 6 images of ~300 entries each" '

@@ -64,6 +64,7 @@ struct ov_erofs_node
   uint64_t size;
   enum ov_erofs_data_kind kind; /* S_IFREG; symlinks carry their target as MEM */
   int fd;
+  const char *path; /* AT */
   uint64_t off;
   uint8_t *mem; /* owned */
   void *tag;

@@ -11,6 +11,7 @@
 #include "erofs-int.h"
 #include "hash.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 
 #define BLK OV_EROFS_BLOCK
@@ -377,7 +378,8 @@ inode_bytes (const struct ov_erofs_node *n, uint8_t *p)
 static bool
 verified (const struct ov_erofs_node *n)
 {
-  return (n->mode & S_IFMT) == S_IFREG && (n->kind == OV_EROFS_DATA_FD || n->kind == OV_EROFS_DATA_MEM);
+  return (n->mode & S_IFMT) == S_IFREG
+         && (n->kind == OV_EROFS_DATA_FD || n->kind == OV_EROFS_DATA_AT || n->kind == OV_EROFS_DATA_MEM);
 }
 
 static int
@@ -394,17 +396,40 @@ verify (struct ov_erofs *w, const struct ov_erofs_node *n, uint64_t off, const v
   return 0;
 }
 
+/* The fd to read n's content from: its own, or (AT) its file opened now;
+ * source_close closes only what source_open opened. */
 static int
-read_source (const struct ov_erofs_node *n, uint8_t *dst, size_t len, uint64_t at, ov_error_t *err)
+source_open (const struct ov_erofs_node *n, ov_error_t *err)
+{
+  if (n->kind != OV_EROFS_DATA_AT)
+    return n->fd;
+  int fd = openat (n->fd, n->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    {
+      char pb[512];
+      return ov_error (err, errno, "erofs image: %s: open the source %s", ov_erofs_path (n, pb, sizeof pb), n->path);
+    }
+  return fd;
+}
+
+static void
+source_close (const struct ov_erofs_node *n, int fd)
+{
+  if (n->kind == OV_EROFS_DATA_AT && fd >= 0)
+    close (fd);
+}
+
+static int
+read_source (const struct ov_erofs_node *n, int fd, uint8_t *dst, size_t len, uint64_t at, ov_error_t *err)
 {
   char pb[512];
-  ssize_t r = pread_all (n->fd, dst, len, n->off + at);
+  ssize_t r = pread_all (fd, dst, len, n->off + at);
   if (r < 0)
-    return ov_error (err, errno, "erofs image: %s: read %zu bytes at %llu of fd %d", ov_erofs_path (n, pb, sizeof pb),
-                     len, (unsigned long long) (n->off + at), n->fd);
+    return ov_error (err, errno, "erofs image: %s: read %zu bytes at %llu of the source", ov_erofs_path (n, pb, sizeof pb),
+                     len, (unsigned long long) (n->off + at));
   if ((size_t) r < len)
-    return ov_corrupt (err, "erofs image: %s: the source ends %zu bytes short (fd %d, bytes %llu-%llu)",
-                       ov_erofs_path (n, pb, sizeof pb), len - (size_t) r, n->fd,
+    return ov_corrupt (err, "erofs image: %s: the source ends %zu bytes short (bytes %llu-%llu)",
+                       ov_erofs_path (n, pb, sizeof pb), len - (size_t) r,
                        (unsigned long long) (n->off + at), (unsigned long long) (n->off + at + len));
   return 0;
 }
@@ -427,9 +452,10 @@ write_tail (struct ov_erofs *w, struct out *o, struct ov_erofs_node *n, ov_error
     }
   else
     {
-      if (read_source (n, dst, n->tail, at, err) < 0)
-        return -1;
-      if (at == 0 && verify (w, n, 0, dst, n->tail, err) < 0)
+      int fd = source_open (n, err);
+      int r = fd < 0 ? -1 : read_source (n, fd, dst, n->tail, at, err);
+      source_close (n, fd);
+      if (r < 0 || (at == 0 && verify (w, n, 0, dst, n->tail, err) < 0))
         return -1;
       n->tail_sum = ov_checksum (dst, n->tail);
     }
@@ -468,13 +494,13 @@ write_meta (struct ov_erofs *w, struct out *o, const struct layout *l, ov_error_
 /* A file's whole blocks from its fd, in READ_CHUNK pieces (block multiples,
  * so the tail is always in the last piece). */
 static int
-write_fd_blocks (struct ov_erofs *w, struct out *o, struct ov_erofs_node *n, ov_error_t *err)
+write_source_blocks (struct ov_erofs *w, struct out *o, struct ov_erofs_node *n, int fd, ov_error_t *err)
 {
   for (uint64_t at = 0; at < n->size;)
     {
       size_t k = n->size - at < READ_CHUNK ? n->size - at : READ_CHUNK;
       uint8_t *dst = out_room (o, round_up (k, BLK), err);
-      if (!dst || read_source (n, dst, k, at, err) < 0 || verify (w, n, at, dst, k, err) < 0)
+      if (!dst || read_source (n, fd, dst, k, at, err) < 0 || verify (w, n, at, dst, k, err) < 0)
         return -1;
       size_t keep = k;
       if (at + k == n->size && n->tail)
@@ -483,8 +509,8 @@ write_fd_blocks (struct ov_erofs *w, struct out *o, struct ov_erofs_node *n, ov_
           if (ov_checksum (dst + keep, n->tail) != n->tail_sum)
             {
               char pb[512];
-              return ov_corrupt (err, "erofs image: %s: the source changed while the image was written (fd %d)",
-                                 ov_erofs_path (n, pb, sizeof pb), n->fd);
+              return ov_corrupt (err, "erofs image: %s: the source changed while the image was written",
+                                 ov_erofs_path (n, pb, sizeof pb));
             }
         }
       else if (at + k == n->size)
@@ -528,8 +554,14 @@ write_data (struct ov_erofs *w, struct out *o, const struct layout *l, ov_error_
               || out_fill (o, NULL, 0, bytes - have, err) < 0)
             return -1;
         }
-      else if (write_fd_blocks (w, o, n, err) < 0)
-        return -1;
+      else
+        {
+          int fd = source_open (n, err);
+          int r = fd < 0 ? -1 : write_source_blocks (w, o, n, fd, err);
+          source_close (n, fd);
+          if (r < 0)
+            return -1;
+        }
     }
   return 0;
 }

@@ -225,7 +225,7 @@ xattrs_encode (struct ov_erofs_node *n, const struct ov_erofs_xattr *xa, size_t 
 
 /* Fills n from m; n->name and n->parent are set, so that messages name it. */
 static int
-meta_apply (struct ov_erofs_node *n, const struct ov_erofs_meta *m, ov_error_t *err)
+meta_apply (struct ov_erofs *w, struct ov_erofs_node *n, const struct ov_erofs_meta *m, ov_error_t *err)
 {
   char pb[512];
   const char *path = ov_erofs_path (n, pb, sizeof pb);
@@ -279,6 +279,11 @@ meta_apply (struct ov_erofs_node *n, const struct ov_erofs_meta *m, ov_error_t *
               memcpy (n->mem, d->mem, d->len);
             n->size = d->len;
             break;
+          case OV_EROFS_DATA_AT:
+            if (!d->path || !*d->path)
+              return ov_error_set (err, OV_EUSAGE, 0, "erofs image: %s: no source path", path);
+            n->path = arena_dup (w, d->path, strlen (d->path) + 1);
+            /* fall through */
           case OV_EROFS_DATA_FD:
             if (d->fd < 0)
               return ov_error_set (err, OV_EUSAGE, 0, "erofs image: %s: no source fd", path);
@@ -316,7 +321,7 @@ ov_erofs_set_root (struct ov_erofs *w, const struct ov_erofs_meta *m, ov_error_t
   free (r->xattr);
   r->xattr = NULL;
   r->xsize = 0;
-  return meta_apply (r, m, err);
+  return meta_apply (w, r, m, err);
 }
 
 static int
@@ -366,7 +371,7 @@ ov_erofs_add (struct ov_erofs *w, struct ov_erofs_node *parent, const char *name
   n->parent = parent;
   n->name = arena_dup (w, name, namelen);
   n->namelen = namelen;
-  if (meta_apply (n, m, err) < 0)
+  if (meta_apply (w, n, m, err) < 0)
     {
       /* the newest node, linked nowhere yet */
       w->nnodes--;

@@ -53,6 +53,9 @@ enum ov_erofs_data_kind
   OV_EROFS_DATA_MEM,      /* bytes in memory (copied by ov_erofs_add) */
   OV_EROFS_DATA_FD,       /* len bytes at off of fd, read by ov_erofs_write */
   OV_EROFS_DATA_SPARSE,   /* i_size len, no data (metacopy entries) */
+  OV_EROFS_DATA_AT,       /* len bytes at off of file `path` beneath directory fd, opened
+                             (O_NOFOLLOW) by ov_erofs_write while it reads it: a tree of more
+                             files than the process may hold open */
 };
 
 /* The content of a regular file. */
@@ -60,10 +63,11 @@ struct ov_erofs_data
 {
   enum ov_erofs_data_kind kind;
   const void *mem; /* MEM */
-  int fd;          /* FD: stays the caller's; must stay open until the write */
-  uint64_t off;    /* FD */
-  uint64_t len;    /* MEM, FD, SPARSE: the file's size */
-  void *tag;       /* handed to the verify callback (FD and MEM) */
+  int fd;           /* FD, AT (a directory): stays the caller's, open until the write */
+  const char *path; /* AT: relative to fd (copied) */
+  uint64_t off;     /* FD, AT */
+  uint64_t len;     /* MEM, FD, AT, SPARSE: the file's size */
+  void *tag;        /* handed to the verify callback (FD, AT and MEM) */
 };
 
 struct ov_erofs_xattr
@@ -88,7 +92,7 @@ struct ov_erofs_meta
   struct ov_erofs_data data; /* S_IFREG */
 };
 
-/* Called, when set, with every byte of every FD and MEM file before the
+/* Called, when set, with every byte of every FD, AT and MEM file before the
  * bytes go into the image, in order: (off, buf, n) pieces of the file of
  * `total` bytes, the whole file at once if it has at most
  * OV_EROFS_VERIFY_WHOLE bytes. Returns 0, or -1 with *err set to fail the

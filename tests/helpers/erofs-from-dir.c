@@ -3,11 +3,14 @@
  * an ov_erofs tree whose files are (fd, 0, size) sources, then writes the
  * image.
  *
- *   erofs-from-dir [-v] [-m] [-t] SRC IMAGE
+ *   erofs-from-dir [-v] [-m] [-p] [-t] SRC IMAGE
  *     -v  verify callback: hash every file (XXH3-128, as the engine does) and
  *         check that its pieces arrive in order and cover it exactly
  *     -m  a regular file carrying trusted.overlay.metacopy goes in without
  *         data (its size only): an overlay metacopy entry
+ *     -p  (dirfd, name) sources, opened by the writer as it reads them, for
+ *         every file; without -p files are (fd, 0, size) sources, and (dirfd,
+ *         name) ones past half the process's open-file limit
  *     -t  print the walk and write times to stderr
  * Exit status 0, or 1 with the writer's message. */
 #include "erofs.h"
@@ -33,6 +36,11 @@ struct walk
 {
   struct ov_erofs *w;
   bool metacopy;
+  bool by_name; /* -p, or the fd limit was reached */
+  size_t files;
+  size_t fd_budget; /* files held open at most: half the open-file limit */
+  DIR **dirs;   /* kept open: (dirfd, name) sources name files beneath them */
+  size_t ndirs, capdirs;
   struct link *links; /* open addressing, cap a power of 2 */
   size_t nlinks, caplinks;
   int *fds;
@@ -189,14 +197,24 @@ walk_entry (struct walk *k, int dfd, struct ov_erofs_node *dir, const char *name
     m.data = (struct ov_erofs_data) { .kind = OV_EROFS_DATA_SPARSE, .len = st.st_size };
   else if (S_ISREG (st.st_mode) && st.st_size > 0)
     {
-      fd = openat (dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-      if (fd < 0)
+      /* a tag unique to the file tells the verifier's pieces apart */
+      void *tag = (void *) (uintptr_t) ++k->files;
+      if (k->nfds >= k->fd_budget)
+        k->by_name = true;
+      fd = k->by_name ? -1 : openat (dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd >= 0)
+        m.data = (struct ov_erofs_data) { .kind = OV_EROFS_DATA_FD, .fd = fd, .len = st.st_size, .tag = tag };
+      else if (k->by_name || errno == EMFILE)
+        {
+          k->by_name = true;
+          m.data = (struct ov_erofs_data) { .kind = OV_EROFS_DATA_AT, .fd = dfd, .path = name, .len = st.st_size,
+                                            .tag = tag };
+        }
+      else
         {
           ov_error (err, errno, "open %s", name);
           goto out;
         }
-      /* any pointer unique to the file tells the verifier's pieces apart */
-      m.data = (struct ov_erofs_data) { .kind = OV_EROFS_DATA_FD, .fd = fd, .len = st.st_size, .tag = (void *) (uintptr_t) (k->nfds + 1) };
     }
   struct ov_erofs_node *n = ov_erofs_add (k->w, dir, name, strlen (name), &m, err);
   if (!n)
@@ -249,7 +267,12 @@ walk_dir (struct walk *k, int dfd, struct ov_erofs_node *dir, ov_error_t *err)
     }
   if (r == 0 && errno)
     r = ov_error (err, errno, "read directory");
-  closedir (d);
+  if (k->ndirs == k->capdirs)
+    {
+      k->capdirs = k->capdirs ? 2 * k->capdirs : 64;
+      k->dirs = xrealloc (k->dirs, k->capdirs * sizeof *k->dirs);
+    }
+  k->dirs[k->ndirs++] = d;
   return r;
 }
 
@@ -295,17 +318,19 @@ main (int argc, char **argv)
 {
   bool verify = false, metacopy = false, timing = false;
   int opt;
-  while ((opt = getopt (argc, argv, "vmt")) != -1)
+  bool by_name = false;
+  while ((opt = getopt (argc, argv, "vmpt")) != -1)
     switch (opt)
       {
       case 'v': verify = true; break;
       case 'm': metacopy = true; break;
       case 't': timing = true; break;
-      default: fprintf (stderr, "usage: erofs-from-dir [-v] [-m] [-t] SRC IMAGE\n"); return 2;
+      case 'p': by_name = true; break;
+      default: fprintf (stderr, "usage: erofs-from-dir [-v] [-m] [-p] [-t] SRC IMAGE\n"); return 2;
       }
   if (argc - optind != 2)
     {
-      fprintf (stderr, "usage: erofs-from-dir [-v] [-m] [-t] SRC IMAGE\n");
+      fprintf (stderr, "usage: erofs-from-dir [-v] [-m] [-p] [-t] SRC IMAGE\n");
       return 2;
     }
   const char *src = argv[optind], *image = argv[optind + 1];
@@ -324,9 +349,10 @@ main (int argc, char **argv)
     }
   if (f)
     fclose (f);
+  size_t fd_budget = getrlimit (RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur / 2 : 256;
 
   ov_error_t err = NULL;
-  struct walk k = { .w = ov_erofs_new (), .metacopy = metacopy };
+  struct walk k = { .w = ov_erofs_new (), .metacopy = metacopy, .by_name = by_name, .fd_budget = fd_budget };
   struct verify v = { 0 };
   if (verify)
     ov_erofs_set_verify (k.w, verify_piece, &v);
@@ -381,6 +407,9 @@ main (int argc, char **argv)
     printf ("verified %llu files, %llu bytes\n", (unsigned long long) v.files, (unsigned long long) v.bytes);
   for (size_t i = 0; i < k.nfds; i++)
     close (k.fds[i]);
+  for (size_t i = 0; i < k.ndirs; i++)
+    closedir (k.dirs[i]);
+  free (k.dirs);
   free (k.fds);
   free (k.links);
   ov_erofs_free (k.w);
