@@ -16,8 +16,9 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP $(PKG
 LDLIBS += $(PKG_LIBS) -lpthread
 
 # The engine, by concern (README: Architecture), and the front ends over it.
-ENGINE_DIRS := lib store tree node capture attach maint
+ENGINE_DIRS := lib erofs store tree node capture attach maint
 ENGINE := util error fault hash dir file proc progress pool record oidset \
+	erofs erofs-write \
 	store store-local pack \
 	tree snapshot changeset diff volume path xattr edit \
 	node layer materialize uring trash \
@@ -32,12 +33,15 @@ CLI := ovsnap cli-util cli-volume cli-put cli-get cli-ls cli-edit cli-diff cli-m
 HOOK := ovsnap-hook oci
 HOOK_BIN ?= runtime-hook/ovsnap-hook
 UNIT_DIR ?= tests/unit
+EROFS_FROM_DIR ?= tests/helpers/erofs-from-dir
 
 ENGINE_OBJS := $(ENGINE:%=$(B)/%.o)
 HOOK_OBJS := $(HOOK:%=$(B)/hook-%.o)
 CLI_OBJS := $(CLI:%=$(B)/%.o)
 
-all: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs $(UNIT_DIR)/test-uring $(UNIT_DIR)/test-sessions $(UNIT_DIR)/test-pack-reads
+UNITS := test-records test-packs test-uring test-sessions test-pack-reads test-erofs
+
+all: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNITS:%=$(UNIT_DIR)/%) $(EROFS_FROM_DIR)
 
 $(B)/libovsnap.a: $(ENGINE_OBJS)
 	rm -f $@ && $(AR) rcs $@ $^
@@ -49,6 +53,10 @@ $(HOOK_BIN): $(HOOK_OBJS) $(B)/libovsnap.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(UNIT_DIR)/test-%: tests/unit/test-%.c $(B)/libovsnap.a
+	$(CC) $(CFLAGS) $(INCLUDES) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# the EROFS writer's test driver and benchmark (tests/t1050-erofs.sh)
+$(EROFS_FROM_DIR): tests/helpers/erofs-from-dir.c $(B)/libovsnap.a
 	$(CC) $(CFLAGS) $(INCLUDES) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # static: it is copied into containers that may have no libc of their own
@@ -66,7 +74,7 @@ $(B):
 
 # Address and undefined-behaviour sanitizers, in a separate build tree.
 asan:
-	$(MAKE) B=build-asan BIN=build-asan/ovsnap HOOK_BIN=build-asan/ovsnap-hook UNIT_DIR=build-asan \
+	$(MAKE) B=build-asan BIN=build-asan/ovsnap HOOK_BIN=build-asan/ovsnap-hook UNIT_DIR=build-asan EROFS_FROM_DIR=build-asan/erofs-from-dir \
 		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 
 # ThreadSanitizer, for the unit test that runs many operations in one process.
@@ -78,7 +86,7 @@ tsan:
 # few objects, to show that a dedup hit never serves another file's bytes.
 collide:
 	$(MAKE) B=build-collide BIN=build-collide/ovsnap HOOK_BIN=build-collide/ovsnap-hook \
-		UNIT_DIR=build-collide CFLAGS="-O1 -g -DOVSNAP_TEST_HASH_BITS=8"
+		UNIT_DIR=build-collide EROFS_FROM_DIR=build-collide/erofs-from-dir CFLAGS="-O1 -g -DOVSNAP_TEST_HASH_BITS=8"
 
 # containerd's snapshotter test suite and the reference proxy snapshotter (Go, GOPATH mode over
 # Debian's golang-*-dev sources, offline; t3310 runs them): one Go build, cache in build/gocache
@@ -90,7 +98,7 @@ check:
 	$(MAKE) all asan collide tsan containerd-suite
 	tests/check
 
-install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs $(UNIT_DIR)/test-uring $(UNIT_DIR)/test-sessions $(UNIT_DIR)/test-pack-reads
+install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ovsnap
 	install -m 0755 $(HOOK_BIN) $(DESTDIR)$(BINDIR)/ovsnap-hook
@@ -102,7 +110,8 @@ install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(U
 	install -m 0644 snapshotter/python/ovsnap.py $(DESTDIR)$(PYTHONDIR)/ovsnap.py
 
 clean:
-	rm -rf build build-asan build-collide build-tsan $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl tests/unit/test-records tests/unit/test-packs tests/unit/test-uring tests/unit/test-sessions tests/unit/test-pack-reads tests/unit/*.d
+	rm -rf build build-asan build-collide build-tsan $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl \
+		$(UNITS:%=tests/unit/%) tests/helpers/erofs-from-dir tests/unit/*.d tests/helpers/*.d
 
 .PHONY: all asan collide tsan containerd-suite check install clean
 -include $(wildcard $(B)/*.d)
