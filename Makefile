@@ -39,7 +39,7 @@ ENGINE_OBJS := $(ENGINE:%=$(B)/%.o)
 HOOK_OBJS := $(HOOK:%=$(B)/hook-%.o)
 CLI_OBJS := $(CLI:%=$(B)/%.o)
 
-UNITS := test-records test-packs test-uring test-sessions test-pack-reads test-erofs
+UNITS := test-records test-packs test-uring test-sessions test-pack-reads test-fork test-erofs
 
 all: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNITS:%=$(UNIT_DIR)/%) $(EROFS_FROM_DIR)
 

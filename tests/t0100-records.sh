@@ -37,6 +37,15 @@ test_expect_success 'packs are read by range: only indexes to open, and a locati
 	test "$(grep -c "^ok" out)" = 6
 '
 
+test_expect_success 'fork while other threads hold the store lock: the child finds it free' '
+	test -x "$units/test-fork" &&
+	mkdir -p scratch &&
+	"$units/test-fork" "$PWD/scratch" >out &&
+	cat out &&
+	! grep "^not ok" out &&
+	test "$(grep -c "^ok" out)" = 3
+'
+
 test_expect_success 'a linked io_uring chain is never split across two submissions' '
 	test -x "$units/test-uring" &&
 	mkdir -p scratch &&

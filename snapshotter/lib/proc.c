@@ -6,6 +6,61 @@
 #include <stdio.h>
 #include <sys/wait.h>
 
+static pthread_mutex_t guards_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t **guards;
+static size_t nguards, capguards;
+static pthread_once_t guards_once = PTHREAD_ONCE_INIT;
+
+static void
+guards_prepare (void)
+{
+  pthread_mutex_lock (&guards_mu);
+  for (size_t i = 0; i < nguards; i++)
+    pthread_mutex_lock (guards[i]);
+}
+
+static void
+guards_release (void)
+{
+  for (size_t i = nguards; i-- > 0;)
+    pthread_mutex_unlock (guards[i]);
+  pthread_mutex_unlock (&guards_mu);
+}
+
+static void
+guards_init (void)
+{
+  pthread_atfork (guards_prepare, guards_release, guards_release);
+}
+
+void
+ov_fork_guard_add (pthread_mutex_t *mu)
+{
+  pthread_once (&guards_once, guards_init);
+  pthread_mutex_lock (&guards_mu);
+  if (nguards == capguards)
+    {
+      capguards = capguards ? 2 * capguards : 16;
+      guards = xrealloc (guards, capguards * sizeof *guards);
+    }
+  guards[nguards++] = mu;
+  pthread_mutex_unlock (&guards_mu);
+}
+
+void
+ov_fork_guard_remove (pthread_mutex_t *mu)
+{
+  pthread_mutex_lock (&guards_mu);
+  for (size_t i = 0; i < nguards; i++)
+    if (guards[i] == mu)
+      {
+        memmove (&guards[i], &guards[i + 1], (nguards - i - 1) * sizeof *guards);
+        nguards--;
+        break;
+      }
+  pthread_mutex_unlock (&guards_mu);
+}
+
 void
 ov_run_detached (void (*fn) (void *ctx), void *ctx)
 {

@@ -157,6 +157,7 @@ ov_packs_new (void)
   pthread_mutex_init (&P->mu, NULL);
   pthread_cond_init (&P->idle, NULL);
   P->refs = 1;
+  ov_fork_guard_add (&P->mu);
   return P;
 }
 
@@ -221,6 +222,7 @@ ov_packs_free (struct ov_packs *P)
   pthread_mutex_unlock (&P->mu);
   if (!last)
     return;
+  ov_fork_guard_remove (&P->mu);
   pthread_cond_destroy (&P->idle);
   pthread_mutex_destroy (&P->mu);
   free (P);
@@ -454,6 +456,17 @@ pack_fd (struct ov_packs *P, struct pack *pk)
   if (pk->file == NULL)
     {
       int fd = P->be->open_read (P->be_data, pk->key);
+      if (fd < 0 && errno == ENOENT)
+        {
+          /* rolled up or collected since its index was read: its objects
+           * are in a newer pack now (the caller looks again) */
+          free (pk->idx);
+          free (pk->fan);
+          pk->idx = NULL;
+          pk->fan = NULL;
+          pk->n = 0;
+          errno = ENOENT;
+        }
       if (fd < 0)
         return -1;
       pk->file = pack_file_new (fd, pk->key);
@@ -793,6 +806,7 @@ ov_packs_put (struct ov_store *s, enum ov_kind kind, const void *p, size_t n, st
   struct ov_pack_writer *W = writer_of (s);
   if (ensure_loaded (P, s, err) < 0)
     goto out;
+  int retries = 0;
   for (int v = 0; v <= MAX_VARIANT; v++)
     {
       id->variant = v;
@@ -807,6 +821,14 @@ ov_packs_put (struct ov_store *s, enum ov_kind kind, const void *p, size_t n, st
           goto out;
         }
       int same = ent_equals (P, W, pack, &e, p, n);
+      if (same < 0 && errno == ENOENT && retries++ < 3)
+        {
+          /* the pack was rolled up meanwhile (pack_fd forgot it): again */
+          if (rescan (P, s, err) < 0)
+            goto out;
+          v--;
+          continue;
+        }
       if (same < 0)
         {
           ret = ov_error (err, errno, "read %s", pack == PENDING ? "the pack being written" : P->p[pack].key);
@@ -969,16 +991,23 @@ ov_packs_find (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
   struct ov_pack_writer *W = s->pw;
   if (ensure_loaded (P, s, err) < 0)
     goto out;
-  bool found = find_key (P, W, key, &pack, &e);
-  if (!found)
+  /* a pack that vanished since its index was read is forgotten by
+   * pack_fd, and the object looked for again in the packs published since */
+  for (int attempt = 0;; attempt++)
     {
-      if (rescan (P, s, err) < 0)
+      bool found = find_key (P, W, key, &pack, &e);
+      if (!found)
+        {
+          if (rescan (P, s, err) < 0)
+            goto out;
+          found = find_key (P, W, key, &pack, &e);
+        }
+      ret = 0;
+      if (!found)
         goto out;
-      found = find_key (P, W, key, &pack, &e);
+      if (pack == PENDING || attempt == 3 || pack_fd (P, &P->p[pack]) >= 0 || errno != ENOENT)
+        break;
     }
-  ret = 0;
-  if (!found)
-    goto out;
   const struct pack *pk = pack == PENDING ? NULL : &P->p[pack];
   if (!ent_in_bounds (pk, &e))
     {

@@ -130,6 +130,8 @@ main (int argc, char **argv)
   char got[12];
   ok (r == 0 && pread_all (loc.fd, got, 12, loc.off) == 12 && memcmp (got, "first object", 12) == 0,
       "a well-formed pack serves its objects");
+  if (r == 0)
+    ov_blob_loc_release (&loc);
   ov_store_close (s);
 
   static const char *const cases[] = {
