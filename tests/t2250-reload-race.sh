@@ -148,6 +148,18 @@ test_expect_success 'a failure to save the state after the switch: the reload st
 	test_mounts_one R
 '
 
+test_expect_success 'a state that cannot be settled stops the next commit, saying why; nothing is lost' '
+	echo again >W/again && ovsnap commit W >/dev/null &&
+	OVSNAP_FAIL=reload-final-save ovsnap reload R >/dev/null 2>err &&
+	echo pending >R/pending-settle &&
+	test_must_fail env OVSNAP_FAIL=reconcile-save ovsnap commit R 2>err &&
+	test_stderr_mentions err "settle the state of" &&
+	test_stderr_mentions err "injected fault at reconcile-save" &&
+	ovsnap commit R >/dev/null &&
+	ovsnap get v pending-settle - >got && echo pending >expect && test_cmp expect got &&
+	test_mounts_one R
+'
+
 test_expect_success 'a commit that fails at each step loses nothing: the next one takes it all' '
 	for point in commit-ingest commit-update commit-manifest; do
 		echo "c $point" >R/c-$point &&

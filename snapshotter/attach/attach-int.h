@@ -13,7 +13,9 @@ int att_dirfd (struct ov_node *n, const char *id, ov_error_t *err);
 int att_open_locked (struct ov_node *n, const struct ov_attachment *a, int *afd, int *lock,
                      ov_error_t *err);
 /* Settles a reload or commit a crash interrupted (with the lock held). */
-void att_reconcile (struct ov_node *n, int afd, struct ov_attachment *a);
+/* -1 if the settled state cannot be saved: the caller stops (nothing has
+ * changed; the next command settles it again). */
+int att_reconcile (struct ov_node *n, int afd, struct ov_attachment *a, ov_error_t *err);
 void att_trash (struct ov_node *n, int dirfd, const char *name);
 /* upper.N and work.N to the trash, manifest.N gone: generation N is no more. */
 void att_drop_gen (struct ov_node *n, int afd, int gen);

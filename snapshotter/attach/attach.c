@@ -430,9 +430,8 @@ ov_commit_detach (struct ov_node *n, struct ov_attachment *a, const char *messag
 {
   struct ov_store *s = n->store;
   cleanup_close int afd = -1, lock = -1;
-  if (att_open_locked (n, a, &afd, &lock, err) < 0)
+  if (att_open_locked (n, a, &afd, &lock, err) < 0 || att_reconcile (n, afd, a, err) < 0)
     return -1;
-  att_reconcile (n, afd, a);
   pid_t pid = att_ns_pid (a);
   bool frozen = false;
   if (!a->readonly && ov_attachment_alive (a))

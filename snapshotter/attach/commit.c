@@ -317,9 +317,8 @@ ov_commit (struct ov_node *n, struct ov_attachment *a, const char *message,
   if (a->readonly)
     return ov_error_set (err, OV_EUSAGE, 0, "%s is mounted read-only: nothing to commit", a->dir);
   cleanup_close int afd = -1, lock = -1;
-  if (att_open_locked (n, a, &afd, &lock, err) < 0)
+  if (att_open_locked (n, a, &afd, &lock, err) < 0 || att_reconcile (n, afd, a, err) < 0)
     return -1;
-  att_reconcile (n, afd, a);
   int r = att_commit_held (n, a, afd, lock, message, out, changed, err);
   att_close (&afd, &lock);
   if (r == 0 && *changed)

@@ -327,9 +327,8 @@ int
 ov_reload (struct ov_node *n, struct ov_attachment *a, struct ov_snapshot *out, ov_error_t *err)
 {
   cleanup_close int afd = -1, lock = -1;
-  if (att_open_locked (n, a, &afd, &lock, err) < 0)
+  if (att_open_locked (n, a, &afd, &lock, err) < 0 || att_reconcile (n, afd, a, err) < 0)
     return -1;
-  att_reconcile (n, afd, a);
   bool deep = false;
   if (reload_locked (n, a, afd, out, &deep, err) < 0)
     return ov_error_prefix (err, "reload %s", a->dir);

@@ -316,11 +316,11 @@ live_gen (const struct ov_attachment *a, bool *readonly)
  * state to be settled by what is on top at the mount point. One killed
  * while the old mount was frozen leaves it read-only: it is made writable
  * again. Called with the attachment locked. */
-void
-att_reconcile (struct ov_node *n, int afd, struct ov_attachment *a)
+int
+att_reconcile (struct ov_node *n, int afd, struct ov_attachment *a, ov_error_t *err)
 {
   if (!ov_attachment_alive (a))
-    return;
+    return 0;
   bool readonly;
   int gen = live_gen (a, &readonly);
   bool changed = false;
@@ -356,11 +356,9 @@ att_reconcile (struct ov_node *n, int afd, struct ov_attachment *a)
   if (faccessat (afd, legacy, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
     renameat (afd, "manifest", afd, legacy); /* written before manifests had a generation */
   manifest_settle (n, afd, a);
-  if (changed && att_state_save (n, a, &e) < 0)
-    {
-      fprintf (stderr, "ovsnap: warning: %s: %s\n", a->dir, e->msg);
-      ov_error_free (&e);
-    }
+  if (changed && (ov_fail_err ("reconcile-save", err) < 0 || att_state_save (n, a, err) < 0))
+    return ov_error_prefix (err, "settle the state of %s after an interrupted reload", a->dir);
+  return 0;
 }
 
 static int
@@ -402,8 +400,12 @@ settle (struct ov_node *n, struct ov_attachment *a)
   if (afd < 0)
     return;
   cleanup_close int lock = openat (afd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock >= 0 && flock (lock, LOCK_EX | LOCK_NB) == 0)
-    att_reconcile (n, afd, a);
+  if (lock >= 0 && flock (lock, LOCK_EX | LOCK_NB) == 0 && att_reconcile (n, afd, a, &e) < 0)
+    {
+      /* status shows what the live mount says; the state is saved next time */
+      fprintf (stderr, "ovsnap: warning: %s\n", e->msg);
+      ov_error_free (&e);
+    }
 }
 
 struct each_ctx
