@@ -7,7 +7,7 @@ DESTDIR ?=
 B ?= build
 BIN ?= snapshotter/ovsnap
 
-PKGS := liburing mount libseccomp libxxhash json-c
+PKGS := liburing mount libseccomp libxxhash json-c libcurl libxml-2.0 libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -16,14 +16,15 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP $(PKG
 LDLIBS += $(PKG_LIBS) -lpthread
 
 # The engine, by concern (README: Architecture), and the front ends over it.
-ENGINE_DIRS := lib store tree node capture attach maint
+ENGINE_DIRS := lib store tree node capture attach maint s3
 ENGINE := util error fault hash dir proc progress pool record oidset \
 	store store-local pack \
 	tree snapshot changeset diff volume path xattr edit \
 	layer materialize uring trash \
 	ingest sandbox manifest put \
 	state attach commit reload mount busy nsexec agent \
-	gc fsck reach
+	gc fsck reach \
+	s3 s3-xfer s3-xml s3-ops s3-multipart
 SRC_DIRS := $(addprefix snapshotter/,$(ENGINE_DIRS) cli)
 INCLUDES := $(addprefix -I,$(SRC_DIRS))
 vpath %.c $(SRC_DIRS)
@@ -37,7 +38,7 @@ ENGINE_OBJS := $(ENGINE:%=$(B)/%.o)
 HOOK_OBJS := $(HOOK:%=$(B)/hook-%.o)
 CLI_OBJS := $(CLI:%=$(B)/%.o)
 
-all: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs $(UNIT_DIR)/test-uring $(UNIT_DIR)/test-sessions
+all: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs $(UNIT_DIR)/test-uring $(UNIT_DIR)/test-sessions $(UNIT_DIR)/test-s3
 
 $(B)/libovsnap.a: $(ENGINE_OBJS)
 	rm -f $@ && $(AR) rcs $@ $^
@@ -97,7 +98,7 @@ install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(U
 	install -m 0644 snapshotter/python/ovsnap.py $(DESTDIR)$(PYTHONDIR)/ovsnap.py
 
 clean:
-	rm -rf build build-asan build-collide build-tsan $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl tests/unit/test-records tests/unit/test-packs tests/unit/test-uring tests/unit/test-sessions tests/unit/*.d
+	rm -rf build build-asan build-collide build-tsan $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl tests/unit/test-records tests/unit/test-packs tests/unit/test-uring tests/unit/test-sessions tests/unit/test-s3 tests/unit/*.d
 
 .PHONY: all asan collide tsan check install clean
 -include $(wildcard $(B)/*.d)
