@@ -7,7 +7,7 @@ DESTDIR ?=
 B ?= build
 BIN ?= snapshotter/ovsnap
 
-PKGS := liburing mount libseccomp libxxhash json-c
+PKGS := liburing mount libseccomp libxxhash json-c libcurl libxml-2.0 libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -16,9 +16,10 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP $(PKG
 LDLIBS += $(PKG_LIBS) -lpthread
 
 # The engine, by concern (README: Architecture), and the front ends over it.
-ENGINE_DIRS := lib erofs store tree node capture attach maint
+ENGINE_DIRS := lib erofs s3 store tree node capture attach maint
 ENGINE := util error fault hash dir file proc progress pool record oidset \
 	erofs erofs-write \
+	s3 s3-xfer s3-xml s3-ops s3-multipart \
 	store store-local pack \
 	tree snapshot changeset diff volume path xattr edit \
 	node layer materialize uring trash \
@@ -39,7 +40,7 @@ ENGINE_OBJS := $(ENGINE:%=$(B)/%.o)
 HOOK_OBJS := $(HOOK:%=$(B)/hook-%.o)
 CLI_OBJS := $(CLI:%=$(B)/%.o)
 
-UNITS := test-records test-packs test-uring test-sessions test-pack-reads test-fork test-erofs
+UNITS := test-records test-packs test-uring test-sessions test-pack-reads test-fork test-erofs test-s3
 
 all: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNITS:%=$(UNIT_DIR)/%) $(EROFS_FROM_DIR)
 
