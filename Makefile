@@ -33,11 +33,28 @@ HOOK := ovsnap-hook oci
 HOOK_BIN ?= runtime-hook/ovsnap-hook
 UNIT_DIR ?= tests/unit
 
+# The containerd snapshotter daemon (README: containerd snapshotter): a gRPC server on nghttp2
+# (snapshotter/grpc) and the Snapshots service (snapshotter/containerd), with protobuf-c code
+# generated at build time from Debian's containerd API sources (nothing generated is committed).
+SNAPD_BIN ?= snapshotter/ovsnap-snapshotter
+SNAPD := grpc-msg grpc-pb grpc-server snapdb layers-dir snapshots filter service main
+SNAPD_DIRS := snapshotter/grpc snapshotter/containerd
+vpath %.c $(SNAPD_DIRS)
+GOSRC ?= /usr/share/gocode/src
+PROTO_DIR := $(B)/proto
+PROTOS := github.com/containerd/containerd/api/services/snapshots/v1/snapshots.proto \
+	github.com/containerd/containerd/api/types/mount.proto gogoproto/gogo.proto \
+	google/protobuf/empty.proto google/protobuf/field_mask.proto google/protobuf/timestamp.proto \
+	google/protobuf/descriptor.proto
+PROTO_OBJS := $(PROTOS:%.proto=$(PROTO_DIR)/%.pb-c.o)
+SNAPD_OBJS := $(SNAPD:%=$(B)/%.o)
+SNAPD_LIBS := $(shell pkg-config --libs libnghttp2 libprotobuf-c 2>/dev/null || echo -lnghttp2 -lprotobuf-c)
+
 ENGINE_OBJS := $(ENGINE:%=$(B)/%.o)
 HOOK_OBJS := $(HOOK:%=$(B)/hook-%.o)
 CLI_OBJS := $(CLI:%=$(B)/%.o)
 
-all: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs $(UNIT_DIR)/test-uring $(UNIT_DIR)/test-sessions
+all: $(BIN) $(HOOK_BIN) $(SNAPD_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs $(UNIT_DIR)/test-uring $(UNIT_DIR)/test-sessions
 
 $(B)/libovsnap.a: $(ENGINE_OBJS)
 	rm -f $@ && $(AR) rcs $@ $^
@@ -47,6 +64,25 @@ $(BIN): $(CLI_OBJS) $(B)/libovsnap.a
 
 $(HOOK_BIN): $(HOOK_OBJS) $(B)/libovsnap.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(SNAPD_BIN): $(SNAPD_OBJS) $(PROTO_OBJS) $(B)/libovsnap.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SNAPD_LIBS)
+
+$(PROTO_DIR)/.stamp:
+	rm -rf $(PROTO_DIR) && mkdir -p $(PROTO_DIR)
+	protoc-c -I$(GOSRC) -I$(GOSRC)/github.com/gogo/protobuf -I/usr/include \
+		--c_out=$(PROTO_DIR) $(PROTOS)
+	touch $@
+
+$(PROTO_DIR)/%.pb-c.c: $(PROTO_DIR)/.stamp ;
+
+$(PROTO_DIR)/%.pb-c.o: $(PROTO_DIR)/%.pb-c.c
+	$(CC) $(CFLAGS) -I$(PROTO_DIR) -c -o $@ $<
+
+$(SNAPD_OBJS): INCLUDES += $(addprefix -I,$(SNAPD_DIRS)) -I$(PROTO_DIR)
+$(SNAPD_OBJS): | $(PROTO_DIR)/.stamp
+
+proto: $(PROTO_DIR)/.stamp
 
 $(UNIT_DIR)/test-%: tests/unit/test-%.c $(B)/libovsnap.a
 	$(CC) $(CFLAGS) $(INCLUDES) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -67,6 +103,7 @@ $(B):
 # Address and undefined-behaviour sanitizers, in a separate build tree.
 asan:
 	$(MAKE) B=build-asan BIN=build-asan/ovsnap HOOK_BIN=build-asan/ovsnap-hook UNIT_DIR=build-asan \
+		SNAPD_BIN=build-asan/ovsnap-snapshotter \
 		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 
 # ThreadSanitizer, for the unit test that runs many operations in one process.
@@ -78,18 +115,23 @@ tsan:
 # few objects, to show that a dedup hit never serves another file's bytes.
 collide:
 	$(MAKE) B=build-collide BIN=build-collide/ovsnap HOOK_BIN=build-collide/ovsnap-hook \
-		UNIT_DIR=build-collide CFLAGS="-O1 -g -DOVSNAP_TEST_HASH_BITS=8"
+		SNAPD_BIN=build-collide/ovsnap-snapshotter UNIT_DIR=build-collide CFLAGS="-O1 -g -DOVSNAP_TEST_HASH_BITS=8"
 
 check:
 	scripts/install-deps
 	$(MAKE) all asan collide tsan
 	tests/check
 
-install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs $(UNIT_DIR)/test-uring $(UNIT_DIR)/test-sessions
+install: $(BIN) $(HOOK_BIN) $(SNAPD_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(UNIT_DIR)/test-packs $(UNIT_DIR)/test-uring $(UNIT_DIR)/test-sessions
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ovsnap
 	install -m 0755 $(HOOK_BIN) $(DESTDIR)$(BINDIR)/ovsnap-hook
 	install -m 0755 runtime-hook/ovsnap-ctl $(DESTDIR)$(BINDIR)/ovsnap-ctl
+	install -m 0755 $(SNAPD_BIN) $(DESTDIR)$(BINDIR)/ovsnap-snapshotter
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|/usr/local/bin/ovsnap-snapshotter|$(BINDIR)/ovsnap-snapshotter|' \
+		snapshotter/containerd/ovsnap-snapshotter.service \
+		> $(DESTDIR)$(PREFIX)/lib/systemd/system/ovsnap-snapshotter.service
 	install -d $(DESTDIR)$(PREFIX)/share/containers/oci/hooks.d
 	sed 's|/usr/local/bin/ovsnap-hook|$(BINDIR)/ovsnap-hook|' runtime-hook/hooks.d/ovsnap.json \
 		> $(DESTDIR)$(PREFIX)/share/containers/oci/hooks.d/ovsnap.json
@@ -97,7 +139,7 @@ install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNIT_DIR)/test-records $(U
 	install -m 0644 snapshotter/python/ovsnap.py $(DESTDIR)$(PYTHONDIR)/ovsnap.py
 
 clean:
-	rm -rf build build-asan build-collide build-tsan $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl tests/unit/test-records tests/unit/test-packs tests/unit/test-uring tests/unit/test-sessions tests/unit/*.d
+	rm -rf build build-asan build-collide build-tsan $(BIN) $(HOOK_BIN) $(SNAPD_BIN) runtime-hook/ovsnap-ctl tests/unit/test-records tests/unit/test-packs tests/unit/test-uring tests/unit/test-sessions tests/unit/*.d
 
-.PHONY: all asan collide tsan check install clean
+.PHONY: all asan collide tsan check install clean proto
 -include $(wildcard $(B)/*.d)
