@@ -75,6 +75,7 @@ $(PROTO_DIR)/.stamp:
 	touch $@
 
 $(PROTO_DIR)/%.pb-c.c: $(PROTO_DIR)/.stamp ;
+.PRECIOUS: $(PROTO_DIR)/%.pb-c.c
 
 $(PROTO_DIR)/%.pb-c.o: $(PROTO_DIR)/%.pb-c.c
 	$(CC) $(CFLAGS) -I$(PROTO_DIR) -c -o $@ $<

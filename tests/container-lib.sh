@@ -346,3 +346,42 @@ no_container_attachments() {
 	ovsnap status --json >status.json &&
 	json_assert "[a for a in d if a.get('container')] == []" <status.json
 }
+
+# --- images (containerd) ---------------------------------------------------------------------
+
+# image_build: the OCI image archive image.tar of the busybox rootfs (one layer) named $IMAGE, by
+# hand (no registry); after container_setup
+image_build() {
+	mkdir -p image/blobs/sha256 &&
+	tar -C "$CONTAINER_BASE/rootfs" --numeric-owner -cf layer.tar . &&
+	python3 - "$IMAGE" <<-\EOF &&
+	import hashlib, json, sys
+	def blob(data):
+	    h = hashlib.sha256(data).hexdigest()
+	    with open("image/blobs/sha256/" + h, "wb") as f:
+	        f.write(data)
+	    return {"digest": "sha256:" + h, "size": len(data)}
+	with open("layer.tar", "rb") as f:
+	    layer = blob(f.read())
+	config = blob(json.dumps({
+	    "architecture": "amd64", "os": "linux",
+	    "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
+	    "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
+	}).encode())
+	manifest = blob(json.dumps({
+	    "schemaVersion": 2,
+	    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+	    "config": dict(config, mediaType="application/vnd.oci.image.config.v1+json"),
+	    "layers": [dict(layer, mediaType="application/vnd.oci.image.layer.v1.tar")],
+	}).encode())
+	index = {"schemaVersion": 2, "manifests": [dict(manifest,
+	    mediaType="application/vnd.oci.image.manifest.v1+json",
+	    annotations={"io.containerd.image.name": sys.argv[1],
+	                 "org.opencontainers.image.ref.name": "latest"})]}
+	with open("image/index.json", "w") as f:
+	    json.dump(index, f)
+	with open("image/oci-layout", "w") as f:
+	    json.dump({"imageLayoutVersion": "1.0.0"}, f)
+	EOF
+	tar -C image -cf image.tar oci-layout index.json blobs
+}

@@ -80,42 +80,6 @@ shims_of_ours() {
 	return 0
 }
 
-# image_build: an OCI image archive of the busybox rootfs (one layer), by hand
-image_build() {
-	mkdir -p image/blobs/sha256 &&
-	tar -C "$CONTAINER_BASE/rootfs" --numeric-owner -cf layer.tar . &&
-	python3 - "$IMAGE" <<-\EOF &&
-	import hashlib, json, sys
-	def blob(data):
-	    h = hashlib.sha256(data).hexdigest()
-	    with open("image/blobs/sha256/" + h, "wb") as f:
-	        f.write(data)
-	    return {"digest": "sha256:" + h, "size": len(data)}
-	with open("layer.tar", "rb") as f:
-	    layer = blob(f.read())
-	config = blob(json.dumps({
-	    "architecture": "amd64", "os": "linux",
-	    "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
-	    "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
-	}).encode())
-	manifest = blob(json.dumps({
-	    "schemaVersion": 2,
-	    "mediaType": "application/vnd.oci.image.manifest.v1+json",
-	    "config": dict(config, mediaType="application/vnd.oci.image.config.v1+json"),
-	    "layers": [dict(layer, mediaType="application/vnd.oci.image.layer.v1.tar")],
-	}).encode())
-	index = {"schemaVersion": 2, "manifests": [dict(manifest,
-	    mediaType="application/vnd.oci.image.manifest.v1+json",
-	    annotations={"io.containerd.image.name": sys.argv[1],
-	                 "org.opencontainers.image.ref.name": "latest"})]}
-	with open("image/index.json", "w") as f:
-	    json.dump(index, f)
-	with open("image/oci-layout", "w") as f:
-	    json.dump({"imageLayoutVersion": "1.0.0"}, f)
-	EOF
-	tar -C image -cf image.tar oci-layout index.json blobs
-}
-
 # runc_wrapper: the runtime binary containerd's shim runs: at `create`, add ovsnap-hook (with
 # this script's store) to the bundle's config.json, then runc
 runc_wrapper() {

@@ -44,7 +44,7 @@ struct stream
   int64_t started, deadline;            /* monotonic ns; deadline 0: none */
   struct ov_grpc_rx rx;
   struct ov_buf req;
-  bool have_req, remote_done, answered, logged;
+  bool have_req, remote_done, answered, logged, stop_after_answer;
   size_t buffered;                      /* counted in c->buffered */
   const struct ov_grpc_method *m;
   void *cursor;                         /* streaming: the handler's cursor */
@@ -188,12 +188,12 @@ status_nv (nghttp2_nv *nv, const struct ov_grpc_status *st, char code[12], char 
 }
 
 /* Ask the peer to stop sending a request we already answered (RFC 9113
- * 8.1: RST_STREAM NO_ERROR after a complete response). */
+ * 8.1: RST_STREAM NO_ERROR after a complete response), once the answer's
+ * last frame is out: nghttp2 drops a queued answer when the reset goes first. */
 static void
 stop_request (struct stream *s)
 {
-  if (!s->remote_done)
-    nghttp2_submit_rst_stream (s->c->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+  s->stop_after_answer = true;
 }
 
 /* A trailers-only answer: the status in the one HEADERS frame. */
@@ -529,6 +529,19 @@ on_stream_close (nghttp2_session *ng, int32_t id, uint32_t code, void *user)
   return 0;
 }
 
+static int
+on_frame_send (nghttp2_session *ng, const nghttp2_frame *f, void *user)
+{
+  (void) user;
+  if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
+      || !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+    return 0;
+  struct stream *s = nghttp2_session_get_stream_user_data (ng, f->hd.stream_id);
+  if (s && s->stop_after_answer && !s->remote_done)
+    nghttp2_submit_rst_stream (ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+  return 0;
+}
+
 static ssize_t
 on_send (nghttp2_session *ng, const uint8_t *data, size_t len, int flags, void *user)
 {
@@ -818,6 +831,7 @@ ov_grpc_server_new (struct ov_grpc_server **out, const char *path,
       nghttp2_session_callbacks_set_on_data_chunk_recv_callback (callbacks, on_data_chunk);
       nghttp2_session_callbacks_set_on_frame_recv_callback (callbacks, on_frame_recv);
       nghttp2_session_callbacks_set_on_stream_close_callback (callbacks, on_stream_close);
+      nghttp2_session_callbacks_set_on_frame_send_callback (callbacks, on_frame_send);
     }
   struct ov_grpc_server *srv = xcalloc (1, sizeof *srv);
   srv->methods = methods;

@@ -15,7 +15,8 @@ messages are few and small). Also sends deliberately broken requests.
   grpc-client.py SOCK cleanup
   grpc-client.py SOCK call METHOD HEXBODY [--timeout T] [--keep-open]
         send HEXBODY (the DATA bytes: gRPC prefix and message, as given) to METHOD
-  grpc-client.py SOCK raw HEXBYTES      send bytes on a bare connection; say how it ended
+  grpc-client.py SOCK raw HEXBYTES      send bytes on a bare connection, shut down our side,
+                                        and say how it ended
 
 A failed call prints "CODE-NAME: message" on stderr and exits with the gRPC
 status (1-16); a transport failure exits 64.
@@ -236,6 +237,7 @@ def raw(sock_path, data):
     sk.connect(sock_path)
     try:
         sk.sendall(data)
+        sk.shutdown(socket.SHUT_WR)
         got = b""
         while True:
             c = sk.recv(65536)
