@@ -396,6 +396,40 @@ selector_free (struct selector *s)
     regfree (&s->re);
 }
 
+/* glibc's regcomp copies a subtree for each '+' (a+ is aa*) and m times for
+ * a {m,n}, nested ones multiplying, and back-references make matching
+ * exponential: a peer's pattern could take gigabytes or hours. So a
+ * pattern is refused unless small: 256 bytes, at most 6 '+', at most one
+ * {m,n} of at most 64 (and then at most 2 '+'), no back-reference. */
+static bool
+regex_bounded (const char *re)
+{
+  if (strlen (re) > 256)
+    return false;
+  int plus = 0, braces = 0;
+  for (const char *c = re; *c; c++)
+    {
+      if (c[0] == '\\' && c[1] >= '1' && c[1] <= '9')
+        return false;
+      plus += *c == '+';
+      if (*c == '{')
+        {
+          braces++;
+          for (const char *d = c + 1; *d && *d != '}';)
+            if (*d >= '0' && *d <= '9')
+              {
+                char *end;
+                if (strtol (d, &end, 10) > 64)
+                  return false;
+                d = end;
+              }
+            else
+              d++;
+        }
+    }
+  return braces <= 1 && plus <= (braces ? 2 : 6);
+}
+
 static int
 selector (struct parser *p, struct selector *s)
 {
@@ -448,6 +482,9 @@ selector (struct parser *p, struct selector *s)
     return perr (p, pos, t == T_ILLEGAL && p->sc.err ? p->sc.err : "expected value or quoted");
   if (s->op == OP_MATCH)
     {
+      if (!regex_bounded (s->value))
+        return perr (p, pos, "regular expression too costly (at most 256 bytes, 6 '+', one {m,n} "
+                             "of at most 64, no back-reference)");
       int r = regcomp (&s->re, s->value, REG_EXTENDED | REG_NOSUB);
       if (r != 0)
         return perr (p, pos, "not a valid regular expression");

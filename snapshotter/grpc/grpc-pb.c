@@ -74,6 +74,10 @@ ov_pb_check_strings (const ProtobufCMessageDescriptor *d, const uint8_t *p, size
         goto bad;
       unsigned wire = key & 7;
       uint64_t num = key >> 3;
+      /* field 0 is no field; protobuf-c takes it when its tag is spelled in
+       * more bytes than needed, and then refuses its own re-encoding */
+      if (num == 0 || num > 0x1fffffff)
+        goto bad;
       switch (wire)
         {
         case 0:
