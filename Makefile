@@ -36,13 +36,30 @@ HOOK_BIN ?= runtime-hook/ovsnap-hook
 UNIT_DIR ?= tests/unit
 EROFS_FROM_DIR ?= tests/helpers/erofs-from-dir
 
+# The containerd snapshotter daemon (README: containerd snapshotter): a gRPC server on nghttp2
+# (snapshotter/grpc) and the Snapshots service (snapshotter/containerd), with protobuf-c code
+# generated at build time from Debian's containerd API sources (nothing generated is committed).
+SNAPD_BIN ?= snapshotter/ovsnap-snapshotter
+SNAPD := grpc-msg grpc-pb grpc-server snapdb layers-dir snapshots filter service main
+SNAPD_DIRS := snapshotter/grpc snapshotter/containerd
+vpath %.c $(SNAPD_DIRS)
+GOSRC ?= /usr/share/gocode/src
+PROTO_DIR := $(B)/proto
+PROTOS := github.com/containerd/containerd/api/services/snapshots/v1/snapshots.proto \
+	github.com/containerd/containerd/api/types/mount.proto gogoproto/gogo.proto \
+	google/protobuf/empty.proto google/protobuf/field_mask.proto google/protobuf/timestamp.proto \
+	google/protobuf/descriptor.proto
+PROTO_OBJS := $(PROTOS:%.proto=$(PROTO_DIR)/%.pb-c.o)
+SNAPD_OBJS := $(SNAPD:%=$(B)/%.o)
+SNAPD_LIBS := $(shell pkg-config --libs libnghttp2 libprotobuf-c 2>/dev/null || echo -lnghttp2 -lprotobuf-c)
+
 ENGINE_OBJS := $(ENGINE:%=$(B)/%.o)
 HOOK_OBJS := $(HOOK:%=$(B)/hook-%.o)
 CLI_OBJS := $(CLI:%=$(B)/%.o)
 
 UNITS := test-records test-packs test-uring test-sessions test-pack-reads test-fork test-erofs test-s3
 
-all: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl $(UNITS:%=$(UNIT_DIR)/%) $(EROFS_FROM_DIR)
+all: $(BIN) $(HOOK_BIN) $(SNAPD_BIN) runtime-hook/ovsnap-ctl $(UNITS:%=$(UNIT_DIR)/%) $(EROFS_FROM_DIR)
 
 $(B)/libovsnap.a: $(ENGINE_OBJS)
 	rm -f $@ && $(AR) rcs $@ $^
@@ -52,6 +69,26 @@ $(BIN): $(CLI_OBJS) $(B)/libovsnap.a
 
 $(HOOK_BIN): $(HOOK_OBJS) $(B)/libovsnap.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(SNAPD_BIN): $(SNAPD_OBJS) $(PROTO_OBJS) $(B)/libovsnap.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SNAPD_LIBS)
+
+$(PROTO_DIR)/.stamp:
+	rm -rf $(PROTO_DIR) && mkdir -p $(PROTO_DIR)
+	protoc-c -I$(GOSRC) -I$(GOSRC)/github.com/gogo/protobuf -I/usr/include \
+		--c_out=$(PROTO_DIR) $(PROTOS)
+	touch $@
+
+$(PROTO_DIR)/%.pb-c.c: $(PROTO_DIR)/.stamp ;
+.PRECIOUS: $(PROTO_DIR)/%.pb-c.c
+
+$(PROTO_DIR)/%.pb-c.o: $(PROTO_DIR)/%.pb-c.c
+	$(CC) $(CFLAGS) -I$(PROTO_DIR) -c -o $@ $<
+
+$(SNAPD_OBJS): INCLUDES += $(addprefix -I,$(SNAPD_DIRS)) -I$(PROTO_DIR)
+$(SNAPD_OBJS): | $(PROTO_DIR)/.stamp
+
+proto: $(PROTO_DIR)/.stamp
 
 $(UNIT_DIR)/test-%: tests/unit/test-%.c $(B)/libovsnap.a
 	$(CC) $(CFLAGS) $(INCLUDES) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -76,6 +113,7 @@ $(B):
 # Address and undefined-behaviour sanitizers, in a separate build tree.
 asan:
 	$(MAKE) B=build-asan BIN=build-asan/ovsnap HOOK_BIN=build-asan/ovsnap-hook UNIT_DIR=build-asan EROFS_FROM_DIR=build-asan/erofs-from-dir \
+		SNAPD_BIN=build-asan/ovsnap-snapshotter \
 		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 
 # ThreadSanitizer, for the unit test that runs many operations in one process.
@@ -87,7 +125,8 @@ tsan:
 # few objects, to show that a dedup hit never serves another file's bytes.
 collide:
 	$(MAKE) B=build-collide BIN=build-collide/ovsnap HOOK_BIN=build-collide/ovsnap-hook \
-		UNIT_DIR=build-collide EROFS_FROM_DIR=build-collide/erofs-from-dir CFLAGS="-O1 -g -DOVSNAP_TEST_HASH_BITS=8"
+		SNAPD_BIN=build-collide/ovsnap-snapshotter UNIT_DIR=build-collide EROFS_FROM_DIR=build-collide/erofs-from-dir \
+		CFLAGS="-O1 -g -DOVSNAP_TEST_HASH_BITS=8"
 
 # containerd's snapshotter test suite and the reference proxy snapshotter (Go, GOPATH mode over
 # Debian's golang-*-dev sources, offline; t3310 runs them): one Go build, cache in build/gocache
@@ -99,11 +138,16 @@ check:
 	$(MAKE) all asan collide tsan containerd-suite
 	tests/check
 
-install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl
+install: $(BIN) $(HOOK_BIN) $(SNAPD_BIN) runtime-hook/ovsnap-ctl
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ovsnap
 	install -m 0755 $(HOOK_BIN) $(DESTDIR)$(BINDIR)/ovsnap-hook
 	install -m 0755 runtime-hook/ovsnap-ctl $(DESTDIR)$(BINDIR)/ovsnap-ctl
+	install -m 0755 $(SNAPD_BIN) $(DESTDIR)$(BINDIR)/ovsnap-snapshotter
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|/usr/local/bin/ovsnap-snapshotter|$(BINDIR)/ovsnap-snapshotter|' \
+		snapshotter/containerd/ovsnap-snapshotter.service \
+		> $(DESTDIR)$(PREFIX)/lib/systemd/system/ovsnap-snapshotter.service
 	install -d $(DESTDIR)$(PREFIX)/share/containers/oci/hooks.d
 	sed 's|/usr/local/bin/ovsnap-hook|$(BINDIR)/ovsnap-hook|' runtime-hook/hooks.d/ovsnap.json \
 		> $(DESTDIR)$(PREFIX)/share/containers/oci/hooks.d/ovsnap.json
@@ -111,8 +155,8 @@ install: $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl
 	install -m 0644 snapshotter/python/ovsnap.py $(DESTDIR)$(PYTHONDIR)/ovsnap.py
 
 clean:
-	rm -rf build build-asan build-collide build-tsan $(BIN) $(HOOK_BIN) runtime-hook/ovsnap-ctl \
+	rm -rf build build-asan build-collide build-tsan $(BIN) $(HOOK_BIN) $(SNAPD_BIN) runtime-hook/ovsnap-ctl \
 		$(UNITS:%=tests/unit/%) tests/helpers/erofs-from-dir tests/unit/*.d tests/helpers/*.d
 
-.PHONY: all asan collide tsan containerd-suite check install clean
+.PHONY: all asan collide tsan containerd-suite check install clean proto
 -include $(wildcard $(B)/*.d)

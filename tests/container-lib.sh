@@ -346,3 +346,95 @@ no_container_attachments() {
 	ovsnap status --json >status.json &&
 	json_assert "[a for a in d if a.get('container')] == []" <status.json
 }
+
+# --- images (containerd) ---------------------------------------------------------------------
+
+# image_build: the OCI image archive image.tar of the busybox rootfs (one layer) named $IMAGE, by
+# hand (no registry); after container_setup
+image_build() {
+	mkdir -p image/blobs/sha256 &&
+	tar -C "$CONTAINER_BASE/rootfs" --numeric-owner -cf layer.tar . &&
+	python3 - "$IMAGE" <<-\EOF &&
+	import hashlib, json, sys
+	def blob(data):
+	    h = hashlib.sha256(data).hexdigest()
+	    with open("image/blobs/sha256/" + h, "wb") as f:
+	        f.write(data)
+	    return {"digest": "sha256:" + h, "size": len(data)}
+	with open("layer.tar", "rb") as f:
+	    layer = blob(f.read())
+	config = blob(json.dumps({
+	    "architecture": "amd64", "os": "linux",
+	    "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
+	    "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
+	}).encode())
+	manifest = blob(json.dumps({
+	    "schemaVersion": 2,
+	    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+	    "config": dict(config, mediaType="application/vnd.oci.image.config.v1+json"),
+	    "layers": [dict(layer, mediaType="application/vnd.oci.image.layer.v1.tar")],
+	}).encode())
+	index = {"schemaVersion": 2, "manifests": [dict(manifest,
+	    mediaType="application/vnd.oci.image.manifest.v1+json",
+	    annotations={"io.containerd.image.name": sys.argv[1],
+	                 "org.opencontainers.image.ref.name": "latest"})]}
+	with open("image/index.json", "w") as f:
+	    json.dump(index, f)
+	with open("image/oci-layout", "w") as f:
+	    json.dump({"imageLayoutVersion": "1.0.0"}, f)
+	EOF
+	tar -C image -cf image.tar oci-layout index.json blobs
+}
+
+# containerd_start [TOML]: containerd on a unix socket ($CTRD_SOCK), root, state and plugins below
+# $CTRD, no CRI; TOML is appended to its config (a proxy snapshotter, say). ctr_ talks to it.
+ctr_() { ctr -a "$CTRD_SOCK" "$@"; }
+containerd_start() {
+	mkdir -p "$CTRD" &&
+	cat >"$CTRD/config.toml" <<-EOF &&
+	version = 2
+	root = "$CTRD/root"
+	state = "$CTRD/state"
+	disabled_plugins = ["io.containerd.grpc.v1.cri"]
+	[grpc]
+	  address = "$CTRD_SOCK"
+	[ttrpc]
+	  address = ""
+	[debug]
+	  address = ""
+	[plugins."io.containerd.internal.v1.opt"]
+	  path = "$CTRD/opt"
+	${1:-}
+	EOF
+	{ containerd --config "$CTRD/config.toml" >"$CTRD/containerd.log" 2>&1 5>&- 6>&- 7>&- 8>&- & echo $! >"$CTRD/pid"; } &&
+	test_atexit containerd_stop_ &&
+	wait_for 10 ctr_ version >/dev/null
+}
+
+# containerd_stop_: delete every task and container, stop containerd and the shims it started
+containerd_stop_() {
+	local id p pid
+	[ -e "$CTRD/pid" ] || return 0
+	pid=$(cat "$CTRD/pid")
+	if [ -S "$CTRD_SOCK" ]; then
+		for id in $(ctr_ task ls -q 2>/dev/null); do
+			ctr_ task kill -s SIGKILL "$id"
+			for _ in $(seq 1 50); do
+				ctr_ task delete "$id" >/dev/null 2>&1 && break
+				sleep 0.1
+			done
+		done
+		for id in $(ctr_ container ls -q 2>/dev/null); do ctr_ container delete "$id"; done
+	fi
+	kill -TERM "$pid" 2>/dev/null
+	for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	# shims of this containerd (they name its socket) that are still there
+	for p in /proc/[0-9]*; do
+		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "^containerd-shim.* -address $CTRD_SOCK\( \|$\)"; then
+			kill -KILL "${p#/proc/}" 2>/dev/null
+		fi
+	done
+	rm -f "$CTRD/pid"
+}

@@ -1,6 +1,7 @@
 #!/bin/bash
 # make install honours PREFIX and DESTDIR, and installs the CLI, the hook, the static control
-# client and the hooks.d entry pointing at the installed hook.
+# client, the hooks.d entry pointing at the installed hook, and the containerd snapshotter daemon
+# with its systemd unit.
 
 test_description='make install'
 . "$(dirname "$0")/lib.sh"
@@ -12,6 +13,8 @@ test_expect_success 'make install PREFIX=/opt/ov DESTDIR=stage' '
 	test -x stage/opt/ov/bin/ovsnap &&
 	test -x stage/opt/ov/bin/ovsnap-hook &&
 	test -x stage/opt/ov/bin/ovsnap-ctl &&
+	test -x stage/opt/ov/bin/ovsnap-snapshotter &&
+	grep "^ExecStart=/opt/ov/bin/ovsnap-snapshotter " stage/opt/ov/lib/systemd/system/ovsnap-snapshotter.service &&
 	grep "\"path\": \"/opt/ov/bin/ovsnap-hook\"" stage/opt/ov/share/containers/oci/hooks.d/ovsnap.json &&
 	python3 -m json.tool stage/opt/ov/share/containers/oci/hooks.d/ovsnap.json >/dev/null
 '

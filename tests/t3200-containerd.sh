@@ -11,60 +11,9 @@ CTRD_SOCK=$CTRD/containerd.sock
 IMAGE=localhost/ovsnap-test-busybox:latest
 ctr_exec_n=0
 
-ctr_() { ctr -a "$CTRD_SOCK" "$@"; }
-
 # the runc of containerd's containers, with their state directory
 rt() { runc --root "$RT_STATE/default" "$@"; }
 
-# containerd_start: containerd on a unix socket, root, state and plugins below $CTRD, no CRI
-containerd_start() {
-	mkdir -p "$CTRD" &&
-	cat >"$CTRD/config.toml" <<-EOF &&
-	version = 2
-	root = "$CTRD/root"
-	state = "$CTRD/state"
-	disabled_plugins = ["io.containerd.grpc.v1.cri"]
-	[grpc]
-	  address = "$CTRD_SOCK"
-	[ttrpc]
-	  address = ""
-	[debug]
-	  address = ""
-	[plugins."io.containerd.internal.v1.opt"]
-	  path = "$CTRD/opt"
-	EOF
-	{ containerd --config "$CTRD/config.toml" >"$CTRD/containerd.log" 2>&1 5>&- 6>&- 7>&- 8>&- & echo $! >"$CTRD/pid"; } &&
-	test_atexit containerd_stop_ &&
-	wait_for 10 ctr_ version >/dev/null
-}
-
-# containerd_stop_: delete every task and container, stop containerd and the shims it started
-containerd_stop_() {
-	local id p pid
-	[ -e "$CTRD/pid" ] || return 0
-	pid=$(cat "$CTRD/pid")
-	if [ -S "$CTRD_SOCK" ]; then
-		for id in $(ctr_ task ls -q 2>/dev/null); do
-			ctr_ task kill -s SIGKILL "$id"
-			for _ in $(seq 1 50); do
-				ctr_ task delete "$id" >/dev/null 2>&1 && break
-				sleep 0.1
-			done
-		done
-		for id in $(ctr_ container ls -q 2>/dev/null); do ctr_ container delete "$id"; done
-	fi
-	kill -TERM "$pid" 2>/dev/null
-	for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	# shims of this containerd (they name its socket) that are still there
-	for p in /proc/[0-9]*; do
-		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "^containerd-shim.* -address $CTRD_SOCK\( \|$\)"; then
-			kill -KILL "${p#/proc/}" 2>/dev/null
-		fi
-	done
-	rm -f "$CTRD/pid"
-}
 
 # containerd_running: the containerd of this script runs
 containerd_running() {
@@ -78,42 +27,6 @@ shims_of_ours() {
 		tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep "^containerd-shim.* -address $CTRD_SOCK\( \|$\)"
 	done
 	return 0
-}
-
-# image_build: an OCI image archive of the busybox rootfs (one layer), by hand
-image_build() {
-	mkdir -p image/blobs/sha256 &&
-	tar -C "$CONTAINER_BASE/rootfs" --numeric-owner -cf layer.tar . &&
-	python3 - "$IMAGE" <<-\EOF &&
-	import hashlib, json, sys
-	def blob(data):
-	    h = hashlib.sha256(data).hexdigest()
-	    with open("image/blobs/sha256/" + h, "wb") as f:
-	        f.write(data)
-	    return {"digest": "sha256:" + h, "size": len(data)}
-	with open("layer.tar", "rb") as f:
-	    layer = blob(f.read())
-	config = blob(json.dumps({
-	    "architecture": "amd64", "os": "linux",
-	    "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
-	    "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
-	}).encode())
-	manifest = blob(json.dumps({
-	    "schemaVersion": 2,
-	    "mediaType": "application/vnd.oci.image.manifest.v1+json",
-	    "config": dict(config, mediaType="application/vnd.oci.image.config.v1+json"),
-	    "layers": [dict(layer, mediaType="application/vnd.oci.image.layer.v1.tar")],
-	}).encode())
-	index = {"schemaVersion": 2, "manifests": [dict(manifest,
-	    mediaType="application/vnd.oci.image.manifest.v1+json",
-	    annotations={"io.containerd.image.name": sys.argv[1],
-	                 "org.opencontainers.image.ref.name": "latest"})]}
-	with open("image/index.json", "w") as f:
-	    json.dump(index, f)
-	with open("image/oci-layout", "w") as f:
-	    json.dump({"imageLayoutVersion": "1.0.0"}, f)
-	EOF
-	tar -C image -cf image.tar oci-layout index.json blobs
 }
 
 # runc_wrapper: the runtime binary containerd's shim runs: at `create`, add ovsnap-hook (with

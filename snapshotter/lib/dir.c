@@ -39,3 +39,20 @@ ov_dir_each_at (int dirfd, const char *path, bool missing_ok,
     return missing_ok && errno == ENOENT ? 0 : -1;
   return ov_dir_each (fd, cb, ctx);
 }
+
+static int
+remove_entry (int dirfd, const char *name, unsigned char type, void *ctx UNUSED)
+{
+  if (type == DT_DIR || (unlinkat (dirfd, name, 0) < 0 && errno == EISDIR))
+    ov_remove_tree (dirfd, name);
+  return 0;
+}
+
+int
+ov_remove_tree (int parent, const char *name)
+{
+  int r = ov_dir_each_at (parent, name, true, remove_entry, NULL);
+  if (r < 0 && (errno == ENOTDIR || errno == ELOOP))
+    return unlinkat (parent, name, 0) == 0 || errno == ENOENT ? 0 : -1;
+  return unlinkat (parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : -1;
+}

@@ -16,4 +16,8 @@ int ov_dir_each_at (int dirfd, const char *path, bool missing_ok,
                     int (*cb) (int dirfd, const char *name, unsigned char type, void *ctx),
                     void *ctx);
 
+/* Removes name beneath parent and, if it is a directory, everything in
+ * it, following no symlink; a missing name is fine. -1 with errno. */
+int ov_remove_tree (int parent, const char *name);
+
 #endif

@@ -26,26 +26,6 @@ ov_trash (struct ov_node *n, int dirfd, const char *name, const char *kind)
   return 0;
 }
 
-static int remove_tree (int parent, const char *name);
-
-static int
-remove_entry (int dirfd, const char *name, unsigned char type, void *ctx UNUSED)
-{
-  if (type == DT_DIR || (unlinkat (dirfd, name, 0) < 0 && errno == EISDIR))
-    remove_tree (dirfd, name);
-  return 0;
-}
-
-/* A tree beneath parent, without following symlinks. */
-static int
-remove_tree (int parent, const char *name)
-{
-  int r = ov_dir_each_at (parent, name, true, remove_entry, NULL);
-  if (r < 0 && (errno == ENOTDIR || errno == ELOOP))
-    return unlinkat (parent, name, 0) == 0 || errno == ENOENT ? 0 : -1;
-  return unlinkat (parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : -1;
-}
-
 struct reap
 {
   struct ov_node *n;
@@ -58,7 +38,7 @@ static int
 reap_one (int dirfd, const char *name, unsigned char type UNUSED, void *ctx)
 {
   struct reap *rp = ctx;
-  if (remove_tree (dirfd, name) < 0)
+  if (ov_remove_tree (dirfd, name) < 0)
     rp->r = ov_error (rp->err, errno, "remove %s/trash/%s", rp->n->root, name);
   else
     (*rp->removed)++;
