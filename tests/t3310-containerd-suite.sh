@@ -2,9 +2,10 @@
 # containerd's own snapshotter test suite (snapshots/testsuite in Debian's containerd 1.6 sources),
 # through containerd's proxy client, against the proxy snapshotter under test:
 #
-#   OVSNAP_SNAPSHOTTER       a binary taking --root DIR --address SOCK (default
-#                            build/containerd-refserver: containerd's builtin overlayfs
-#                            snapshotter served over gRPC, the reference)
+#   OVSNAP_SNAPSHOTTER       a binary taking --root DIR --address SOCK (default: the
+#                            ovsnap-snapshotter beside $OVSNAP, so the ASan pass runs the ASan
+#                            daemon; build/containerd-refserver is the reference, containerd's
+#                            builtin overlayfs snapshotter served over gRPC)
 #   OVSNAP_SNAPSHOTTER_ARGS  extra arguments for it, before --root (e.g. --debug)
 #   OVSNAP_CONTAINERD_SUITE  the runner (default build/containerd-suite)
 #
@@ -18,7 +19,7 @@ test_description='containerd snapshotter test suite against a proxy snapshotter'
 . "$(dirname "$0")/lib.sh"
 
 SUITE=${OVSNAP_CONTAINERD_SUITE:-$REPO_ROOT/build/containerd-suite}
-SNAPSHOTTER=${OVSNAP_SNAPSHOTTER:-$REPO_ROOT/build/containerd-refserver}
+SNAPSHOTTER=${OVSNAP_SNAPSHOTTER:-$(dirname "$OVSNAP")/ovsnap-snapshotter}
 CASES_OF=$TEST_DIRECTORY/containerd-suite/gotest-cases
 # containerd 1.6's SnapshotterSuite, in its order (the names are the suite's, typos included):
 # each must report a result; a case the suite gains later is added from its output.
@@ -39,11 +40,8 @@ elif ! [ -x "$SUITE" ]; then
 	else
 		skip="no Go toolchain and no suite runner at $SUITE: install golang-go (scripts/install-deps), then make containerd-suite"
 	fi
-elif [ -z "${OVSNAP_SNAPSHOTTER:-}" ]; then
-	case $OVSNAP in
-	*/build-asan/*) skip='the reference snapshotter does not depend on the ovsnap build under test: the normal-build pass runs it' ;;
-	*) [ -x "$SNAPSHOTTER" ] || skip="no reference snapshotter at $SNAPSHOTTER: run make containerd-suite" ;;
-	esac
+elif ! [ -x "$SNAPSHOTTER" ]; then
+	skip="no snapshotter at $SNAPSHOTTER: run make"
 fi
 if [ -n "$skip" ]; then
 	test_expect_success CONTAINERD_SUITE "containerd snapshotter suite ($skip)" ':'
@@ -55,7 +53,7 @@ fi
 # shellcheck disable=SC2086
 sn_start() {
 	mkdir -p "$1" &&
-	{ "$SNAPSHOTTER" ${OVSNAP_SNAPSHOTTER_ARGS:-} --root "$1/root" --address "$1/sock" >"$1/log" 2>&1 5>&- 6>&- 7>&- 8>&- &
+	{ "$SNAPSHOTTER" ${OVSNAP_SNAPSHOTTER_ARGS:-} --root "$PWD/$1/root" --address "$PWD/$1/sock" >"$1/log" 2>&1 5>&- 6>&- 7>&- 8>&- &
 	  echo $! >"$1/pid"; } &&
 	test_atexit "sn_kill_ $PWD/$1" &&
 	sn_wait_socket_ "$1" 20
