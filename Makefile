@@ -29,7 +29,8 @@ ENGINE := util error fault hash dir file proc progress pool record oidset \
 SRC_DIRS := $(addprefix snapshotter/,$(ENGINE_DIRS) cli)
 INCLUDES := $(addprefix -I,$(SRC_DIRS))
 vpath %.c $(SRC_DIRS)
-CLI := ovsnap cli-util cli-volume cli-put cli-get cli-ls cli-edit cli-diff cli-maint cli-attach
+CLI := ovsnap cli-util cli-volume cli-put cli-get cli-ls cli-edit cli-diff cli-maint cli-attach \
+	cli-snapshots snapdb ctree
 
 HOOK := ovsnap-hook oci
 HOOK_BIN ?= runtime-hook/ovsnap-hook
@@ -86,6 +87,8 @@ $(PROTO_DIR)/%.pb-c.o: $(PROTO_DIR)/%.pb-c.c
 	$(CC) $(CFLAGS) -I$(PROTO_DIR) -c -o $@ $<
 
 $(SNAPD_OBJS): INCLUDES += $(addprefix -I,$(SNAPD_DIRS)) -I$(PROTO_DIR)
+# ovsnap snapshots ls reads the daemon's records (snapdb.c, ctree.c)
+$(B)/cli-snapshots.o: INCLUDES += -Isnapshotter/containerd
 $(SNAPD_OBJS): | $(PROTO_DIR)/.stamp
 
 proto: $(PROTO_DIR)/.stamp
