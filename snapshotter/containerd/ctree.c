@@ -42,7 +42,20 @@ ov_ctree_open (struct ov_ctree **out, const char *node_root, const char *store_u
     return ov_error_set (err, OV_EUSAGE, 0, "instance id \"%.40s\": not 1-32 hex digits", instance);
   struct ov_ctree *c = xcalloc (1, sizeof *c);
   memcpy (c->instance, instance, il + 1);
-  if (ov_node_open_store (&c->node, node_root, store_url, OV_STORE_CREATE, err) < 0)
+  int r;
+  if (store_url && store_url[0] == '/')
+    {
+      /* a local store directory of its own, shared with other nodes */
+      struct ov_store *s;
+      r = ov_store_open (&s, store_url, OV_STORE_CREATE, err);
+      if (r == 0 && (r = ov_node_open (&c->node, node_root, s, err)) < 0)
+        ov_store_close (s);
+      if (r == 0)
+        c->node->owns_store = true;
+    }
+  else
+    r = ov_node_open_store (&c->node, node_root, store_url, OV_STORE_CREATE, err);
+  if (r < 0)
     {
       free (c);
       return -1;
