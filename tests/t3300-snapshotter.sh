@@ -32,7 +32,7 @@ snaps() { ctr_ snapshots --snapshotter ovsnap "$@"; }
 # snapd_start [ENV=VALUE...]: the daemon in the background, its output appended to $SD/log
 snapd_start() {
 	mkdir -p "$SD" &&
-	{ env "$@" "$OVSNAP_SNAPSHOTTER" --root "$SD_ROOT" --address "$SD_SOCK" --debug \
+	{ env "$@" "$OVSNAP_SNAPSHOTTER" ${SD_LAYERS:---layers dir} --root "$SD_ROOT" --address "$SD_SOCK" --debug \
 		>>"$SD/log" 2>&1 5>&- 6>&- 7>&- 8>&- & echo $! >"$SD/pid"; } &&
 	wait_for 10 test -S "$SD_SOCK" &&
 	wait_for 10 gc list

@@ -91,6 +91,8 @@ cli_fsck (struct cli *c, int argc, char **argv, ov_error_t *err)
     {
       struct json_object *o = json_object_new_object ();
       json_object_object_add (o, "volumes", json_object_new_int64 (res.volumes));
+      json_object_object_add (o, "containerd_snapshots",
+                              json_object_new_int64 (res.containerd_snapshots));
       json_object_object_add (o, "snapshots", json_object_new_int64 (res.snapshots));
       json_object_object_add (o, "trees", json_object_new_int64 (res.trees));
       json_object_object_add (o, "objects", json_object_new_int64 (res.objects));

@@ -60,6 +60,7 @@ int cli_umount (struct cli *c, int argc, char **argv, ov_error_t *err);
 int cli_status (struct cli *c, int argc, char **argv, ov_error_t *err);
 int cli_gc (struct cli *c, int argc, char **argv, ov_error_t *err);
 int cli_fsck (struct cli *c, int argc, char **argv, ov_error_t *err);
+int cli_snapshots (struct cli *c, int argc, char **argv, ov_error_t *err);
 
 /* getopt_long over argv with --json/--root/--help added to `longopts`
  * (which must end with a zero entry and leave room for 3 more). Returns

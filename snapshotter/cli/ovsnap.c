@@ -29,6 +29,7 @@ static const struct
   { "status", cli_status, "attachments: volume, directory, snapshot, dirty or clean" },
   { "gc", cli_gc, "remove objects no snapshot references" },
   { "fsck", cli_fsck, "verify every record and object in the store" },
+  { "snapshots", cli_snapshots, "ls: the containerd snapshots of an ovsnap-snapshotter root" },
 };
 
 static void
