@@ -15,6 +15,7 @@
  * before (no t/<id>) stay directories, and so do their children. */
 #include "layers.h"
 #include "ctree.h"
+#include "node.h"
 #include "dir.h"
 #include "fault.h"
 #include "file.h"
@@ -100,13 +101,20 @@ tree_commit (struct ov_layers *l, uint64_t id, uint64_t parent, const char *uppe
     return t->dir->ops->commit (t->dir, id, parent, upper, u, err);
   struct ov_oid snap;
   struct ov_ctree_info si, pi;
-  if (ov_ctree_capture (t->c, pe ? &pe->snap : NULL, upper, &snap, err) < 0)
-    return -1;
-  ov_fault ("ctree-captured");
-  if (ov_ctree_info (t->c, &snap, &si, err) < 0
-      || (pe && ov_ctree_info (t->c, &pe->snap, &pi, err) < 0))
-    return -1;
-  if (record (t, id, &snap, err) < 0)
+  /* the store lock, shared, from the capture until the snapshot is a gc
+   * root: a gc in between would take its objects for garbage */
+  struct ov_store *held = ov_store_session (t->c->node->store);
+  int r = ov_store_lock (held, false, err);
+  if (r == 0)
+    r = ov_ctree_capture (t->c, pe ? &pe->snap : NULL, upper, &snap, err);
+  if (r == 0)
+    ov_fault ("ctree-captured");
+  if (r == 0
+      && (ov_ctree_info (t->c, &snap, &si, err) < 0
+          || (pe && ov_ctree_info (t->c, &pe->snap, &pi, err) < 0) || record (t, id, &snap, err) < 0))
+    r = -1;
+  ov_store_close (held);
+  if (r < 0)
     return -1;
   usage_of (&si, pe ? &pi : NULL, u);
   return 1;
