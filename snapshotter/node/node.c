@@ -29,11 +29,17 @@ int
 ov_node_open_store (struct ov_node **out, const char *root, const char *store_url, int flags,
                     ov_error_t *err)
 {
-  if (store_url)
-    return ov_error_set (err, OV_EUSAGE, 0, "store %s: only a local directory store is built in",
-                         store_url);
   struct ov_store *s;
-  if (ov_store_open (&s, root, flags, err) < 0)
+  if (store_url && *store_url)
+    {
+      /* the node's folders first: the store keeps its caches there */
+      if (ov_node_open (out, root, NULL, err) < 0)
+        return -1;
+      ov_node_close (*out);
+      if (ov_store_open_url (&s, store_url, root, err) < 0)
+        return -1;
+    }
+  else if (ov_store_open (&s, root, flags, err) < 0)
     return -1;
   if (ov_node_open (out, root, s, err) < 0)
     {
