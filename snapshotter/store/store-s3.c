@@ -35,6 +35,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define HEAD_LIMIT (16u << 20)
 #define HEADS_KEPT 8          /* newest revisions never pruned */
@@ -53,6 +54,7 @@ struct s3be
   pthread_mutex_t mu;
   int conditional;      /* -1 not probed yet, 0 no, 1 yes */
   uint64_t max_seen;    /* highest revision time seen (us) */
+  char last_put[PATH_MAX]; /* the last revision this handle wrote */
 };
 
 /* Errors of the client become errno for the interface; the message (which
@@ -307,15 +309,40 @@ rev_get (struct s3be *b, const struct rev *r, struct ov_buf *out)
 /* The newest revision (after `after` if given) not written by skip_node
  * (if given): 1 found (out, key set), 0 none. A tombstone is found too
  * (out empty). */
+static bool
+revs_have (const struct revs *rs, const char *key)
+{
+  for (size_t i = 0; i < rs->n; i++)
+    if (strcmp (rs->v[i].key, key) == 0)
+      return true;
+  return false;
+}
+
 static int
 newest (struct s3be *b, const char *name, const char *after, const char *skip_node,
         struct ov_buf *out, char *key, size_t keylen)
 {
+  cleanup_free char *prefix = xasprintf ("heads/%s/", name);
+  char mine[PATH_MAX] = "";
+  pthread_mutex_lock (&b->mu);
+  if (skip_node && strncmp (b->last_put, prefix, strlen (prefix)) == 0)
+    snprintf (mine, sizeof mine, "%s", b->last_put);
+  pthread_mutex_unlock (&b->mu);
   for (int attempt = 0;; attempt++)
     {
       struct revs rs;
       if (revs_list (b, name, &rs) < 0)
         return -1;
+      /* A listing may lag behind the PUTs (Swift updates its container
+       * listing after the object): one that does not show this writer's
+       * own revision yet may miss another's published before it. */
+      if (mine[0] && !revs_have (&rs, mine) && attempt < 50)
+        {
+          revs_free (&rs);
+          struct timespec ts = { 0, 50 * 1000 * 1000 };
+          nanosleep (&ts, NULL);
+          continue;
+        }
       ssize_t pick = -1;
       for (size_t i = rs.n; i-- > 0;)
         {
@@ -414,6 +441,9 @@ s3_put_rev (void *be, const char *key, const void *p, size_t n, const char *base
   snprintf (rev, revlen, "%s%016" PRIx64 "-%s-%016" PRIx64, prefix, t, b->node, rnd);
   if (ov_s3_put (b->s3, rev, p, n, 0, NULL, &e) < 0)
     return fail (&e);
+  pthread_mutex_lock (&b->mu);
+  snprintf (b->last_put, sizeof b->last_put, "%s", rev);
+  pthread_mutex_unlock (&b->mu);
   prune (b, name);
   return 0;
 }
