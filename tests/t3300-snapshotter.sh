@@ -443,7 +443,12 @@ test_expect_success H2,CONTAINERD,BUSYBOX,STATIC_CC 'ctr image import --snapshot
 	test_cmp expect out
 '
 
+# the rootfs snapshot of the ctr run above, which containerd removes asynchronously
+run_rootfs_gone_() { ! gc list | grep -q "/ovsnap-t3300-$$\""; }
+
 test_expect_success H2,CONTAINERD,BUSYBOX,STATIC_CC 'kill -9 of the daemon, restart: containerd runs the image again' '
+	# the last run's rootfs goes in containerd's garbage collection, after ctr returns
+	wait_for 30 run_rootfs_gone_ &&
 	gc list | sort >before &&
 	snapd_kill9 &&
 	snapd_start &&

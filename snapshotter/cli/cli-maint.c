@@ -27,7 +27,7 @@ cli_gc (struct cli *c, int argc, char **argv, ov_error_t *err)
     return i == -1 ? 0 : -1;
   if (argc != i)
     return cli_usage_error (&gc_opts, "gc", err, "gc takes no arguments"), -1;
-  if (ov_node_open_store (&c->node, c->root, NULL, OV_STORE_CREATE, err) < 0)
+  if (ov_node_open_store (&c->node, c->root, c->store_url, OV_STORE_CREATE, err) < 0)
     return -1;
   c->store = c->node->store;
   struct ov_gc_result res;

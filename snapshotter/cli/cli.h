@@ -14,6 +14,7 @@
 struct cli
 {
   const char *root;
+  const char *store_url;  /* --store or $OVSNAP_STORE: s3://BUCKET[/PREFIX]; NULL: local at root */
   bool json;
   struct ov_node *node;   /* this machine's caches and attachments */
   struct ov_store *store; /* node->store */
