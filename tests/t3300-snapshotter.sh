@@ -447,7 +447,7 @@ test_expect_success H2,CONTAINERD,BUSYBOX,STATIC_CC 'ctr image import --snapshot
 run_rootfs_gone_() { ! gc list | grep -q "/ovsnap-t3300-$$\""; }
 
 test_expect_success H2,CONTAINERD,BUSYBOX,STATIC_CC 'kill -9 of the daemon, restart: containerd runs the image again' '
-	# the last run's rootfs goes in containerd's garbage collection, after ctr returns
+	# the rootfs of the last run goes in the garbage collection of containerd, after ctr returns
 	wait_for 30 run_rootfs_gone_ &&
 	gc list | sort >before &&
 	snapd_kill9 &&
