@@ -9,18 +9,6 @@ case $OVSNAP_SNAPSHOTTER in /*) ;; *) OVSNAP_SNAPSHOTTER=$PWD/$OVSNAP_SNAPSHOTTE
 H2PY=/usr/bin/python3
 test_lazy_prereq H2 '/usr/bin/python3 -c "import h2"'
 STORE=$TRASH_DIRECTORY/store
-wait_for() {
-	local -; set +x
-	local secs=$1 end
-	shift
-	end=$(($(date +%s%N) + secs * 1000000000))
-	while :; do
-		"$@" && return 0
-		[ "$(date +%s%N)" -ge "$end" ] && break
-		sleep 0.1
-	done
-	"$@"
-}
 
 # d N: the grpc client of daemon N (1 or 2)
 d() { local n=$1; shift; "$H2PY" "$TEST_DIRECTORY/helpers/grpc-client.py" "$TRASH_DIRECTORY/sd$n.sock" "$@"; }
