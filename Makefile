@@ -2,30 +2,41 @@
 # `make install` honours PREFIX and DESTDIR.
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+# the S3 module, where the binaries look for it (store/store-module.c)
+MODULEDIR = $(patsubst %/,%,$(dir $(BINDIR)))/lib/ovsnap
 PYTHONDIR ?= $(PREFIX)/lib/python3/dist-packages
 DESTDIR ?=
 B ?= build
 BIN ?= snapshotter/ovsnap
 
-PKGS := liburing mount libseccomp libxxhash json-c libcurl libxml-2.0 libcrypto
+PKGS := liburing mount libseccomp libxxhash json-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# the S3 module's own libraries (only it links them: store/store-module.c says why)
+S3_PKGS := libcurl libxml-2.0 libcrypto
+S3_CFLAGS := $(shell pkg-config --cflags $(S3_PKGS) 2>/dev/null)
+S3_LIBS := $(shell pkg-config --libs $(S3_PKGS) 2>/dev/null)
 
 CFLAGS ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP $(PKG_CFLAGS)
 LDLIBS += $(PKG_LIBS) -lpthread
+# the binaries export the engine's functions to the S3 module they may load
+BIN_LDFLAGS := -rdynamic
 
 # The engine, by concern (README: Architecture), and the front ends over it.
 ENGINE_DIRS := lib erofs s3 store tree node capture attach maint
 ENGINE := util error fault hash dir file proc progress pool record oidset \
 	erofs erofs-write \
-	s3 s3-xfer s3-xml s3-ops s3-multipart \
-	store store-local store-s3 pack \
+	store store-local store-module pack \
 	tree snapshot changeset diff volume path xattr edit \
 	node layer materialize uring trash \
 	ingest sandbox manifest put \
 	state attach commit reload mount busy nsexec agent \
 	gc fsck reach
+# The S3 backend and its client, built as a module (position-independent objects, $(B)/pic-*.o)
+S3_MOD := s3 s3-xfer s3-xml s3-ops s3-multipart store-s3
+S3_MOD_OBJS := $(S3_MOD:%=$(B)/pic-%.o)
+S3_MODULE := $(B)/ovsnap-s3.so
 SRC_DIRS := $(addprefix snapshotter/,$(ENGINE_DIRS) cli)
 INCLUDES := $(addprefix -I,$(SRC_DIRS))
 vpath %.c $(SRC_DIRS)
@@ -60,19 +71,25 @@ CLI_OBJS := $(CLI:%=$(B)/%.o)
 
 UNITS := test-records test-packs test-uring test-sessions test-pack-reads test-fork test-erofs test-s3
 
-all: $(BIN) $(HOOK_BIN) $(SNAPD_BIN) runtime-hook/ovsnap-ctl $(UNITS:%=$(UNIT_DIR)/%) $(EROFS_FROM_DIR)
+all: $(BIN) $(HOOK_BIN) $(SNAPD_BIN) $(S3_MODULE) runtime-hook/ovsnap-ctl $(UNITS:%=$(UNIT_DIR)/%) $(EROFS_FROM_DIR)
 
 $(B)/libovsnap.a: $(ENGINE_OBJS)
 	rm -f $@ && $(AR) rcs $@ $^
 
+$(B)/libovsnap-s3.a: $(S3_MOD_OBJS)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(S3_MODULE): $(S3_MOD_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $^ $(S3_LIBS)
+
 $(BIN): $(CLI_OBJS) $(B)/libovsnap.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(BIN_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(HOOK_BIN): $(HOOK_OBJS) $(B)/libovsnap.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(BIN_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(SNAPD_BIN): $(SNAPD_OBJS) $(PROTO_OBJS) $(B)/libovsnap.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SNAPD_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(BIN_LDFLAGS) -o $@ $^ $(LDLIBS) $(SNAPD_LIBS)
 
 $(PROTO_DIR)/.stamp:
 	rm -rf $(PROTO_DIR) && mkdir -p $(PROTO_DIR)
@@ -94,7 +111,11 @@ $(SNAPD_OBJS): | $(PROTO_DIR)/.stamp
 proto: $(PROTO_DIR)/.stamp
 
 $(UNIT_DIR)/test-%: tests/unit/test-%.c $(B)/libovsnap.a
-	$(CC) $(CFLAGS) $(INCLUDES) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(INCLUDES) $(LDFLAGS) $(BIN_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# the S3 client's unit test links the module's objects itself
+$(UNIT_DIR)/test-s3: tests/unit/test-s3.c $(B)/libovsnap-s3.a $(B)/libovsnap.a
+	$(CC) $(CFLAGS) $(INCLUDES) $(S3_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(S3_LIBS)
 
 # the EROFS writer's test driver and benchmark (tests/t1050-erofs.sh)
 $(EROFS_FROM_DIR): tests/helpers/erofs-from-dir.c $(B)/libovsnap.a
@@ -106,6 +127,12 @@ runtime-hook/ovsnap-ctl: runtime-hook/ovsnap-ctl.c
 
 $(B)/%.o: %.c | $(B)
 	$(CC) $(CFLAGS) $(INCLUDES) -c -o $@ $<
+
+$(B)/pic-%.o: %.c | $(B)
+	$(CC) $(CFLAGS) $(INCLUDES) $(S3_CFLAGS) -fPIC -c -o $@ $<
+
+# where store-module.c finds the S3 module: this build tree's, for binaries run from the source tree
+$(B)/store-module.o: override CFLAGS += -DOV_SRC_ROOT='"$(realpath $(CURDIR))"' -DOV_BUILD_DIR='"$(realpath $(CURDIR))/$(B)"'
 
 $(B)/hook-%.o: runtime-hook/%.c | $(B)
 	$(CC) $(CFLAGS) $(INCLUDES) -c -o $@ $<
@@ -141,12 +168,14 @@ check:
 	$(MAKE) all asan collide tsan containerd-suite
 	tests/check
 
-install: $(BIN) $(HOOK_BIN) $(SNAPD_BIN) runtime-hook/ovsnap-ctl
+install: $(BIN) $(HOOK_BIN) $(SNAPD_BIN) $(S3_MODULE) runtime-hook/ovsnap-ctl
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ovsnap
 	install -m 0755 $(HOOK_BIN) $(DESTDIR)$(BINDIR)/ovsnap-hook
 	install -m 0755 runtime-hook/ovsnap-ctl $(DESTDIR)$(BINDIR)/ovsnap-ctl
 	install -m 0755 $(SNAPD_BIN) $(DESTDIR)$(BINDIR)/ovsnap-snapshotter
+	install -d $(DESTDIR)$(MODULEDIR)
+	install -m 0644 $(S3_MODULE) $(DESTDIR)$(MODULEDIR)/ovsnap-s3.so
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	sed 's|/usr/local/bin/ovsnap-snapshotter|$(BINDIR)/ovsnap-snapshotter|' \
 		snapshotter/containerd/ovsnap-snapshotter.service \

@@ -30,12 +30,14 @@ ov_node_open_store (struct ov_node **out, const char *root, const char *store_ur
                     ov_error_t *err)
 {
   struct ov_store *s;
+  *out = NULL;
   if (store_url && *store_url)
     {
       /* the node's folders first: the store keeps its caches there */
-      if (ov_node_open (out, root, NULL, err) < 0)
+      struct ov_node *folders;
+      if (ov_node_open (&folders, root, NULL, err) < 0)
         return -1;
-      ov_node_close (*out);
+      ov_node_close (folders);
       if (ov_store_open_url (&s, store_url, root, err) < 0)
         return -1;
     }

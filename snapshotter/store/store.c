@@ -79,7 +79,7 @@ store_open (struct ov_store **out, const char *root, const char *url, int flags,
   s->root = xstrdup (root);
   s->store_lock = -1;
   s->packs = ov_packs_new ();
-  if ((url ? ov_backend_s3_open (s, url, root, err)
+  if ((url ? ov_backend_remote_open (s, url, root, err)
            : ov_backend_local_open (s, root, flags & OV_STORE_CREATE, err))
       < 0)
     {

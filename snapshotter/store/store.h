@@ -187,8 +187,11 @@ int ov_store_list_named (struct ov_store *s, const char *prefix,
 
 /* Backends. */
 int ov_backend_local_open (struct ov_store *s, const char *root, bool create, ov_error_t *err);
+/* The S3 backend, in its module (store-module.c loads it, then calls it). */
 int ov_backend_s3_open (struct ov_store *s, const char *url, const char *node_root,
                         ov_error_t *err);
+int ov_backend_remote_open (struct ov_store *s, const char *url, const char *node_root,
+                            ov_error_t *err);
 
 
 #endif
