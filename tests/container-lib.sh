@@ -334,30 +334,40 @@ no_container_attachments() {
 
 # --- images (containerd) ---------------------------------------------------------------------
 
-# image_build: the OCI image archive image.tar of the busybox rootfs (one layer) named $IMAGE, by
-# hand (no registry); after container_setup
+# image_build [DIR...]: the OCI image archive image.tar named $IMAGE, by hand (no registry):
+# the busybox rootfs as its first layer, then each DIR as one more layer (a layer tar holds
+# whiteouts as .wh.NAME and opaque directories as .wh..wh..opq, as OCI says); after
+# container_setup
 image_build() {
-	mkdir -p image/blobs/sha256 &&
-	tar -C "$CONTAINER_BASE/rootfs" --numeric-owner -cf layer.tar . &&
-	python3 - "$IMAGE" <<-\EOF &&
+	local i=0 d tars=layer0.tar
+	rm -rf image && mkdir -p image/blobs/sha256 &&
+	tar -C "$CONTAINER_BASE/rootfs" --numeric-owner -cf layer0.tar . &&
+	for d in "$@"; do
+		i=$((i + 1)) &&
+		tar -C "$d" --numeric-owner -cf "layer$i.tar" . &&
+		tars="$tars layer$i.tar" || return 1
+	done &&
+	python3 - "$IMAGE" $tars <<-\EOF &&
 	import hashlib, json, sys
 	def blob(data):
 	    h = hashlib.sha256(data).hexdigest()
 	    with open("image/blobs/sha256/" + h, "wb") as f:
 	        f.write(data)
 	    return {"digest": "sha256:" + h, "size": len(data)}
-	with open("layer.tar", "rb") as f:
-	    layer = blob(f.read())
+	layers = []
+	for t in sys.argv[2:]:
+	    with open(t, "rb") as f:
+	        layers.append(blob(f.read()))
 	config = blob(json.dumps({
 	    "architecture": "amd64", "os": "linux",
 	    "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
-	    "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
+	    "rootfs": {"type": "layers", "diff_ids": [l["digest"] for l in layers]},
 	}).encode())
 	manifest = blob(json.dumps({
 	    "schemaVersion": 2,
 	    "mediaType": "application/vnd.oci.image.manifest.v1+json",
 	    "config": dict(config, mediaType="application/vnd.oci.image.config.v1+json"),
-	    "layers": [dict(layer, mediaType="application/vnd.oci.image.layer.v1.tar")],
+	    "layers": [dict(l, mediaType="application/vnd.oci.image.layer.v1.tar") for l in layers],
 	}).encode())
 	index = {"schemaVersion": 2, "manifests": [dict(manifest,
 	    mediaType="application/vnd.oci.image.manifest.v1+json",
@@ -371,8 +381,48 @@ image_build() {
 	tar -C image -cf image.tar oci-layout index.json blobs
 }
 
+# registry_start: a docker-registry (distribution 2.8, Debian's package) on a free loopback
+# port, its storage and log in $TRASH_DIRECTORY/registry; sets REGISTRY (127.0.0.1:PORT).
+# Stopped when the script ends.
+test_lazy_prereq REGISTRY 'command -v docker-registry && command -v skopeo'
+registry_start() {
+	local r=$TRASH_DIRECTORY/registry
+	mkdir -p "$r/data" &&
+	cat >"$r/config.yml" <<-EOF &&
+	version: 0.1
+	log:
+	  level: info
+	storage:
+	  filesystem:
+	    rootdirectory: $r/data
+	http:
+	  addr: 127.0.0.1:0
+	EOF
+	{ docker-registry serve "$r/config.yml" >"$r/log" 2>&1 5>&- 6>&- 7>&- 8>&- & echo $! >"$r/pid"; } &&
+	test_atexit registry_stop_ &&
+	wait_for 10 grep -q "listening on 127.0.0.1:[0-9]" "$r/log" &&
+	REGISTRY=$(sed -n "s/.*listening on \(127.0.0.1:[0-9]*\).*/\1/p" "$r/log" | head -1) &&
+	wait_for 10 curl -sf "http://$REGISTRY/v2/" >/dev/null
+}
+registry_stop_() {
+	local pid
+	[ -e "$TRASH_DIRECTORY/registry/pid" ] || return 0
+	pid=$(cat "$TRASH_DIRECTORY/registry/pid")
+	kill -TERM "$pid" 2>/dev/null
+	for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rm -f "$TRASH_DIRECTORY/registry/pid"
+}
+
+# registry_push ARCHIVE NAME: the OCI archive into the registry as $REGISTRY/NAME (skopeo)
+registry_push() {
+	skopeo --insecure-policy copy --quiet --dest-tls-verify=false "oci-archive:$1" "docker://$REGISTRY/$2"
+}
+
 # containerd_start [TOML]: containerd on a unix socket ($CTRD_SOCK), root, state and plugins below
 # $CTRD, no CRI; TOML is appended to its config (a proxy snapshotter, say). ctr_ talks to it.
+# Several may run (set CTRD and CTRD_SOCK before each start): each is stopped at the end.
 ctr_() { ctr -a "$CTRD_SOCK" "$@"; }
 containerd_start() {
 	mkdir -p "$CTRD" &&
@@ -392,7 +442,7 @@ containerd_start() {
 	${1:-}
 	EOF
 	{ containerd --config "$CTRD/config.toml" >"$CTRD/containerd.log" 2>&1 5>&- 6>&- 7>&- 8>&- & echo $! >"$CTRD/pid"; } &&
-	test_atexit containerd_stop_ &&
+	test_atexit "CTRD=$(printf %q "$CTRD") CTRD_SOCK=$(printf %q "$CTRD_SOCK") containerd_stop_" &&
 	wait_for 10 ctr_ version >/dev/null
 }
 

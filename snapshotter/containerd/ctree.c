@@ -213,11 +213,10 @@ ov_ctree_lowers (struct ov_ctree *c, const struct ov_oid *id, char ***dirs, size
 
 /* --- records ------------------------------------------------------------------------------ */
 
-int
-ov_ctree_root_put (struct ov_ctree *c, uint64_t id, const struct ov_oid *snap, ov_error_t *err)
+/* Every record here is one line, "<snapshot hex>\n", under a store key. */
+static int
+line_put (struct ov_ctree *c, const char *key, const struct ov_oid *snap, ov_error_t *err)
 {
-  char key[96];
-  snprintf (key, sizeof key, "containerd/roots/%s/%llu", c->instance, (unsigned long long) id);
   struct ov_buf b = { 0 };
   oid_line (snap, &b);
   int r = ov_store_put_named (c->node->store, key, &b, err);
@@ -225,11 +224,43 @@ ov_ctree_root_put (struct ov_ctree *c, uint64_t id, const struct ov_oid *snap, o
   return r;
 }
 
+/* 1 and *snap if key holds a well-formed line, 0 if it is absent or
+ * unreadable (a warning when malformed). */
+static int
+line_get (struct ov_ctree *c, const char *key, struct ov_oid *snap)
+{
+  struct ov_buf b = { 0 };
+  ov_error_t e = NULL;
+  int r = ov_store_get_named (c->node->store, key, &b, &e);
+  ov_error_free (&e);
+  if (r == 0 && ov_ctree_parse_oid (b.data, b.len, snap) < 0)
+    {
+      fprintf (stderr, "ovsnap-snapshotter: warning: %s: malformed; ignored\n", key);
+      r = -1;
+    }
+  buf_free (&b);
+  return r == 0;
+}
+
+static void
+root_key (struct ov_ctree *c, uint64_t id, char key[96])
+{
+  snprintf (key, 96, "containerd/roots/%s/%llu", c->instance, (unsigned long long) id);
+}
+
+int
+ov_ctree_root_put (struct ov_ctree *c, uint64_t id, const struct ov_oid *snap, ov_error_t *err)
+{
+  char key[96];
+  root_key (c, id, key);
+  return line_put (c, key, snap, err);
+}
+
 int
 ov_ctree_root_drop (struct ov_ctree *c, uint64_t id, ov_error_t *err)
 {
   char key[96];
-  snprintf (key, sizeof key, "containerd/roots/%s/%llu", c->instance, (unsigned long long) id);
+  root_key (c, id, key);
   ov_error_t e = NULL;
   if (ov_store_remove_named (c->node->store, key, &e) < 0)
     {
@@ -298,50 +329,32 @@ ov_ctree_ref_put (struct ov_ctree *c, const char *chainid, const struct ov_oid *
   if (!ov_ctree_chainid_ok (chainid))
     return ov_error_set (err, OV_EUSAGE, 0, "chain id \"%.80s\": malformed", chainid);
   cleanup_free char *key = xasprintf ("containerd/refs/%s", chainid);
-  struct ov_buf b = { 0 };
-  oid_line (snap, &b);
-  int r = ov_store_put_named (c->node->store, key, &b, err);
-  buf_free (&b);
-  return r;
+  return line_put (c, key, snap, err);
 }
 
 int
 ov_ctree_ref_get (struct ov_ctree *c, const char *chainid, struct ov_oid *snap, ov_error_t *err)
 {
+  (void) err; /* absent, unreadable or collected since: unpack as usual */
   if (!ov_ctree_chainid_ok (chainid))
     return 0;
   cleanup_free char *key = xasprintf ("containerd/refs/%s", chainid);
-  struct ov_buf b = { 0 };
+  if (!line_get (c, key, snap))
+    return 0;
   ov_error_t e = NULL;
-  if (ov_store_get_named (c->node->store, key, &b, &e) < 0)
-    {
-      buf_free (&b);
-      ov_error_free (&e);
-      return 0; /* absent (or unreadable: then unpack as usual) */
-    }
-  int bad = ov_ctree_parse_oid (b.data, b.len, snap);
-  buf_free (&b);
-  if (bad < 0)
-    {
-      fprintf (stderr, "ovsnap-snapshotter: warning: %s: malformed; ignored\n", key);
-      return 0;
-    }
   struct ov_snapshot s;
   if (ov_snapshot_load (c->node->store, snap, &s, &e) < 0)
     {
-      ov_error_free (&e); /* collected since: the layer is not held */
+      ov_error_free (&e);
       return 0;
     }
   /* the whole tree must be there: its root at least */
   struct ov_tree t;
   int r = tree_load (c->node->store, &s.root.oid, &t, &e);
   snapshot_free (&s);
+  ov_error_free (&e);
   if (r < 0)
-    {
-      ov_error_free (&e);
-      return 0;
-    }
+    return 0;
   tree_free (&t);
-  (void) err;
   return 1;
 }

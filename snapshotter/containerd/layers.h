@@ -1,7 +1,8 @@
-/* Where committed snapshots are kept: the one place to switch when they
- * become ovsnap trees in the store (issue 13). Today's implementation
- * (layers-dir.c) keeps a committed snapshot where its active upper was:
- * the plain directory <root>/s/<id>/fs, which becomes a lower in place.
+/* Where committed snapshots are kept. Two implementations: layers-tree.c
+ * (the default) stores a committed snapshot as an ovsnap tree in the store
+ * and mounts it from the node cache; layers-dir.c (--layers dir) keeps it
+ * where its active upper was, the plain directory <root>/s/<id>/fs, which
+ * becomes a lower in place.
  *
  * The snapshotter (snapshots.c) owns the ids, the metadata and the
  * directories of active snapshots and views; it asks the layers for what

@@ -633,6 +633,31 @@ conn_read (struct conn *c)
   return conn_flush (c);
 }
 
+/* The socket is the trust boundary (a client may commit any content under
+ * any name): only root and the server's own uid may talk to it, whatever
+ * the socket file's mode has become. A refused peer is logged. */
+static bool
+peer_allowed (struct ov_grpc_server *srv, int fd)
+{
+  struct ucred cr;
+  socklen_t len = sizeof cr;
+  bool known = getsockopt (fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0;
+  if (known && (cr.uid == 0 || cr.uid == geteuid ()))
+    return true;
+  if (srv->log)
+    {
+      struct ov_grpc_status st = { OV_GRPC_PERMISSION_DENIED, NULL };
+      if (known)
+        st.message = xasprintf ("connection of pid %d uid %u refused: only root or uid %u",
+                                (int) cr.pid, (unsigned) cr.uid, (unsigned) geteuid ());
+      else
+        st.message = xasprintf ("connection refused: peer credentials: %s", strerror (errno));
+      srv->log (srv->ctx, "(connect)", &st, 0);
+      free (st.message);
+    }
+  return false;
+}
+
 static void
 conn_accept (struct ov_grpc_server *srv)
 {
@@ -641,7 +666,7 @@ conn_accept (struct ov_grpc_server *srv)
       int fd = accept4 (srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0)
         return;
-      if (srv->n_conns >= MAX_CONNS)
+      if (srv->n_conns >= MAX_CONNS || !peer_allowed (srv, fd))
         {
           close (fd);
           continue;
@@ -806,7 +831,7 @@ listen_unix (const char *path, ov_error_t *err)
   int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return ov_error (err, errno, "socket");
-  if (bind (fd, (struct sockaddr *) &sa, sizeof sa) < 0 || chmod (path, 0660) < 0
+  if (bind (fd, (struct sockaddr *) &sa, sizeof sa) < 0 || chmod (path, 0600) < 0
       || listen (fd, 128) < 0)
     {
       int e = errno;
