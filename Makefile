@@ -22,7 +22,7 @@ ENGINE := util error fault hash dir file proc progress pool record oidset \
 	s3 s3-xfer s3-xml s3-ops s3-multipart \
 	store store-local pack \
 	tree snapshot changeset diff volume path xattr edit \
-	node layer materialize uring trash \
+	node layer image materialize uring trash \
 	ingest sandbox manifest put \
 	state attach commit reload mount busy nsexec agent \
 	gc fsck reach

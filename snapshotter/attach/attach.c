@@ -137,8 +137,15 @@ att_build_overlay (struct ov_node *n, const struct ov_attachment *a, int gen,
 {
   cleanup_free char *up = xasprintf ("%s/attach/%s/upper.%d", n->root, a->id, gen);
   cleanup_free char *wk = xasprintf ("%s/attach/%s/work.%d", n->root, a->id, gen);
-  struct ov_overlay o = { l->dirs, l->n, up, wk, a->readonly };
+  int *fds = NULL;
+  size_t nfds = 0;
+  if (ov_layers_mount (n, l, &fds, &nfds, err) < 0)
+    return -1;
+  struct ov_overlay o = { NULL, nfds, up, wk, a->readonly, fds };
   int mfd = ov_overlay_build (&o, err);
+  for (size_t i = 0; i < nfds; i++)
+    close (fds[i]);
+  free (fds);
   struct stat st;
   if (mfd >= 0 && fstat (mfd, &st) < 0)
     {

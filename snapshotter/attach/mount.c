@@ -32,6 +32,13 @@ set_str (int fs, const char *key, const char *val, ov_error_t *err)
 static int
 set_lowers (int fs, const struct ov_overlay *o, ov_error_t *err)
 {
+  if (o->lower_fds)
+    {
+      for (size_t i = 0; i < o->nlowers; i++)
+        if (fsconfig (fs, FSCONFIG_SET_FD, "lowerdir+", NULL, o->lower_fds[i]) < 0)
+          return ov_error (err, errno, "overlay lower %zu (a mount of the node cache)", i + 1);
+      return 0;
+    }
   bool plus = true;
   for (size_t i = 0; i < o->nlowers && plus; i++)
     if (fsconfig (fs, FSCONFIG_SET_STRING, "lowerdir+", o->lowers[i], 0) < 0)

@@ -19,6 +19,7 @@ struct ov_overlay
   const char *upper;
   const char *work;
   bool readonly; /* a read-only mount (overlay needs an upper or two lowers) */
+  const int *lower_fds; /* instead of lowers: mount fds (lowerdir+ by FSCONFIG_SET_FD) */
 };
 
 /* A detached overlay mount; returns its fd (close it after moving it). */
