@@ -141,7 +141,10 @@ att_build_overlay (struct ov_node *n, const struct ov_attachment *a, int gen,
   size_t nfds = 0;
   if (ov_layers_mount (n, l, &fds, &nfds, err) < 0)
     return -1;
-  struct ov_overlay o = { NULL, nfds, up, wk, a->readonly, fds };
+  /* images mounted as lowers are file systems of their own: xino=on gives
+   * every file the overlay's st_dev (what holders are found by) and unique
+   * inode numbers; a joined stack (metacopy) already spends the bits */
+  struct ov_overlay o = { NULL, nfds, up, wk, a->readonly, fds, !l->metacopy };
   int mfd = ov_overlay_build (&o, err);
   for (size_t i = 0; i < nfds; i++)
     close (fds[i]);

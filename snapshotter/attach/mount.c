@@ -83,6 +83,8 @@ ov_overlay_build (const struct ov_overlay *o, ov_error_t *err)
   if (set_str (fs, "index", "off", err) < 0 || set_str (fs, "redirect_dir", "off", err) < 0
       || set_str (fs, "metacopy", "off", err) < 0)
     return -1;
+  if (o->xino && set_str (fs, "xino", "on", err) < 0)
+    return -1;
   if (fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
     return ov_error (err, errno, "create overlay");
   int mfd = fsmount (fs, FSMOUNT_CLOEXEC, o->readonly ? MOUNT_ATTR_RDONLY : 0);

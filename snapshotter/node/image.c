@@ -359,6 +359,8 @@ join_images (const int *fds, size_t n, const char *data_dir, ov_error_t *err)
       return fs_error (fs, err, errno, "overlay of images:", "lowerdir+");
   if (fsconfig (fs, FSCONFIG_SET_STRING, "datadir+", data_dir, 0) < 0
       || fsconfig (fs, FSCONFIG_SET_STRING, "metacopy", "on", 0) < 0
+      /* inode numbers of different images stay apart */
+      || fsconfig (fs, FSCONFIG_SET_STRING, "xino", "on", 0) < 0
       || fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
     return fs_error (fs, err, errno, "overlay of images on objects", data_dir);
   int mfd = fsmount (fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY);
