@@ -32,6 +32,8 @@ struct img
   struct ov_erofs *w;
   const char *loose_dir;
   bool metacopy;
+  bool delta;  /* writing what changed since a base */
+  bool linked; /* the delta touches a hard-link group: only a full image keeps its nlink */
   struct src **srcs;
   size_t nsrcs;
   struct link *links; /* open addressing on link_id, capacity a power of two */
@@ -182,6 +184,7 @@ add_entry (struct img *im, struct ov_erofs_node *dir, const struct ov_entry *e, 
            ov_error_t *err)
 {
   size_t namelen = strlen (e->name);
+  im->linked |= im->delta && e->link_id && e->type != OV_DIR;
   if (e->link_id && e->type != OV_DIR)
     {
       struct ov_erofs_node **slot = link_slot (im, e->link_id);
@@ -233,6 +236,14 @@ whiteout (struct img *im, struct ov_erofs_node *dir, const char *name, ov_error_
   return ov_erofs_add (im->w, dir, name, strlen (name), &m, err) ? 0 : -1;
 }
 
+/* Removing or replacing e may drop a name of a hard-link group (e itself,
+ * or anything below a directory that is not empty). */
+static bool
+touches_links (const struct ov_entry *e)
+{
+  return e->type == OV_DIR ? e->inodes > 0 : e->link_id != 0;
+}
+
 /* Entries of tree b that differ from tree a; entries only in a become
  * whiteouts. Directories in both with different contents recurse (an
  * image directory merges with the one below); a directory that replaced a
@@ -256,6 +267,7 @@ delta_dir (struct img *im, struct ov_erofs_node *dir, const struct ov_oid *a_tre
       int c = i == a.n ? 1 : j == b.n ? -1 : strcmp (a.e[i].name, b.e[j].name);
       if (c < 0)
         {
+          im->linked |= touches_links (&a.e[i]);
           r = whiteout (im, dir, a.e[i++].name, err);
           continue;
         }
@@ -284,40 +296,68 @@ delta_dir (struct img *im, struct ov_erofs_node *dir, const struct ov_oid *a_tre
       struct ov_entry xx = *x;
       xx.link_id = y->link_id;
       if (x->type == OV_DIR || y->type == OV_DIR || !entry_same (&xx, y))
-        r = add_entry (im, dir, y, y->type == OV_DIR, err);
+        {
+          im->linked |= touches_links (x);
+          r = add_entry (im, dir, y, y->type == OV_DIR, err);
+        }
     }
   tree_free (&a);
   tree_free (&b);
   return r;
 }
 
-int
-ov_image_write (struct ov_store *s, const struct ov_entry *root, const struct ov_oid *base_tree,
-                const char *loose_dir, int out_fd, bool *metacopy, ov_error_t *err)
+static void
+img_free (struct img *im)
 {
-  struct img im = { .s = s, .w = ov_erofs_new (), .loose_dir = loose_dir };
-  ov_erofs_set_verify (im.w, verify, &im);
+  for (size_t i = 0; i < im->nsrcs; i++)
+    {
+      if (im->srcs[i]->hashing)
+        ov_hasher_free (&im->srcs[i]->h);
+      ov_blob_loc_release (&im->srcs[i]->loc);
+      free (im->srcs[i]);
+    }
+  free (im->srcs);
+  free (im->links);
+  ov_erofs_free (im->w);
+}
+
+/* Lays out the image in memory; *linked when a delta cannot be one. */
+static int
+img_build (struct img *im, const struct ov_entry *root, const struct ov_oid *base_tree,
+           ov_error_t *err)
+{
+  ov_erofs_set_verify (im->w, verify, im);
+  im->delta = base_tree != NULL;
   struct ov_erofs_meta m;
   meta_of (root, &m);
   cleanup_free struct ov_erofs_xattr *xv = xattrs_of (root, NULL, 0, &m.nxattrs);
   m.xattrs = xv;
-  int r = ov_erofs_set_root (im.w, &m, err);
-  if (r == 0)
-    r = base_tree ? delta_dir (&im, ov_erofs_root (im.w), base_tree, &root->oid, err)
-                  : add_tree (&im, ov_erofs_root (im.w), &root->oid, err);
+  if (ov_erofs_set_root (im->w, &m, err) < 0)
+    return -1;
+  return base_tree ? delta_dir (im, ov_erofs_root (im->w), base_tree, &root->oid, err)
+                   : add_tree (im, ov_erofs_root (im->w), &root->oid, err);
+}
+
+int
+ov_image_write (struct ov_store *s, const struct ov_entry *root, const struct ov_oid *base_tree,
+                const char *loose_dir, int out_fd, bool *metacopy, bool *full, ov_error_t *err)
+{
+  *full = base_tree == NULL;
+  struct img im = { .s = s, .w = ov_erofs_new (), .loose_dir = loose_dir };
+  int r = img_build (&im, root, base_tree, err);
+  if (r == 0 && im.linked)
+    {
+      /* a hard link's other names would come from the image below, a
+       * separate inode: the whole tree instead (nothing is written yet) */
+      img_free (&im);
+      im = (struct img){ .s = s, .w = ov_erofs_new (), .loose_dir = loose_dir };
+      r = img_build (&im, root, NULL, err);
+      *full = true;
+    }
   if (r == 0)
     r = ov_erofs_write (im.w, out_fd, err);
-  for (size_t i = 0; i < im.nsrcs; i++)
-    {
-      if (im.srcs[i]->hashing)
-        ov_hasher_free (&im.srcs[i]->h);
-      ov_blob_loc_release (&im.srcs[i]->loc);
-      free (im.srcs[i]);
-    }
-  free (im.srcs);
-  free (im.links);
-  ov_erofs_free (im.w);
   *metacopy = im.metacopy;
+  img_free (&im);
   return r;
 }
 

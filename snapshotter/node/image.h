@@ -29,9 +29,12 @@
 /* Writes the image of root (delta over base_tree when not NULL) to out_fd.
  * loose_dir: the store's directory of loose objects, or NULL (big contents
  * are then copied in). *metacopy says whether the image has metacopy
- * entries. */
+ * entries, *full whether it holds the whole tree: a delta that touches a
+ * hard-link group is written whole (the group's other names would come
+ * from the image below, another inode). */
 int ov_image_write (struct ov_store *s, const struct ov_entry *root, const struct ov_oid *base_tree,
-                    const char *loose_dir, int out_fd, bool *metacopy, ov_error_t *err);
+                    const char *loose_dir, int out_fd, bool *metacopy, bool *full,
+                    ov_error_t *err);
 
 /* Mounts images (paths, top first) detached; with data_dir set, joins them
  * under a read-only overlay with that data-only lower. Returns in fds the

@@ -181,9 +181,14 @@ write_layer (struct ov_node *n, const struct ov_snapshot *snap, const struct ov_
   if (ifd < 0)
     return ov_error (err, errno, "create %s/%s/image", n->root, tmp);
   cleanup_free char *loose = ov_store_loose_dir (n->store);
-  bool metacopy = false;
-  if (ov_image_write (n->store, &snap->root, base, loose, ifd, &metacopy, err) < 0)
+  bool metacopy = false, full = true;
+  if (ov_image_write (n->store, &snap->root, base, loose, ifd, &metacopy, &full, err) < 0)
     return -1;
+  if (full)
+    {
+      base = NULL;
+      depth = 0;
+    }
   if (sync && fsync (ifd) < 0)
     return ov_error (err, errno, "sync %s/%s/image", n->root, tmp);
   char bhex[OV_OID_STR] = "-", boot[64];

@@ -317,7 +317,12 @@ test_expect_success "$RT_PREREQ" 'two containers attaching the same volume share
 	mount_lowerdirs s2 /srv >lower.2 &&
 	test -s lower.1 &&
 	test_cmp lower.1 lower.2 &&
-	! grep -v "^lowerdir+\{0,1\}=$OVSNAP_ROOT/cache/layers/" lower.1 &&
+	for st in "$OVSNAP_ROOT"/attach/*/state; do
+		python3 -c "import json, sys; print(json.load(open(sys.argv[1]))[\"layers\"])" "$st" || return 1
+	done >layers.used &&
+	test_line_count = 2 layers.used &&
+	test "$(sort -u layers.used | wc -l)" = 1 &&
+	test -f "$OVSNAP_ROOT/cache/layers/$(cat layers.1)/image" &&
 	rt_exec s1 cat /srv/d/s >actual &&
 	rt_exec s2 cat /srv/d/s >>actual &&
 	printf "s\ns\n" >expect &&
