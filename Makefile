@@ -20,7 +20,7 @@ ENGINE_DIRS := lib erofs s3 store tree node capture attach maint
 ENGINE := util error fault hash dir file proc progress pool record oidset \
 	erofs erofs-write \
 	s3 s3-xfer s3-xml s3-ops s3-multipart \
-	store store-local pack \
+	store store-local store-s3 pack \
 	tree snapshot changeset diff volume path xattr edit \
 	node layer image materialize uring trash \
 	ingest sandbox manifest put \
@@ -29,7 +29,8 @@ ENGINE := util error fault hash dir file proc progress pool record oidset \
 SRC_DIRS := $(addprefix snapshotter/,$(ENGINE_DIRS) cli)
 INCLUDES := $(addprefix -I,$(SRC_DIRS))
 vpath %.c $(SRC_DIRS)
-CLI := ovsnap cli-util cli-volume cli-put cli-get cli-ls cli-edit cli-diff cli-maint cli-attach
+CLI := ovsnap cli-util cli-volume cli-put cli-get cli-ls cli-edit cli-diff cli-maint cli-attach \
+	cli-snapshots snapdb ctree
 
 HOOK := ovsnap-hook oci
 HOOK_BIN ?= runtime-hook/ovsnap-hook
@@ -40,7 +41,7 @@ EROFS_FROM_DIR ?= tests/helpers/erofs-from-dir
 # (snapshotter/grpc) and the Snapshots service (snapshotter/containerd), with protobuf-c code
 # generated at build time from Debian's containerd API sources (nothing generated is committed).
 SNAPD_BIN ?= snapshotter/ovsnap-snapshotter
-SNAPD := grpc-msg grpc-pb grpc-server snapdb layers-dir snapshots filter service main
+SNAPD := grpc-msg grpc-pb grpc-server snapdb layers-dir layers-tree ctree snapshots filter service main
 SNAPD_DIRS := snapshotter/grpc snapshotter/containerd
 vpath %.c $(SNAPD_DIRS)
 GOSRC ?= /usr/share/gocode/src
@@ -86,6 +87,8 @@ $(PROTO_DIR)/%.pb-c.o: $(PROTO_DIR)/%.pb-c.c
 	$(CC) $(CFLAGS) -I$(PROTO_DIR) -c -o $@ $<
 
 $(SNAPD_OBJS): INCLUDES += $(addprefix -I,$(SNAPD_DIRS)) -I$(PROTO_DIR)
+# ovsnap snapshots ls reads the daemon's records (snapdb.c, ctree.c)
+$(B)/cli-snapshots.o: INCLUDES += -Isnapshotter/containerd
 $(SNAPD_OBJS): | $(PROTO_DIR)/.stamp
 
 proto: $(PROTO_DIR)/.stamp

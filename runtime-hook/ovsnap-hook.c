@@ -23,10 +23,13 @@
 #include <sys/wait.h>
 
 static const char usage[] =
-  "usage: ovsnap-hook [--root DIR] [createRuntime|prestart|poststart|poststop] < STATE\n"
+  "usage: ovsnap-hook [--root DIR] [--store s3://BUCKET[/PREFIX]] [createRuntime|prestart|poststart|poststop] < STATE\n"
+  "--store defaults to $OVSNAP_STORE (endpoint and credentials from AWS_*).\n"
   "An OCI runtime hook (see README: Containers). Volumes come from the bundle's\n"
   "annotations: org.ovsnap.volumes=NAME:/path[:ro],... org.ovsnap.commit-interval=SECONDS\n"
   "org.ovsnap.commit-on-exit=true|false org.ovsnap.create-if-missing=true|false\n";
+
+static const char *store_url; /* --store or $OVSNAP_STORE */
 
 struct sock_ctx
 {
@@ -191,7 +194,7 @@ create_runtime (struct ov_node *n, const struct ov_oci_state *st, ov_error_t *er
       ov_error_free (&e);
     }
   cleanup_free char *log = xasprintf ("%s/agents/%s.log", n->root, st->id);
-  struct ov_agent a = { n->root, st->id, st->pid, cfg.interval, cfg.commit_on_exit, sock };
+  struct ov_agent a = { n->root, st->id, st->pid, cfg.interval, cfg.commit_on_exit, sock, store_url };
   r = spawn_agent (&a, log, err);
   if (sock >= 0)
     close (sock);
@@ -273,10 +276,13 @@ main (int argc, char **argv)
   if (root == NULL || root[0] == '\0')
     root = "/var/lib/ovsnap";
   const char *stage = NULL;
+  store_url = getenv ("OVSNAP_STORE");
   for (int i = 1; i < argc; i++)
     {
       if (strcmp (argv[i], "--root") == 0 && i + 1 < argc)
         root = argv[++i];
+      else if (strcmp (argv[i], "--store") == 0 && i + 1 < argc)
+        store_url = argv[++i];
       else if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0)
         {
           fputs (usage, stdout);
@@ -317,7 +323,7 @@ main (int argc, char **argv)
   if (stage == NULL)
     stage = "";
   struct ov_node *n = NULL;
-  r = ov_node_open_store (&n, root, NULL, OV_STORE_CREATE, &err);
+  r = ov_node_open_store (&n, root, store_url, OV_STORE_CREATE, &err);
   if (r == 0 && (strcmp (stage, "createRuntime") == 0 || strcmp (stage, "prestart") == 0))
     {
       r = ov_store_lock (n->store, false, &err);

@@ -87,21 +87,6 @@ agent_done() {
 	grep -q -e "container $1 stopped" -e "^[^ ]* agent: " -e "cleanup: " "$log"
 }
 
-# wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds; fail after SECONDS
-wait_for() {
-	local -; set +x
-	local secs=$1 end
-	shift
-	end=$(($(date +%s%N) + secs * 1000000000))
-	while :; do
-		"$@" && return 0
-		[ "$(date +%s%N)" -ge "$end" ] && break
-		sleep 0.1
-	done
-	echo "wait_for: still failing after ${secs}s: $*" >&7
-	return 1
-}
-
 # rt_gone ID: the runtime no longer knows container ID
 rt_gone() { ! rt state "$1" >/dev/null 2>&1; }
 

@@ -614,3 +614,18 @@ tree_manifest() {
 	    print("hardlinks: " + " = ".join(repr(x) for x in g))
 	EOF
 }
+
+# wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds; fail after SECONDS
+wait_for() {
+	local -; set +x
+	local secs=$1 end
+	shift
+	end=$(($(date +%s%N) + secs * 1000000000))
+	while :; do
+		"$@" && return 0
+		[ "$(date +%s%N)" -ge "$end" ] && break
+		sleep 0.1
+	done
+	echo "wait_for: still failing after ${secs}s: $*" >&7
+	return 1
+}

@@ -32,7 +32,7 @@ snaps() { ctr_ snapshots --snapshotter ovsnap "$@"; }
 # snapd_start [ENV=VALUE...]: the daemon in the background, its output appended to $SD/log
 snapd_start() {
 	mkdir -p "$SD" &&
-	{ env "$@" "$OVSNAP_SNAPSHOTTER" --root "$SD_ROOT" --address "$SD_SOCK" --debug \
+	{ env "$@" "$OVSNAP_SNAPSHOTTER" ${SD_LAYERS:---layers dir} --root "$SD_ROOT" --address "$SD_SOCK" --debug \
 		>>"$SD/log" 2>&1 5>&- 6>&- 7>&- 8>&- & echo $! >"$SD/pid"; } &&
 	wait_for 10 test -S "$SD_SOCK" &&
 	wait_for 10 gc list
@@ -430,9 +430,13 @@ test_expect_success H2,CONTAINERD 'ctr snapshots rm: refused for a parent, works
 	! snaps ls | grep c-base
 '
 
+c_snapshots_gone_() { ! gc list | grep -q "/c-\\(base\\|view\\)\""; }
+
 test_expect_success H2,CONTAINERD,BUSYBOX,STATIC_CC 'ctr image import --snapshotter ovsnap; ctr run --snapshotter ovsnap writes a file and exits 0' '
 	container_setup &&
 	image_build &&
+	# containerd removes the snapshots rm-ed above from its backend in its own gc, after ctr returns
+	wait_for 30 c_snapshots_gone_ &&
 	gc list "kind==committed" >committed.before &&
 	ctr_ image import --snapshotter ovsnap image.tar >import.out &&
 	gc list "kind==committed" >committed &&
@@ -443,7 +447,12 @@ test_expect_success H2,CONTAINERD,BUSYBOX,STATIC_CC 'ctr image import --snapshot
 	test_cmp expect out
 '
 
+# the rootfs snapshot of the ctr run above, which containerd removes asynchronously
+run_rootfs_gone_() { ! gc list | grep -q "/ovsnap-t3300-$$\""; }
+
 test_expect_success H2,CONTAINERD,BUSYBOX,STATIC_CC 'kill -9 of the daemon, restart: containerd runs the image again' '
+	# the rootfs of the last run goes in the garbage collection of containerd, after ctr returns
+	wait_for 30 run_rootfs_gone_ &&
 	gc list | sort >before &&
 	snapd_kill9 &&
 	snapd_start &&

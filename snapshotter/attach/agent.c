@@ -329,7 +329,7 @@ ov_agent_run (const struct ov_agent *a)
 {
   struct ov_node *n;
   ov_error_t err = NULL;
-  if (ov_node_open_store (&n, a->root, NULL, 0, &err) < 0)
+  if (ov_node_open_store (&n, a->root, a->store, 0, &err) < 0)
     {
       logf_ ("agent: %s%s", err->msg, "");
       return 1;

@@ -25,6 +25,7 @@ struct ov_agent
   int interval;          /* seconds between background commits; 0: none */
   bool commit_on_exit;
   int listen_fd;         /* control socket, or -1 */
+  const char *store;     /* NULL, or the remote store's URL (s3://) */
 };
 
 /* Runs until the container exits; returns an exit status. */

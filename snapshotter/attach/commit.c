@@ -37,6 +37,7 @@ struct commit_ctx
   struct ov_change *change;
   uint64_t nlinks;
   struct manifest_job *mj;
+  uint64_t link_offset; /* applied to change: commit_edit may run again onto a newer head */
 };
 
 static int
@@ -44,7 +45,8 @@ commit_edit (struct ov_store *s, const struct ov_snapshot *head, struct ov_entry
              uint64_t *next_link_id, void *ctx, ov_error_t *err)
 {
   struct commit_ctx *c = ctx;
-  change_renumber_links (c->change, head->next_link_id - 1);
+  change_renumber_links (c->change, head->next_link_id - 1 - c->link_offset);
+  c->link_offset = head->next_link_id - 1;
   *next_link_id = head->next_link_id + c->nlinks;
   bool gone;
   ov_trace ("commit: head loaded");
@@ -163,8 +165,9 @@ commit_before_head (const struct ov_snapshot *snap, void *ctx, ov_error_t *err)
     return -1;
   char hex[OV_OID_STR];
   oid_hex (&snap->id, hex);
+  /* a second call (the head merged again onto a newer one) renames the first's */
+  cleanup_free char *tmp = j->pending[0] ? xstrdup (j->pending) : xasprintf ("%s.tmp", j->name);
   snprintf (j->pending, sizeof j->pending, "%s.%s", j->name, hex);
-  cleanup_free char *tmp = xasprintf ("%s.tmp", j->name);
   if (renameat (j->afd, tmp, j->afd, j->pending) < 0 || fsync (j->afd) < 0)
     {
       j->pending[0] = '\0';
@@ -187,7 +190,7 @@ commit_locked (struct ov_store *s, struct ov_attachment *a, int afd, const char 
   ov_trace ("commit: manifest loaded");
   struct ov_ingest_opts opts = { .upper = true, .prev = &m->prev, .next = &m->next,
                                  .dirfds = &m->dirfds };
-  struct commit_ctx c = { &m->change, 1, NULL };
+  struct commit_ctx c = { &m->change, 1, NULL, 0 };
   int r = ov_fail_err ("commit-ingest", err);
   if (r == 0)
     r = ov_ingest (s, AT_FDCWD, up, &opts, &c.nlinks, &m->change, NULL, err);
@@ -280,6 +283,7 @@ att_commit_held (struct ov_node *n, struct ov_attachment *a, int afd, int lock, 
   struct commit_job job = { s, a, afd, lock, upper, message };
   struct ov_buf res = { 0 };
   ov_trace ("commit: locked");
+  ov_sandbox_allow_network (s->be->remote); /* the worker writes the store itself */
   int r = ov_sandbox_run (upper, commit_worker, &job, &res, err);
   ov_trace ("commit: worker done");
   buf_put (&res, "", 1);

@@ -18,6 +18,7 @@ struct item
   bool remote_given;
   bool contents;
   uint64_t nlinks;
+  uint64_t link_offset; /* applied to change: put_edit may run again onto a newer head */
 };
 
 static void
@@ -90,21 +91,29 @@ put_apply (struct ov_store *s, const struct ov_entry *root, struct item *it,
   size_t n = 0;
   if (put_slot (s, root, it, &comps, &n, err) < 0)
     return -1;
-  change_renumber_links (&it->change, link_offset);
+  change_renumber_links (&it->change, link_offset - it->link_offset);
+  it->link_offset = link_offset;
   struct ov_change top = { .op = OV_CH_DIR, .keep_meta = true };
   struct ov_change *slot = n ? change_at (&top, comps, n) : &top;
+  /* the item's change is lent to the slot and taken back after: on a store
+   * without compare-and-swap the edit may run again onto a newer head */
   char *name = slot->name;
   slot->name = NULL;
   change_free (slot);
+  struct ov_change lent = it->change;
   *slot = it->change;
-  free (slot->name);
   slot->name = name;
-  memset (&it->change, 0, sizeof it->change);
   if (n == 0)
     slot->keep_meta = true; /* the volume root keeps its own metadata */
   free (comps);
   bool gone;
   int r = changeset_apply (s, root, &top, out, &gone, err);
+  name = slot->name;
+  it->change = *slot;
+  it->change.name = lent.name;
+  it->change.keep_meta = lent.keep_meta;
+  memset (slot, 0, sizeof *slot);
+  slot->name = name;
   change_free (&top);
   return r;
 }

@@ -40,6 +40,20 @@ static const char *const allowed[] = {
   "getcwd", "close_range",
 };
 
+/* for a remote store (ov_sandbox_allow_network) */
+static const char *const network[] = {
+  "socket", "connect", "getsockopt", "setsockopt", "getsockname", "getpeername", "sendto",
+  "recvfrom", "sendmsg", "recvmsg", "shutdown", "socketpair", "eventfd2", "epoll_create1",
+  "epoll_ctl", "epoll_wait", "epoll_pwait", "select", "pselect6", "bind",
+};
+static bool allow_network;
+
+void
+ov_sandbox_allow_network (bool on)
+{
+  allow_network = on;
+}
+
 static void
 on_sigsys (int sig UNUSED, siginfo_t *si, void *uc_)
 {
@@ -134,6 +148,12 @@ ov_sandbox_enter (ov_error_t *err)
   for (size_t i = 0; r == 0 && i < ARRAY_SIZE (allowed); i++)
     {
       int nr = seccomp_syscall_resolve_name (allowed[i]);
+      if (nr != __NR_SCMP_ERROR)
+        r = seccomp_rule_add (ctx, SCMP_ACT_ALLOW, nr, 0);
+    }
+  for (size_t i = 0; r == 0 && allow_network && i < ARRAY_SIZE (network); i++)
+    {
+      int nr = seccomp_syscall_resolve_name (network[i]);
       if (nr != __NR_SCMP_ERROR)
         r = seccomp_rule_add (ctx, SCMP_ACT_ALLOW, nr, 0);
     }

@@ -13,6 +13,8 @@
 #include "error.h"
 #include "util.h"
 
+#include <stdbool.h>
+
 /* Runs fn in a sandboxed child; what fn appends to `result` comes back to
  * the caller, and so does its error. With `view` (an absolute directory),
  * the child has its own mount namespace where view is read-only, nodev,
@@ -24,6 +26,9 @@ int ov_sandbox_run (const char *view, int (*fn) (void *ctx, struct ov_buf *resul
  * what fn does after this (freeing memory) it does not wait for, and fn's
  * own return value is then ignored. Elsewhere: does nothing. */
 void ov_sandbox_reply (const struct ov_buf *result);
+/* Workers started after this also get the socket calls an HTTP client
+ * makes (a remote store, S3, is written by the worker itself). */
+void ov_sandbox_allow_network (bool on);
 /* Installs the filter in the calling (single-threaded) process. */
 int ov_sandbox_enter (ov_error_t *err);
 

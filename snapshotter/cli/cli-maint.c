@@ -27,7 +27,7 @@ cli_gc (struct cli *c, int argc, char **argv, ov_error_t *err)
     return i == -1 ? 0 : -1;
   if (argc != i)
     return cli_usage_error (&gc_opts, "gc", err, "gc takes no arguments"), -1;
-  if (ov_node_open_store (&c->node, c->root, NULL, OV_STORE_CREATE, err) < 0)
+  if (ov_node_open_store (&c->node, c->root, c->store_url, OV_STORE_CREATE, err) < 0)
     return -1;
   c->store = c->node->store;
   struct ov_gc_result res;
@@ -91,6 +91,8 @@ cli_fsck (struct cli *c, int argc, char **argv, ov_error_t *err)
     {
       struct json_object *o = json_object_new_object ();
       json_object_object_add (o, "volumes", json_object_new_int64 (res.volumes));
+      json_object_object_add (o, "containerd_snapshots",
+                              json_object_new_int64 (res.containerd_snapshots));
       json_object_object_add (o, "snapshots", json_object_new_int64 (res.snapshots));
       json_object_object_add (o, "trees", json_object_new_int64 (res.trees));
       json_object_object_add (o, "objects", json_object_new_int64 (res.objects));

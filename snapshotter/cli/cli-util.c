@@ -12,7 +12,7 @@ cli_open_store (struct cli *c, ov_error_t *err)
 {
   if (c->store)
     return 0;
-  if (ov_node_open_store (&c->node, c->root, NULL, OV_STORE_CREATE, err) < 0)
+  if (ov_node_open_store (&c->node, c->root, c->store_url, OV_STORE_CREATE, err) < 0)
     return -1;
   c->store = c->node->store;
   /* Shared: every command may run beside others; gc waits for them. */
@@ -27,7 +27,10 @@ cli_print_help (const char *verb, const struct cli_opts *o)
     printf ("\n%s", o->help);
   printf ("\ncommon options:\n"
           "  --json        machine-readable output on stdout\n"
-          "  --root DIR    store root (default $OVSNAP_ROOT or /var/lib/ovsnap)\n"
+          "  --root DIR    store root (default $OVSNAP_ROOT or /var/lib/ovsnap); with\n"
+          "                --store, this node's caches and attachments\n"
+          "  --store URL   s3://BUCKET[/PREFIX] (default $OVSNAP_STORE): a bucket shared\n"
+          "                by many nodes; endpoint and credentials from AWS_*\n"
           "  -h, --help    this help\n"
           "\nexit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 busy, 5 no space,\n"
           "            6 corrupt store\n");
@@ -56,12 +59,13 @@ cli_parse (struct cli *c, int argc, char **argv, const char *verb, const struct 
   size_t n = 0;
   while (in && in[n].name)
     n++;
-  struct option *lo = xcalloc (n + 4, sizeof *lo);
+  struct option *lo = xcalloc (n + 5, sizeof *lo);
   if (n)
     memcpy (lo, in, n * sizeof *lo);
   lo[n] = (struct option){ "json", no_argument, NULL, 0x100 };
   lo[n + 1] = (struct option){ "root", required_argument, NULL, 0x101 };
   lo[n + 2] = (struct option){ "help", no_argument, NULL, 'h' };
+  lo[n + 3] = (struct option){ "store", required_argument, NULL, 0x102 };
   cleanup_free char *so = xasprintf (":h%s", shortopts ? shortopts : "");
   optind = 0;
   opterr = 0;
@@ -72,6 +76,8 @@ cli_parse (struct cli *c, int argc, char **argv, const char *verb, const struct 
         c->json = true;
       else if (opt == 0x101)
         c->root = optarg;
+      else if (opt == 0x102)
+        c->store_url = optarg;
       else if (opt == 'h')
         {
           cli_print_help (verb, o);

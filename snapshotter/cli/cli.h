@@ -14,6 +14,7 @@
 struct cli
 {
   const char *root;
+  const char *store_url;  /* --store or $OVSNAP_STORE: s3://BUCKET[/PREFIX]; NULL: local at root */
   bool json;
   struct ov_node *node;   /* this machine's caches and attachments */
   struct ov_store *store; /* node->store */
@@ -60,6 +61,7 @@ int cli_umount (struct cli *c, int argc, char **argv, ov_error_t *err);
 int cli_status (struct cli *c, int argc, char **argv, ov_error_t *err);
 int cli_gc (struct cli *c, int argc, char **argv, ov_error_t *err);
 int cli_fsck (struct cli *c, int argc, char **argv, ov_error_t *err);
+int cli_snapshots (struct cli *c, int argc, char **argv, ov_error_t *err);
 
 /* getopt_long over argv with --json/--root/--help added to `longopts`
  * (which must end with a zero entry and leave room for 3 more). Returns

@@ -29,16 +29,19 @@ static const struct
   { "status", cli_status, "attachments: volume, directory, snapshot, dirty or clean" },
   { "gc", cli_gc, "remove objects no snapshot references" },
   { "fsck", cli_fsck, "verify every record and object in the store" },
+  { "snapshots", cli_snapshots, "ls: the containerd snapshots of an ovsnap-snapshotter root" },
 };
 
 static void
 usage (FILE *f)
 {
-  fprintf (f, "usage: ovsnap [--root DIR] [--json] COMMAND [ARGS]\n\ncommands:\n");
+  fprintf (f, "usage: ovsnap [--root DIR] [--store s3://BUCKET[/PREFIX]] [--json] COMMAND [ARGS]\n\ncommands:\n");
   for (size_t i = 0; i < ARRAY_SIZE (verbs); i++)
     fprintf (f, "  %-9s %s\n", verbs[i].name, verbs[i].summary);
   fprintf (f, "\n`ovsnap COMMAND --help` describes each command.\n"
               "The store is $OVSNAP_ROOT, or /var/lib/ovsnap; --root DIR overrides both.\n"
+              "--store (or $OVSNAP_STORE) puts the store in an S3 bucket shared by many nodes;\n"
+              "--root is then this node's caches and attachments.\n"
               "\nexit codes: 0 ok, 1 error, 2 usage, 3 not found (volume, snapshot or path),\n"
               "            4 volume busy, 5 no space (inode limit or disk), 6 corrupt store\n");
 }
@@ -50,6 +53,7 @@ main (int argc, char **argv)
   struct cli c = { .root = getenv ("OVSNAP_ROOT") };
   if (c.root == NULL || c.root[0] == '\0')
     c.root = "/var/lib/ovsnap";
+  c.store_url = getenv ("OVSNAP_STORE");
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; i++)
     {
@@ -59,6 +63,10 @@ main (int argc, char **argv)
         c.root = argv[++i];
       else if (strncmp (argv[i], "--root=", 7) == 0)
         c.root = argv[i] + 7;
+      else if (strcmp (argv[i], "--store") == 0 && i + 1 < argc)
+        c.store_url = argv[++i];
+      else if (strncmp (argv[i], "--store=", 8) == 0)
+        c.store_url = argv[i] + 8;
       else if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0)
         {
           usage (stdout);

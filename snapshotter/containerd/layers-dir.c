@@ -64,11 +64,12 @@ ov_disk_usage (const char *path, struct ov_usage *u, ov_error_t *err)
 }
 
 static int
-dir_commit (struct ov_layers *l, uint64_t id, const char *upper, struct ov_usage *u,
-            ov_error_t *err)
+dir_commit (struct ov_layers *l, uint64_t id, uint64_t parent, const char *upper,
+            struct ov_usage *u, ov_error_t *err)
 {
   (void) l;
   (void) id;
+  (void) parent;
   return ov_disk_usage (upper, u, err);
 }
 
@@ -95,7 +96,8 @@ dir_close (struct ov_layers *l)
   free (l);
 }
 
-static const struct ov_layers_ops dir_ops = { dir_commit, dir_lower, dir_remove, dir_close };
+static const struct ov_layers_ops dir_ops = { dir_commit, dir_lower, dir_remove, dir_close,
+                                              NULL, NULL, NULL, NULL, NULL };
 
 struct ov_layers *
 ov_layers_dir_new (const char *root)

@@ -11,6 +11,8 @@
 
 #include "error.h"
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct ov_usage
@@ -27,14 +29,35 @@ struct ov_layers_ops
    * being committed: take its content and measure it. After this the
    * upper is read-only: it may stay in place (dirs) or be dropped once
    * the content is stored (trees). */
-  int (*commit) (struct ov_layers *l, uint64_t id, const char *upper, struct ov_usage *u,
-                 ov_error_t *err);
+  /* parent: the committed parent's id, 0 for none. Returns 1 if the
+   * content is stored elsewhere: the upper may go once the commit is
+   * recorded (trees); 0 if the upper stays as the lower (dirs). */
+  int (*commit) (struct ov_layers *l, uint64_t id, uint64_t parent, const char *upper,
+                 struct ov_usage *u, ov_error_t *err);
   /* The directory to use as a lower for committed snapshot id, absolute
    * and short (128 of them must fit a page of mount options). malloc'd. */
   char *(*lower) (struct ov_layers *l, uint64_t id);
   /* Committed snapshot id is gone for good. */
   int (*remove) (struct ov_layers *l, uint64_t id, ov_error_t *err);
   void (*close) (struct ov_layers *l);
+  /* The rest may be NULL (layers-dir.c). */
+  /* The whole stack of lowers for a snapshot on committed id, top first
+   * (malloc'd): 1 if given, 0 if the chain's lower()s are the stack. */
+  int (*lowers) (struct ov_layers *l, uint64_t id, char ***dirs, size_t *n, ov_error_t *err);
+  /* True if committed id needs no s/<id> directory. */
+  bool (*owns) (struct ov_layers *l, uint64_t id);
+  /* Committed snapshot id (recorded) carries chain id chainid: remember
+   * the layer under it, for other nodes and namespaces. */
+  void (*ref) (struct ov_layers *l, uint64_t id, const char *chainid);
+  /* The remote-snapshotter shortcut: if the layer chainid names is held,
+   * on parent (0: none), make it committed snapshot id (before its record
+   * is written) and return 1; 0 if not held. */
+  int (*shortcut) (struct ov_layers *l, uint64_t id, uint64_t parent, const char *chainid,
+                   struct ov_usage *u, ov_error_t *err);
+  /* Drops what interrupted commits and removes left: committed(id) says
+   * which ids are committed snapshots now. */
+  int (*reconcile) (struct ov_layers *l, bool (*committed) (uint64_t id, void *ctx), void *ctx,
+                    ov_error_t *err);
 };
 
 struct ov_layers
@@ -45,6 +68,10 @@ struct ov_layers
 
 /* Plain overlay directories below root. */
 struct ov_layers *ov_layers_dir_new (const char *root);
+/* ovsnap trees in a store, lowers from the node cache at node_root
+ * (layers-tree.c); committed snapshots from before stay directories. */
+int ov_layers_tree_new (struct ov_layers **out, const char *root, const char *node_root,
+                        const char *store_url, ov_error_t *err);
 
 /* du of a tree (no symlink followed, each inode once), as containerd's
  * fs.DiskUsage counts it: st_blocks * 512 and the number of inodes. */

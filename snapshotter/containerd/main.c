@@ -23,6 +23,7 @@ usage (FILE *f)
 {
   fprintf (f,
            "usage: ovsnap-snapshotter [--root DIR] [--address SOCKET] [--debug]\n"
+           "                          [--layers tree|dir] [--node DIR] [--store URL]\n"
            "\n"
            "containerd proxy snapshotter: serves containerd.services.snapshots.v1.Snapshots\n"
            "(gRPC over HTTP/2) on the unix socket SOCKET, snapshots below DIR.\n"
@@ -30,6 +31,10 @@ usage (FILE *f)
            "  --root DIR        snapshots and metadata (default " DEFAULT_ROOT ")\n"
            "  --address SOCKET  the socket (default " DEFAULT_ADDRESS ")\n"
            "  --debug           log every call, not only the failed ones\n"
+           "  --layers tree     committed snapshots as ovsnap trees in the store (default);\n"
+           "                    dir: plain directories below DIR\n"
+           "  --node DIR        the node (cache of lowers, shared with volumes; default DIR/node)\n"
+           "  --store URL       the store (default: the node's local store)\n"
            "\n"
            "Exit status: 0 stopped by SIGTERM/SIGINT; 1 error; 2 usage; 4 the root or the\n"
            "socket is in use by another daemon; 6 damaged metadata.\n");
@@ -97,10 +102,14 @@ int
 main (int argc, char **argv)
 {
   const char *root = DEFAULT_ROOT, *address = DEFAULT_ADDRESS;
+  struct ov_sn_opts sopts = { .trees = true };
   static const struct option opts[] = {
     { "root", required_argument, NULL, 'r' },
     { "address", required_argument, NULL, 'a' },
     { "debug", no_argument, NULL, 'd' },
+    { "layers", required_argument, NULL, 'l' },
+    { "node", required_argument, NULL, 'n' },
+    { "store", required_argument, NULL, 's' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -116,6 +125,20 @@ main (int argc, char **argv)
         break;
       case 'd':
         debug = true;
+        break;
+      case 'l':
+        if (strcmp (optarg, "tree") != 0 && strcmp (optarg, "dir") != 0)
+          {
+            usage (stderr);
+            return OV_EUSAGE;
+          }
+        sopts.trees = strcmp (optarg, "tree") == 0;
+        break;
+      case 'n':
+        sopts.node_root = optarg;
+        break;
+      case 's':
+        sopts.store_url = optarg;
         break;
       case 'h':
         usage (stdout);
@@ -146,7 +169,7 @@ main (int argc, char **argv)
   int rc = 0;
   if (sfd < 0)
     rc = ov_error (&err, errno, "signalfd");
-  else if (ov_snapshotter_open (&sn, root, &err) < 0)
+  else if (ov_snapshotter_open_ex (&sn, root, &sopts, &err) < 0)
     rc = -1;
   else if (mkdir_parent (address) < 0)
     rc = ov_error (&err, errno, "create the directory of %s", address);

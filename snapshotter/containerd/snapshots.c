@@ -98,6 +98,14 @@ fs_path (struct ov_snapshotter *sn, uint64_t id, const char *what)
   return xasprintf ("%s/s/%llu/%s", sn->root, (unsigned long long) id, what);
 }
 
+static void
+free_lowers (char **dirs, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    free (dirs[i]);
+  free (dirs);
+}
+
 /* s/<id> with fs (0755, owned like the parent's root) and, for an active
  * snapshot, work; durable before the record that names it. */
 static int
@@ -117,7 +125,13 @@ make_dir (struct ov_snapshotter *sn, uint64_t id, enum ov_snap_kind kind, uint64
     return ov_error (err, errno, "create %s/%s/work", sn->root, d);
   if (parent)
     {
-      cleanup_free char *lower = sn->layers->ops->lower (sn->layers, parent);
+      char **dirs = NULL;
+      size_t nd = 0;
+      int r = sn->layers->ops->lowers ? sn->layers->ops->lowers (sn->layers, parent, &dirs, &nd, err) : 0;
+      if (r < 0)
+        return -1;
+      cleanup_free char *lower = r && nd ? xstrdup (dirs[0]) : sn->layers->ops->lower (sn->layers, parent);
+      free_lowers (dirs, nd);
       struct stat st;
       if (stat (lower, &st) < 0)
         return ov_error (err, errno, "stat the parent's root %s", lower);
@@ -141,25 +155,41 @@ opt (struct ov_mount *m, char *o)
   m->options[m->n_options++] = o;
 }
 
-static void
-mounts_of (struct ov_snapshotter *sn, const struct ov_snap *s, struct ov_mount *m)
+static int
+mounts_of (struct ov_snapshotter *sn, const struct ov_snap *s, struct ov_mount *m, ov_error_t *err)
 {
   *m = (struct ov_mount){ 0 };
+  char **dirs = NULL;
+  size_t nd = 0;
+  int given = 0;
+  if (s->parent && sn->layers->ops->lowers)
+    {
+      given = sn->layers->ops->lowers (sn->layers, s->parent, &dirs, &nd, err);
+      if (given < 0)
+        return ov_error_prefix (err, "snapshot \"%s\": the parent's layers", s->key);
+      if (given && nd == 0)
+        {
+          free_lowers (dirs, nd);
+          return ov_error (err, 0, "snapshot \"%s\": the parent has no layer", s->key);
+        }
+    }
   if (s->parent == 0)
     {
       m->type = xstrdup ("bind");
       m->source = fs_path (sn, s->id, "fs");
       opt (m, xstrdup (s->kind == OV_SNAP_VIEW ? "ro" : "rw"));
       opt (m, xstrdup ("rbind"));
-      return;
+      return 0;
     }
-  if (s->kind != OV_SNAP_ACTIVE && ov_snapdb_get (&sn->db, s->parent)->parent == 0)
+  if (s->kind != OV_SNAP_ACTIVE
+      && (given ? nd == 1 : ov_snapdb_get (&sn->db, s->parent)->parent == 0))
     {
       m->type = xstrdup ("bind");
-      m->source = sn->layers->ops->lower (sn->layers, s->parent);
+      m->source = given ? xstrdup (dirs[0]) : sn->layers->ops->lower (sn->layers, s->parent);
       opt (m, xstrdup ("ro"));
       opt (m, xstrdup ("rbind"));
-      return;
+      free_lowers (dirs, nd);
+      return 0;
     }
   m->type = xstrdup ("overlay");
   m->source = xstrdup ("overlay");
@@ -173,7 +203,14 @@ mounts_of (struct ov_snapshotter *sn, const struct ov_snap *s, struct ov_mount *
     }
   struct ov_buf b = { 0 };
   buf_put (&b, "lowerdir=", 9);
-  for (uint64_t p = s->parent; p; p = ov_snapdb_get (&sn->db, p)->parent)
+  for (size_t i = 0; i < nd; i++)
+    {
+      if (i)
+        buf_u8 (&b, ':');
+      buf_put (&b, dirs[i], strlen (dirs[i]));
+    }
+  free_lowers (dirs, nd);
+  for (uint64_t p = given ? 0 : s->parent; p; p = ov_snapdb_get (&sn->db, p)->parent)
     {
       cleanup_free char *lower = sn->layers->ops->lower (sn->layers, p);
       if (p != s->parent)
@@ -182,9 +219,60 @@ mounts_of (struct ov_snapshotter *sn, const struct ov_snap *s, struct ov_mount *
     }
   buf_u8 (&b, '\0');
   opt (m, (char *) b.data);
+  return 0;
 }
 
 /* --- the operations ----------------------------------------------------------------------- */
+
+/* The remote-snapshotter protocol: the layer chainid names is in the store
+ * already: it becomes a committed snapshot at once, named chainid (or
+ * "chainid@ID" when another namespace took that name), with the Prepare's
+ * labels (containerd finds it by its label and parent), and the Prepare
+ * answers AlreadyExists. 0 if the layer is not held: unpack as usual. */
+static int
+shortcut (struct ov_snapshotter *sn, const char *key, const struct ov_snap *p, const char *chainid,
+          const struct ov_label_in *labels, size_t n_labels, ov_error_t *err)
+{
+  uint64_t id = sn->db.max_id + 1;
+  struct ov_usage u;
+  int r = sn->layers->ops->shortcut (sn->layers, id, p ? p->id : 0, chainid, &u, err);
+  if (r <= 0)
+    return r < 0 ? ov_error_prefix (err, "snapshot \"%s\"", key) : 0;
+  ov_fault ("shortcut-stored");
+  struct ov_snap *c = xcalloc (1, sizeof *c);
+  c->id = id;
+  c->kind = OV_SNAP_COMMITTED;
+  c->key = ov_snapdb_find (&sn->db, chainid)
+               ? xasprintf ("%s@%llu", chainid, (unsigned long long) id)
+               : xstrdup (chainid);
+  c->parent = p ? p->id : 0;
+  c->created = c->updated = now_ns ();
+  c->size = u.size;
+  c->inodes = u.inodes;
+  set_labels (c, labels, n_labels);
+  if (ov_snapdb_put (&sn->db, c, err) < 0)
+    {
+      sn->layers->ops->remove (sn->layers, id, NULL);
+      ov_snap_free (c);
+      return ov_error_prefix (err, "snapshot \"%s\"", key);
+    }
+  return FAIL (err, ALREADY_EXISTS,
+               "snapshot \"%s\": layer %s is in the store: committed as \"%s\"", key, chainid,
+               c->key);
+}
+
+/* The chain id a committed snapshot stands for: its snapshot.ref label, or
+ * the last component of its name when that is a chain id (what containerd
+ * names the layers it unpacks). */
+static const char *
+chain_id_of (const struct ov_snap *s)
+{
+  const char *ref = ov_snap_label (s, OV_SNAP_REF_LABEL);
+  if (ref)
+    return ref;
+  const char *slash = strrchr (s->key, '/');
+  return slash ? slash + 1 : s->key;
+}
 
 int
 ov_sn_create (struct ov_snapshotter *sn, enum ov_snap_kind kind, const char *key,
@@ -208,6 +296,16 @@ ov_sn_create (struct ov_snapshotter *sn, enum ov_snap_kind kind, const char *key
                      "snapshot \"%s\": parent \"%s\" is %s, not a committed snapshot", key, parent,
                      ov_snap_kind_name (p->kind));
     }
+  const char *ref = NULL;
+  for (size_t i = 0; i < n_labels; i++)
+    if (strcmp (labels[i].key, OV_SNAP_REF_LABEL) == 0)
+      ref = labels[i].value;
+  if (kind == OV_SNAP_ACTIVE && ref && sn->layers->ops->shortcut)
+    {
+      int r = shortcut (sn, key, p, ref, labels, n_labels, err);
+      if (r != 0)
+        return -1;
+    }
   struct ov_snap *s = xcalloc (1, sizeof *s);
   s->id = sn->db.max_id + 1;
   s->kind = kind;
@@ -223,7 +321,12 @@ ov_sn_create (struct ov_snapshotter *sn, enum ov_snap_kind kind, const char *key
   if (ov_snapdb_put (&sn->db, s, err) < 0)
     goto fail;
   ov_fault ("prepare-recorded");
-  mounts_of (sn, s, m);
+  if (mounts_of (sn, s, m, err) < 0)
+    {
+      /* recorded: containerd may ask Mounts again, or Remove it */
+      ov_mount_free (m);
+      return -1;
+    }
   return 0;
 fail:
   ov_error_prefix (err, "snapshot \"%s\"", key);
@@ -241,7 +344,11 @@ ov_sn_mounts (struct ov_snapshotter *sn, const char *key, struct ov_mount *m, ov
   if (s->kind == OV_SNAP_COMMITTED)
     return FAIL (err, FAILED_PRECONDITION,
                  "snapshot \"%s\": committed: only an active snapshot or a view has mounts", key);
-  mounts_of (sn, s, m);
+  if (mounts_of (sn, s, m, err) < 0)
+    {
+      ov_mount_free (m);
+      return -1;
+    }
   return 0;
 }
 
@@ -262,7 +369,8 @@ ov_sn_commit (struct ov_snapshotter *sn, const char *name, const char *key,
                  ov_snap_kind_name (a->kind));
   cleanup_free char *upper = fs_path (sn, a->id, "fs");
   struct ov_usage u;
-  if (sn->layers->ops->commit (sn->layers, a->id, upper, &u, err) < 0)
+  int stored = sn->layers->ops->commit (sn->layers, a->id, a->parent, upper, &u, err);
+  if (stored < 0)
     return ov_error_prefix (err, "commit \"%s\"", key);
   ov_fault ("commit-stored");
   struct ov_snap *c = ov_snap_dup (a);
@@ -277,6 +385,16 @@ ov_sn_commit (struct ov_snapshotter *sn, const char *name, const char *key,
     {
       ov_snap_free (c);
       return ov_error_prefix (err, "commit \"%s\"", key);
+    }
+  ov_fault ("commit-recorded");
+  if (sn->layers->ops->ref)
+    sn->layers->ops->ref (sn->layers, c->id, chain_id_of (c));
+  if (stored > 0)
+    {
+      /* the content is in the store: the upper goes (or Cleanup takes it) */
+      char d[24];
+      snprintf (d, sizeof d, "%llu", (unsigned long long) c->id);
+      remove_dir (sn, d, NULL);
     }
   return 0;
 }
@@ -385,7 +503,10 @@ sweep_one (int dirfd, const char *name, unsigned char type, void *ctx)
   struct sweep *w = ctx;
   char *end;
   unsigned long long id = strtoull (name, &end, 10);
-  if (*end == '\0' && name[0] >= '1' && name[0] <= '9' && ov_snapdb_get (&w->sn->db, id))
+  struct ov_snap *s = *end == '\0' && name[0] >= '1' && name[0] <= '9'
+                         ? ov_snapdb_get (&w->sn->db, id) : NULL;
+  if (s && !(s->kind == OV_SNAP_COMMITTED && w->sn->layers->ops->owns
+             && w->sn->layers->ops->owns (w->sn->layers, id)))
     return 0;
   if (remove_dir (w->sn, name, w->err) < 0)
     w->r = -1;
@@ -402,10 +523,19 @@ reap_one (int dirfd, const char *name, unsigned char type, void *ctx)
   return 0;
 }
 
+static bool
+is_committed (uint64_t id, void *ctx)
+{
+  struct ov_snap *s = ov_snapdb_get (ctx, id);
+  return s && s->kind == OV_SNAP_COMMITTED;
+}
+
 int
 ov_sn_cleanup (struct ov_snapshotter *sn, ov_error_t *err)
 {
   struct sweep w = { sn, err, 0 };
+  if (sn->layers->ops->reconcile && sn->layers->ops->reconcile (sn->layers, is_committed, &sn->db, err) < 0)
+    return -1;
   if (ov_dir_each_at (sn->rootfd, "s", false, sweep_one, &w) < 0)
     return ov_error (err, errno, "read %s/s", sn->root);
   if (ov_dir_each_at (sn->rootfd, "trash", true, reap_one, &w) < 0)
@@ -432,6 +562,13 @@ mkdir_p (const char *path)
 
 int
 ov_snapshotter_open (struct ov_snapshotter **out, const char *root, ov_error_t *err)
+{
+  return ov_snapshotter_open_ex (out, root, NULL, err);
+}
+
+int
+ov_snapshotter_open_ex (struct ov_snapshotter **out, const char *root,
+                        const struct ov_sn_opts *o, ov_error_t *err)
 {
   if (root[0] != '/')
     return ov_error_set (err, OV_EUSAGE, 0, "root %s: not an absolute path", root);
@@ -474,7 +611,14 @@ ov_snapshotter_open (struct ov_snapshotter **out, const char *root, ov_error_t *
     }
   if (ov_snapdb_open (&sn->db, sn->rootfd, sn->root, err) < 0)
     goto fail;
-  sn->layers = ov_layers_dir_new (sn->root);
+  if (o && o->trees)
+    {
+      cleanup_free char *node = o->node_root ? xstrdup (o->node_root) : xasprintf ("%s/node", sn->root);
+      if (ov_layers_tree_new (&sn->layers, sn->root, node, o->store_url, err) < 0)
+        goto fail;
+    }
+  else
+    sn->layers = ov_layers_dir_new (sn->root);
   if (ov_sn_cleanup (sn, err) < 0)
     goto fail;
   *out = sn;

@@ -39,6 +39,20 @@ struct ov_snapshotter
  * what an interrupted Prepare, Commit or Remove left (directories no record
  * owns, the trash). */
 int ov_snapshotter_open (struct ov_snapshotter **out, const char *root, ov_error_t *err);
+/* Where committed snapshots live: trees false: plain directories
+ * (layers-dir.c); true: ovsnap trees in the store at store_url (NULL: the
+ * node's local store), lowers from the node cache at node_root (NULL:
+ * <root>/node). */
+struct ov_sn_opts
+{
+  bool trees;
+  const char *node_root, *store_url;
+};
+int ov_snapshotter_open_ex (struct ov_snapshotter **out, const char *root,
+                            const struct ov_sn_opts *o, ov_error_t *err);
+
+/* containerd's remote-snapshotter label: the chain id of the layer a Prepare unpacks */
+#define OV_SNAP_REF_LABEL "containerd.io/snapshot.ref" 
 void ov_snapshotter_close (struct ov_snapshotter *sn);
 
 struct ov_label_in

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 int
@@ -133,4 +134,27 @@ ov_read_file_at (int dirfd, const char *path, struct ov_buf *out, size_t limit)
       return -1;
     }
   return ov_read_fd (fd, out, limit);
+}
+
+int
+ov_lock_at (int dirfd, const char *name, bool exclusive)
+{
+  char path[PATH_MAX];
+  if (snprintf (path, sizeof path, "locks/%s", name) >= (int) sizeof path)
+    {
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+  int fd = openat (dirfd, path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return -1;
+  while (flock (fd, exclusive ? LOCK_EX : LOCK_SH) < 0)
+    if (errno != EINTR)
+      {
+        int e = errno;
+        close (fd);
+        errno = e;
+        return -1;
+      }
+  return fd;
 }

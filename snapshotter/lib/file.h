@@ -21,6 +21,9 @@ int ov_replace_file (int dirfd, const char *path, const char *tmpdir, const void
  * path that failed. */
 int ov_open_dir_with (const char *root, bool create, const char *const *dirs, size_t n,
                       const char **failed);
+/* An advisory lock (flock) on dirfd/locks/NAME, created if missing, held
+ * until the returned fd is closed; -1 with errno. */
+int ov_lock_at (int dirfd, const char *name, bool exclusive);
 /* A whole file descriptor into out (at most limit bytes, else EFBIG). */
 int ov_read_fd (int fd, struct ov_buf *out, size_t limit);
 /* A whole regular file beneath dirfd (no symlink followed). */

@@ -167,6 +167,7 @@ ov_fsck (struct ov_store *s, void (*problem) (const char *msg, void *ctx), void 
       missing (&p, OV_TREE_OBJ, &reach.trees, &trees);
       missing (&p, OV_SNAPSHOT_REC, &reach.snapshots, &snaps);
       res->volumes = reach.volumes;
+      res->containerd_snapshots = reach.ctr_roots;
       res->snapshots = snaps.n;
       res->trees = trees.n;
       res->objects = blobs.n;

@@ -63,7 +63,8 @@ trash_tmp (int dirfd, const char *name, unsigned char type UNUSED, void *ctx)
 /* Node cache: layers no attachment uses, and half-built layers left by
  * a crash, go to the trash; then the trash is emptied. */
 static int
-sweep_cache (struct ov_node *node, struct ov_gc_result *res, ov_error_t *err)
+sweep_cache (struct ov_node *node, const struct ov_oid *more, size_t nmore,
+             struct ov_gc_result *res, ov_error_t *err)
 {
   struct ov_oid *trees = NULL;
   size_t n = 0;
@@ -77,7 +78,14 @@ sweep_cache (struct ov_node *node, struct ov_gc_result *res, ov_error_t *err)
       ov_error_free (err);
     }
   else
-    r = ov_layers_evict (node, trees, n, &res->layers_evicted, err);
+    {
+      /* and what containerd snapshots stand on (their mounts are containerd's) */
+      trees = xrealloc (trees, (n + nmore + 1) * sizeof *trees);
+      if (nmore)
+        memcpy (trees + n, more, nmore * sizeof *trees);
+      n += nmore;
+      r = ov_layers_evict (node, trees, n, &res->layers_evicted, err);
+    }
   free (trees);
   /* half-built layers a crash left */
   ov_dir_each_at (node->fd, "cache/tmp", true, trash_tmp, node);
@@ -119,9 +127,11 @@ ov_gc (struct ov_node *node, struct ov_gc_result *res, ov_error_t *err)
   if (ret == 0)
     ret = sweep (s, OV_BLOB, &r.blobs, &res->objects_removed, &res->bytes_freed,
                  &res->objects_kept, err);
-  ov_reach_free (&r);
+  if (ret == 0)
+    ret = ov_reach_drop_stale_refs (s, &r, err);
   ov_fault ("gc-after-objects");
   if (ret == 0)
-    ret = sweep_cache (node, res, err);
+    ret = sweep_cache (node, r.ctr_trees, r.ctr_roots, res, err);
+  ov_reach_free (&r);
   return ret;
 }

@@ -19,6 +19,7 @@ int ov_gc (struct ov_node *node, struct ov_gc_result *res, ov_error_t *err);
 struct ov_fsck_result
 {
   uint64_t volumes, snapshots, trees, objects;
+  uint64_t containerd_snapshots; /* committed snapshots of ovsnap-snapshotter daemons */
   uint64_t garbage_objects, garbage_bytes; /* unreferenced: gc removes them */
   uint64_t problems;
 };

@@ -10,6 +10,10 @@ struct ov_reach
 {
   struct ov_oidset snapshots, trees, blobs;
   size_t volumes;
+  /* containerd snapshots (containerd/roots/..., written by ovsnap-snapshotter):
+   * how many, and their root trees (the node cache keeps their layers) */
+  size_t ctr_roots;
+  struct ov_oid *ctr_trees;
   /* fsck: called for each problem and the walk goes on; gc: NULL, and the
    * first problem stops it (never delete on a partial view). */
   void (*problem) (const char *msg, void *ctx);
@@ -18,6 +22,10 @@ struct ov_reach
 };
 
 int ov_reach_mark (struct ov_store *s, struct ov_reach *r, ov_error_t *err);
+/* "<snapshot hex>\n", the containerd records' body */
+int ov_reach_parse_oid_line (const uint8_t *p, size_t n, struct ov_oid *out);
+/* gc: drops containerd/refs/ records whose snapshot r did not mark. */
+int ov_reach_drop_stale_refs (struct ov_store *s, const struct ov_reach *r, ov_error_t *err);
 void ov_reach_free (struct ov_reach *r);
 
 #endif

@@ -4,8 +4,10 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/sysmacros.h>
+#include <linux/loop.h>
 #include <linux/mount.h>
 
 #define OVL_XATTR "trusted.overlay."
@@ -372,15 +374,79 @@ fs_error (int fs, ov_error_t *err, int e, const char *what, const char *obj)
   return ov_error (err, e, "%s %s%s%s", what, obj, n > 0 ? ": " : "", n > 0 ? msg : "");
 }
 
+/* A read-only loop device over the image, detached by the kernel when its
+ * last mount goes (autoclear); returns its open fd, its name in dev. */
+static int
+loop_attach (const char *path, char *dev, size_t devlen, ov_error_t *err)
+{
+  cleanup_close int img = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (img < 0)
+    return ov_error (err, errno, "open image %s", path);
+  cleanup_close int ctl = open ("/dev/loop-control", O_RDWR | O_CLOEXEC);
+  if (ctl < 0)
+    return ov_error (err, errno, "open /dev/loop-control for %s", path);
+  /* another process may take the free device first: try again */
+  for (int tries = 0; tries < 16; tries++)
+    {
+      int nr = ioctl (ctl, LOOP_CTL_GET_FREE);
+      if (nr < 0)
+        return ov_error (err, errno, "find a free loop device for %s", path);
+      snprintf (dev, devlen, "/dev/loop%d", nr);
+      int fd = open (dev, O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        return ov_error (err, errno, "open %s for %s", dev, path);
+      struct loop_config c = { .fd = img, .block_size = 0 };
+      c.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
+      if (ioctl (fd, LOOP_CONFIGURE, &c) == 0)
+        return fd;
+      int e = errno;
+      close (fd);
+      if (e != EBUSY)
+        return ov_error (err, e, "attach %s to %s", path, dev);
+    }
+  return ov_error (err, EBUSY, "attach %s to a loop device: every free one was taken", path);
+}
+
+static int
+fsopen_image (const char *source, ov_error_t *err)
+{
+  int fs = fsopen ("erofs", FSOPEN_CLOEXEC);
+  if (fs < 0)
+    return ov_error (err, errno, "fsopen erofs for %s", source);
+  /* ro: a read-only loop device refuses a writer */
+  if (fsconfig (fs, FSCONFIG_SET_STRING, "source", source, 0) < 0
+      || fsconfig (fs, FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0
+      || fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+    {
+      int e = errno;
+      fs_error (fs, err, e, "mount image", source);
+      close (fs);
+      errno = e;
+      return -1;
+    }
+  return fs;
+}
+
+/* File-backed (no loop device) where the image's file system can back a
+ * mount (it needs read_folio: ext4, xfs, btrfs...); tmpfs cannot
+ * (ENOTBLK), so there the image goes through a loop device. */
 static int
 mount_image (const char *path, ov_error_t *err)
 {
-  cleanup_close int fs = fsopen ("erofs", FSOPEN_CLOEXEC);
+  cleanup_close int fs = fsopen_image (path, err);
+  if (fs < 0 && errno == ENOTBLK)
+    {
+      ov_error_free (err);
+      char dev[64];
+      cleanup_close int loop = loop_attach (path, dev, sizeof dev, err);
+      if (loop < 0)
+        return -1;
+      fs = fsopen_image (dev, err);
+      if (fs < 0)
+        return ov_error_prefix (err, "image %s", path);
+    }
   if (fs < 0)
-    return ov_error (err, errno, "fsopen erofs for %s", path);
-  if (fsconfig (fs, FSCONFIG_SET_STRING, "source", path, 0) < 0
-      || fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-    return fs_error (fs, err, errno, "mount image", path);
+    return -1;
   int mfd = fsmount (fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY);
   if (mfd < 0)
     return ov_error (err, errno, "fsmount image %s", path);
@@ -397,12 +463,14 @@ join_images (const int *fds, size_t n, const char *data_dir, ov_error_t *err)
   for (size_t i = 0; i < n; i++)
     if (fsconfig (fs, FSCONFIG_SET_FD, "lowerdir+", NULL, fds[i]) < 0)
       return fs_error (fs, err, errno, "overlay of images:", "lowerdir+");
-  if (fsconfig (fs, FSCONFIG_SET_STRING, "datadir+", data_dir, 0) < 0
-      || fsconfig (fs, FSCONFIG_SET_STRING, "metacopy", "on", 0) < 0
-      /* inode numbers of different images stay apart */
-      || fsconfig (fs, FSCONFIG_SET_STRING, "xino", "on", 0) < 0
-      || fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+  if (data_dir
+      && (fsconfig (fs, FSCONFIG_SET_STRING, "datadir+", data_dir, 0) < 0
+          || fsconfig (fs, FSCONFIG_SET_STRING, "metacopy", "on", 0) < 0))
     return fs_error (fs, err, errno, "overlay of images on objects", data_dir);
+  /* inode numbers of different images stay apart */
+  if (fsconfig (fs, FSCONFIG_SET_STRING, "xino", "on", 0) < 0
+      || fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+    return fs_error (fs, err, errno, "overlay of images", data_dir ? data_dir : "");
   int mfd = fsmount (fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY);
   if (mfd < 0)
     return ov_error (err, errno, "fsmount overlay of images");
@@ -410,9 +478,10 @@ join_images (const int *fds, size_t n, const char *data_dir, ov_error_t *err)
 }
 
 int
-ov_image_mount (char *const *images, size_t n, const char *data_dir, int **fds, size_t *nfds,
-                ov_error_t *err)
+ov_image_mount (char *const *images, size_t n, const char *data_dir, bool join, int **fds,
+                size_t *nfds, ov_error_t *err)
 {
+  join = data_dir || (join && n > 1);
   int *v = xcalloc (n + 1, sizeof *v);
   size_t k = 0;
   int r = 0;
@@ -421,7 +490,7 @@ ov_image_mount (char *const *images, size_t n, const char *data_dir, int **fds, 
       r = -1;
   if (r < 0)
     k--;
-  if (r == 0 && data_dir)
+  if (r == 0 && join)
     {
       int j = join_images (v, n, data_dir, err);
       for (size_t i = 0; i < k; i++)

@@ -36,11 +36,11 @@ int ov_image_write (struct ov_store *s, const struct ov_entry *root, const struc
                     const char *loose_dir, int out_fd, bool *metacopy, bool *full,
                     ov_error_t *err);
 
-/* Mounts images (paths, top first) detached; with data_dir set, joins them
- * under a read-only overlay with that data-only lower. Returns in fds the
- * mounts an overlay takes as lowers, top first (*nfds of them; the
- * caller closes them). */
-int ov_image_mount (char *const *images, size_t n, const char *data_dir, int **fds, size_t *nfds,
-                    ov_error_t *err);
+/* Mounts images (paths, top first) detached; with data_dir set (or join
+ * and several images), joins them under a read-only overlay (with that
+ * data-only lower). Returns in fds the mounts an overlay takes as lowers,
+ * top first (*nfds of them; the caller closes them). */
+int ov_image_mount (char *const *images, size_t n, const char *data_dir, bool join, int **fds,
+                    size_t *nfds, ov_error_t *err);
 
 #endif

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 void
@@ -53,10 +54,13 @@ struct info
 };
 
 /* info: "base <hex>|-\ndepth <n>\nboot <boot id>\nmeta 0|1\n"; a layer
- * without its image (a tree of an older ovsnap) is no layer. */
+ * without its image (a tree of an older ovsnap) is no layer, nor is one
+ * with metacopy entries when the store keeps no loose objects here (the
+ * node now serves another store: S3). */
 static int
-read_info (int rootfd, const struct ov_oid *tree, struct info *in)
+read_info (struct ov_node *n, const struct ov_oid *tree, struct info *in)
 {
+  int rootfd = n->fd;
   char hex[OV_OID_STR], path[PATH_MAX], buf[160];
   oid_hex (tree, hex);
   snprintf (path, sizeof path, "cache/layers/%s/image", hex);
@@ -66,10 +70,10 @@ read_info (int rootfd, const struct ov_oid *tree, struct info *in)
   cleanup_close int fd = openat (rootfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return -1;
-  ssize_t n = read_all (fd, buf, sizeof buf - 1);
-  if (n <= 0)
+  ssize_t len = read_all (fd, buf, sizeof buf - 1);
+  if (len <= 0)
     return -1;
-  buf[n] = '\0';
+  buf[len] = '\0';
   char b[OV_OID_STR + 8], boot[64], now[64];
   int meta;
   if (sscanf (buf, "base %44s\ndepth %d\nboot %63s\nmeta %d\n", b, &in->depth, boot, &meta) != 4
@@ -79,16 +83,22 @@ read_info (int rootfd, const struct ov_oid *tree, struct info *in)
   snprintf (path, sizeof path, "cache/layers/%s/synced", hex);
   if (strcmp (boot, now) != 0 && faccessat (rootfd, path, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
     return -1;
+  if (meta)
+    {
+      cleanup_free char *loose = ov_store_loose_dir (n->store);
+      if (loose == NULL)
+        return -1;
+    }
   in->metacopy = meta;
   in->has_base = strcmp (b, "-") != 0;
   return in->has_base ? oid_parse (b, &in->base) : 0;
 }
 
 static bool
-layer_exists (int rootfd, const struct ov_oid *tree, int *depth)
+layer_exists (struct ov_node *n, const struct ov_oid *tree, int *depth)
 {
   struct info in;
-  if (read_info (rootfd, tree, &in) < 0)
+  if (read_info (n, tree, &in) < 0)
     return false;
   if (depth)
     *depth = in.depth;
@@ -104,7 +114,7 @@ chain (struct ov_node *n, const struct ov_oid *top, struct ov_layers *out, ov_er
       struct info in;
       char hex[OV_OID_STR];
       oid_hex (&cur, hex);
-      if (read_info (n->fd, &cur, &in) < 0)
+      if (read_info (n, &cur, &in) < 0)
         return ov_error_set (err, OV_ECORRUPT, 0, "cache layer %s/cache/layers/%s is damaged",
                              n->root, hex);
       out->images = xrealloc (out->images, (out->n + 1) * sizeof *out->images);
@@ -245,10 +255,10 @@ ov_layers_get (struct ov_node *n, const struct ov_snapshot *snap, const struct o
   if (lock < 0)
     return -1;
   int r = 0;
-  if (!layer_exists (rootfd, &snap->root.oid, NULL))
+  if (!layer_exists (n, &snap->root.oid, NULL))
     {
       int bdepth = -1;
-      bool delta = base && !oid_eq (base, &snap->root.oid) && layer_exists (rootfd, base, &bdepth)
+      bool delta = base && !oid_eq (base, &snap->root.oid) && layer_exists (n, base, &bdepth)
                    && bdepth + 1 < OV_LAYER_HARD_DEPTH;
       r = build (n, snap, delta ? base : NULL, delta ? bdepth + 1 : 0, err);
     }
@@ -282,7 +292,64 @@ ov_layers_mount (struct ov_node *n, const struct ov_layers *l, int **fds, size_t
     return ov_error_set (err, OV_ECORRUPT, 0,
                          "cache layers of %s name loose objects, but the store keeps none here",
                          n->root);
-  return ov_image_mount (l->images, l->n, loose, fds, nfds, err);
+  return ov_image_mount (l->images, l->n, loose, false, fds, nfds, err);
+}
+
+static bool
+is_mount_root (int dirfd, const char *path)
+{
+  struct statx stx;
+  return statx (dirfd, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx) == 0
+         && (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)
+         && (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+int
+ov_layers_mount_dir (struct ov_node *n, const struct ov_layers *l, char **dir, ov_error_t *err)
+{
+  char hex[OV_OID_STR], rel[PATH_MAX];
+  oid_hex (&l->trees[0], hex);
+  snprintf (rel, sizeof rel, "cache/mnt/%s", hex);
+  cleanup_free char *lname = xasprintf ("layer.%s", hex);
+  cleanup_close int lock = ov_node_lock (n, lname, err);
+  if (lock < 0)
+    return -1;
+  if ((mkdirat (n->fd, "cache/mnt", 0700) < 0 && errno != EEXIST)
+      || (mkdirat (n->fd, rel, 0700) < 0 && errno != EEXIST))
+    return ov_error (err, errno, "create %s/%s", n->root, rel);
+  /* any mount there shows this tree (what it is named by): keep it */
+  if (!is_mount_root (n->fd, rel))
+    {
+      cleanup_free char *loose = l->metacopy ? ov_store_loose_dir (n->store) : NULL;
+      int *fds = NULL;
+      size_t nfds = 0;
+      if (l->metacopy && loose == NULL)
+        return ov_error_set (err, OV_ECORRUPT, 0, "cache layers of %s name loose objects, but the store keeps none here", n->root);
+      if (ov_image_mount (l->images, l->n, loose, true, &fds, &nfds, err) < 0)
+        return -1;
+      int r = move_mount (fds[0], "", n->fd, rel, MOVE_MOUNT_F_EMPTY_PATH);
+      int e = errno;
+      for (size_t i = 0; i < nfds; i++)
+        close (fds[i]);
+      free (fds);
+      if (r < 0)
+        return ov_error (err, e, "mount cache layer on %s/%s", n->root, rel);
+    }
+  *dir = xasprintf ("%s/%s", n->root, rel);
+  return 0;
+}
+
+/* The host mount of a layer (ov_layers_mount_dir) goes with it: detached,
+ * so what containers already mounted on it keeps working. */
+static void
+unmount_dir (struct ov_node *n, const char *name)
+{
+  char rel[PATH_MAX];
+  snprintf (rel, sizeof rel, "cache/mnt/%s", name);
+  cleanup_free char *abs = xasprintf ("%s/%s", n->root, rel);
+  while (is_mount_root (n->fd, rel) && umount2 (abs, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+    ;
+  unlinkat (n->fd, rel, AT_REMOVEDIR);
 }
 
 int
@@ -296,7 +363,7 @@ ov_layers_flatten (struct ov_node *n, const struct ov_snapshot *snap, ov_error_t
   if (lock < 0)
     return -1;
   int depth;
-  if (!layer_exists (rootfd, &snap->root.oid, &depth) || depth == 0)
+  if (!layer_exists (n, &snap->root.oid, &depth) || depth == 0)
     return 0;
   snprintf (tmp, sizeof tmp, "cache/tmp/%s.flat.%d.%lld", hex, getpid (), (long long) now_ns ());
   snprintf (final, sizeof final, "cache/layers/%s", hex);
@@ -312,22 +379,42 @@ ov_layers_flatten (struct ov_node *n, const struct ov_snapshot *snap, ov_error_t
 struct evict
 {
   struct ov_node *n;
-  const struct ov_layers *keep;
+  const struct ov_layers *chains; /* the kept layers and what they stand on */
+  const struct ov_oid *keep;
+  size_t nkeep;
   uint64_t *evicted;
 };
+
+static bool
+kept (const struct evict *e, const char *name)
+{
+  struct ov_oid id;
+  if (name[0] == '.' || oid_parse (name, &id) < 0)
+    return true;
+  for (size_t i = 0; i < e->chains->n; i++)
+    if (oid_eq (&e->chains->trees[i], &id))
+      return true;
+  for (size_t i = 0; i < e->nkeep; i++)
+    if (oid_eq (&e->keep[i], &id))
+      return true;
+  return false;
+}
 
 static int
 evict_one (int dfd, const char *name, unsigned char type UNUSED, void *ctx)
 {
   struct evict *e = ctx;
-  struct ov_oid id;
-  if (name[0] == '.' || oid_parse (name, &id) < 0)
-    return 0;
-  for (size_t i = 0; i < e->keep->n; i++)
-    if (oid_eq (&e->keep->trees[i], &id))
-      return 0;
-  if (remove_layer (e->n, dfd, name) == 0)
+  if (!kept (e, name) && remove_layer (e->n, dfd, name) == 0)
     (*e->evicted)++;
+  return 0;
+}
+
+static int
+unmount_one (int dfd UNUSED, const char *name, unsigned char type UNUSED, void *ctx)
+{
+  struct evict *e = ctx;
+  if (!kept (e, name))
+    unmount_dir (e->n, name);
   return 0;
 }
 
@@ -342,14 +429,16 @@ ov_layers_evict (struct ov_node *n, const struct ov_oid *keep, size_t nkeep, uin
   /* everything kept layers stand on is kept too */
   struct ov_layers all = { 0 };
   for (size_t i = 0; i < nkeep; i++)
-    if (layer_exists (rootfd, &keep[i], NULL))
+    if (layer_exists (n, &keep[i], NULL))
       {
         ov_error_t e = NULL;
         if (chain (n, &keep[i], &all, &e) < 0)
           ov_error_free (&e);
       }
-  struct evict e = { n, &all, evicted };
+  struct evict e = { n, &all, keep, nkeep, evicted };
   int r = ov_dir_each_at (rootfd, "cache/layers", false, evict_one, &e);
+  if (r == 0)
+    r = ov_dir_each_at (rootfd, "cache/mnt", true, unmount_one, &e);
   ov_layers_free (&all);
   return r < 0 ? ov_error (err, errno, "read %s/cache/layers", n->root) : 0;
 }

@@ -39,10 +39,17 @@ int ov_layers_get (struct ov_node *n, const struct ov_snapshot *snap, const stru
  * detached mount fds, top first, for the caller to close. */
 int ov_layers_mount (struct ov_node *n, const struct ov_layers *l, int **fds, size_t *nfds,
                      ov_error_t *err);
+/* The stack mounted read-only at a host directory, for a client that
+ * mounts lowers by path (containerd): <root>/cache/mnt/<tree>, one mount
+ * (a read-only overlay when the stack has several images or metacopy
+ * entries), made once per boot and detached when the layer is evicted.
+ * *dir malloc'd. */
+int ov_layers_mount_dir (struct ov_node *n, const struct ov_layers *l, char **dir,
+                         ov_error_t *err);
 /* Replace a deep stack's top layer by a full image of its tree. */
 int ov_layers_flatten (struct ov_node *n, const struct ov_snapshot *snap, ov_error_t *err);
 /* Layers neither in `keep` (held by attachments) nor below one of them:
- * their images unlinked. */
+ * their images unlinked, their host mounts (ov_layers_mount_dir) detached. */
 int ov_layers_evict (struct ov_node *n, const struct ov_oid *keep, size_t nkeep, uint64_t *evicted,
                      ov_error_t *err);
 

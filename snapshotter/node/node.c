@@ -29,11 +29,17 @@ int
 ov_node_open_store (struct ov_node **out, const char *root, const char *store_url, int flags,
                     ov_error_t *err)
 {
-  if (store_url)
-    return ov_error_set (err, OV_EUSAGE, 0, "store %s: only a local directory store is built in",
-                         store_url);
   struct ov_store *s;
-  if (ov_store_open (&s, root, flags, err) < 0)
+  if (store_url && *store_url)
+    {
+      /* the node's folders first: the store keeps its caches there */
+      if (ov_node_open (out, root, NULL, err) < 0)
+        return -1;
+      ov_node_close (*out);
+      if (ov_store_open_url (&s, store_url, root, err) < 0)
+        return -1;
+    }
+  else if (ov_store_open (&s, root, flags, err) < 0)
     return -1;
   if (ov_node_open (out, root, s, err) < 0)
     {
@@ -59,18 +65,9 @@ ov_node_close (struct ov_node *n)
 int
 ov_node_lock (struct ov_node *n, const char *name, ov_error_t *err)
 {
-  char path[PATH_MAX];
-  snprintf (path, sizeof path, "locks/%s", name);
-  int fd = openat (n->fd, path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int fd = ov_lock_at (n->fd, name, true);
   if (fd < 0)
-    return ov_error (err, errno, "lock %s/%s", n->root, path);
-  while (flock (fd, LOCK_EX) < 0)
-    if (errno != EINTR)
-      {
-        int e = errno;
-        close (fd);
-        return ov_error (err, e, "lock %s/%s", n->root, path);
-      }
+    return ov_error (err, errno, "lock %s/locks/%s", n->root, name);
   return fd;
 }
 

@@ -24,7 +24,8 @@ struct ov_node
 int ov_node_open (struct ov_node **out, const char *root, struct ov_store *store,
                   ov_error_t *err);
 /* The node at root and the store it serves, opened together (and closed
- * with it): store_url NULL is the local store sharing root; flags as
+ * with it): store_url NULL (or "") is the local store sharing root,
+ * "s3://BUCKET[/PREFIX]" a bucket (caches beneath root); flags as
  * ov_store_open's. What the CLI, the hook and the agent open. */
 int ov_node_open_store (struct ov_node **out, const char *root, const char *store_url, int flags,
                         ov_error_t *err);

@@ -148,18 +148,7 @@ static int
 local_lock (void *be, const char *name, bool exclusive)
 {
   struct local *l = be;
-  char path[PATH_MAX];
-  snprintf (path, sizeof path, "locks/%s", name);
-  int fd = openat (l->rootfd, path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return -1;
-  while (flock (fd, exclusive ? LOCK_EX : LOCK_SH) < 0)
-    if (errno != EINTR)
-      {
-        close (fd);
-        return -1;
-      }
-  return fd;
+  return ov_lock_at (l->rootfd, name, exclusive);
 }
 
 static void

@@ -71,15 +71,17 @@ raise_fd_limit (void)
     }
 }
 
-int
-ov_store_open (struct ov_store **out, const char *root, int flags, ov_error_t *err)
+static int
+store_open (struct ov_store **out, const char *root, const char *url, int flags, ov_error_t *err)
 {
   raise_fd_limit ();
   struct ov_store *s = xcalloc (1, sizeof *s);
   s->root = xstrdup (root);
   s->store_lock = -1;
   s->packs = ov_packs_new ();
-  if (ov_backend_local_open (s, root, flags & OV_STORE_CREATE, err) < 0)
+  if ((url ? ov_backend_s3_open (s, url, root, err)
+           : ov_backend_local_open (s, root, flags & OV_STORE_CREATE, err))
+      < 0)
     {
       ov_packs_free (s->packs);
       free (s->root);
@@ -88,6 +90,21 @@ ov_store_open (struct ov_store **out, const char *root, int flags, ov_error_t *e
     }
   *out = s;
   return 0;
+}
+
+int
+ov_store_open (struct ov_store **out, const char *root, int flags, ov_error_t *err)
+{
+  return store_open (out, root, NULL, flags, err);
+}
+
+int
+ov_store_open_url (struct ov_store **out, const char *url, const char *node_root,
+                   ov_error_t *err)
+{
+  if (strncmp (url, "s3://", 5) != 0)
+    return ov_error_set (err, OV_EUSAGE, 0, "store %s: use s3://BUCKET[/PREFIX]", url);
+  return store_open (out, node_root, url, 0, err);
 }
 
 struct ov_store *
@@ -626,15 +643,53 @@ int
 ov_store_put_named (struct ov_store *s, const char *key, const struct ov_buf *b, ov_error_t *err)
 {
   if (s->be->put_replace (s->be_data, key, b->data, b->len) < 0)
-    return ov_error (err, errno, "write %s", key);
+    return ov_error (err, errno, "write %s in %s", key, s->root);
   return 0;
+}
+
+int
+ov_store_get_named_rev (struct ov_store *s, const char *key, struct ov_buf *out,
+                        char rev[OV_REV_MAX], ov_error_t *err)
+{
+  rev[0] = '\0';
+  if (s->be->get_rev == NULL)
+    return ov_store_get_named (s, key, out, err);
+  out->len = 0;
+  if (s->be->get_rev (s->be_data, key, out, rev, OV_REV_MAX) < 0)
+    return ov_error (err, errno, "%s in %s", key, s->root);
+  return 0;
+}
+
+int
+ov_store_put_named_rev (struct ov_store *s, const char *key, const struct ov_buf *b,
+                        const char *base, char rev[OV_REV_MAX], ov_error_t *err)
+{
+  rev[0] = '\0';
+  if (s->be->put_rev == NULL)
+    return ov_store_put_named (s, key, b, err);
+  if (s->be->put_rev (s->be_data, key, b->data, b->len, base, rev, OV_REV_MAX) < 0)
+    return ov_error (err, errno, "write %s in %s", key, s->root);
+  return 0;
+}
+
+int
+ov_store_named_newer (struct ov_store *s, const char *key, const char *base, struct ov_buf *out,
+                      char rev[OV_REV_MAX], ov_error_t *err)
+{
+  if (s->be->newer_rev == NULL)
+    return 0;
+  out->len = 0;
+  int r = s->be->newer_rev (s->be_data, key, base, out, rev, OV_REV_MAX);
+  if (r < 0)
+    return ov_error (err, errno, "read %s in %s", key, s->root);
+  return r;
 }
 
 int
 ov_store_remove_named (struct ov_store *s, const char *key, ov_error_t *err)
 {
   if (s->be->remove (s->be_data, key) < 0)
-    return ov_error (err, errno, "remove %s", key);
+    return ov_error (err, errno, "remove %s in %s", key, s->root);
   return 0;
 }
 

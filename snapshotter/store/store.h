@@ -63,6 +63,19 @@ struct ov_backend
   /* optional: the local directory holding loose objects as ab/cdef..
    * (what the node cache's images redirect into), malloc'd; NULL if none */
   char *(*loose_dir) (void *be);
+  /* A store shared over the network (the commit worker then needs sockets). */
+  bool remote;
+  /* Optional, for a backend without compare-and-swap (S3), whose mutable
+   * records are immutable revisions, the newest one current (NULL: the
+   * record is replaced atomically and the lock serializes writers). rev
+   * names a revision. get_rev: the newest (-1 ENOENT if none or deleted);
+   * put_rev: a new one, newer than base (may be NULL); newer_rev: the
+   * newest one after base that another node wrote, 1 found, 0 none. */
+  int (*get_rev) (void *be, const char *key, struct ov_buf *out, char *rev, size_t revlen);
+  int (*put_rev) (void *be, const char *key, const void *p, size_t n, const char *base, char *rev,
+                  size_t revlen);
+  int (*newer_rev) (void *be, const char *key, const char *base, struct ov_buf *out, char *rev,
+                    size_t revlen);
 };
 
 struct ov_store
@@ -83,6 +96,10 @@ enum
 };
 
 int ov_store_open (struct ov_store **out, const char *root, int flags, ov_error_t *err);
+/* A remote store: url "s3://BUCKET[/PREFIX]", its caches and locks beneath
+ * node_root (the node's directory). */
+int ov_store_open_url (struct ov_store **out, const char *url, const char *node_root,
+                       ov_error_t *err);
 /* A handle for one operation on an open store (a daemon serves several at
  * once): it shares the backend and the published packs, and writes a pack
  * of its own, so its failure (a full disk at its sync) loses only its own
@@ -159,6 +176,17 @@ int ov_store_get_named (struct ov_store *s, const char *key, struct ov_buf *out,
 int ov_store_put_named (struct ov_store *s, const char *key, const struct ov_buf *b,
                         ov_error_t *err);
 int ov_store_remove_named (struct ov_store *s, const char *key, ov_error_t *err);
+/* The same with revisions (backend get_rev/put_rev/newer_rev): rev gets
+ * the revision read or written ("" on a backend without them, where
+ * put_named_rev is put_named and named_newer always says 0). named_newer:
+ * 1 if another node wrote a newer revision than base (out, rev set). */
+#define OV_REV_MAX 256
+int ov_store_get_named_rev (struct ov_store *s, const char *key, struct ov_buf *out,
+                            char rev[OV_REV_MAX], ov_error_t *err);
+int ov_store_put_named_rev (struct ov_store *s, const char *key, const struct ov_buf *b,
+                            const char *base, char rev[OV_REV_MAX], ov_error_t *err);
+int ov_store_named_newer (struct ov_store *s, const char *key, const char *base,
+                          struct ov_buf *out, char rev[OV_REV_MAX], ov_error_t *err);
 /* Named records whose keys begin with prefix. */
 int ov_store_list_named (struct ov_store *s, const char *prefix,
                          int (*cb) (const char *key, uint64_t size, void *ctx), void *ctx,
@@ -166,6 +194,8 @@ int ov_store_list_named (struct ov_store *s, const char *prefix,
 
 /* Backends. */
 int ov_backend_local_open (struct ov_store *s, const char *root, bool create, ov_error_t *err);
+int ov_backend_s3_open (struct ov_store *s, const char *url, const char *node_root,
+                        ov_error_t *err);
 
 
 #endif

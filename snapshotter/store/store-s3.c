@@ -1,0 +1,665 @@
+/* The S3 backend: a store in a bucket (s3://BUCKET[/PREFIX]) shared by any
+ * number of nodes, each with its own cache beneath its node root.
+ *
+ * Immutable keys (packs, loose objects, snapshot records) are plain PUTs
+ * of a local temporary file (conditional when the server honours
+ * If-None-Match, else plain: content addressing makes a racing PUT write
+ * the same bytes). Reads are served from <node>/cache/s3/KEY, fetched
+ * whole once; ranged reads (pack heads, tails and indexes) are cached as
+ * <node>/cache/s3-ranges/KEY@OFF+N, so a fresh node downloads no pack
+ * whole to open the store. Everything read is verified by the layers above.
+ *
+ * Volume heads ("volumes/NAME") cannot be replaced atomically: S3 has no
+ * compare-and-swap (Swift answers 501 to If-None-Match). Each head is an
+ * immutable revision heads/NAME/T-NODE-RAND, T the server's clock in
+ * microseconds (and above every revision this handle has seen), NODE
+ * this node's id: the newest key is the head (last writer wins, the node
+ * breaks ties). A writer that finds, after publishing, a revision of
+ * another node newer than the one it based on merges again onto it
+ * (ov_volume_update_ex): see README "S3 store". Superseded revisions are
+ * deleted once they are older than a grace period by the server's clock
+ * and not among the newest few, so a reader lists a bounded number of
+ * keys. A deleted volume is an empty revision (a tombstone).
+ *
+ * Locks are node-local flocks (<node>/locks/NAME): nothing excludes
+ * another node. gc copes by never deleting a key younger than
+ * OVSNAP_S3_GRACE seconds (default 3600) by the server's timestamps. */
+#include "store.h"
+#include "file.h"
+#include "s3.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define HEAD_LIMIT (16u << 20)
+#define HEADS_KEPT 8          /* newest revisions never pruned */
+#define HEADS_GRACE 120       /* seconds a superseded revision stays */
+#define DEFAULT_GRACE 3600    /* seconds: gc removes nothing younger */
+
+struct s3be
+{
+  struct ov_s3 *s3;
+  char *name;           /* "s3://BUCKET/PREFIX at ENDPOINT" */
+  int nodefd;           /* the node root */
+  int cachefd;          /* <node>/cache/s3 */
+  int rangefd;          /* <node>/cache/s3-ranges */
+  char node[17];        /* this node's id, hex */
+  int64_t grace;
+  pthread_mutex_t mu;
+  int conditional;      /* -1 not probed yet, 0 no, 1 yes */
+  uint64_t max_seen;    /* highest revision time seen (us) */
+  char last_put[PATH_MAX]; /* the last revision this handle wrote */
+};
+
+/* Errors of the client become errno for the interface; the message (which
+ * names the operation, the key and the endpoint, never a credential) goes
+ * to stderr, since the interface carries errno only. */
+static int
+fail (ov_error_t *e)
+{
+  int code = (*e)->errnum ? (*e)->errnum : EIO;
+  if ((*e)->code == OV_ENOTFOUND)
+    code = ENOENT;
+  else
+    fprintf (stderr, "ovsnap: %s\n", (*e)->msg);
+  ov_error_free (e);
+  errno = code;
+  return -1;
+}
+
+static bool
+is_head_key (const char *key, const char **name)
+{
+  if (strncmp (key, "volumes/", 8) != 0 || key[8] == '\0' || strchr (key + 8, '/'))
+    return false;
+  *name = key + 8;
+  return true;
+}
+
+/* ---- immutable keys ---- */
+
+static int
+cache_put (int dirfd, const char *key, int fd)
+{
+  char proc[64];
+  snprintf (proc, sizeof proc, "/proc/self/fd/%d", fd);
+  for (int attempt = 0; attempt < 2; attempt++)
+    {
+      if (linkat (AT_FDCWD, proc, dirfd, key, AT_SYMLINK_FOLLOW) == 0 || errno == EEXIST)
+        return 0;
+      if (errno != ENOENT || ov_mkdir_parents (dirfd, key) < 0)
+        return -1;
+    }
+  return -1;
+}
+
+static int
+s3_open_read_object (struct s3be *b, const char *key)
+{
+  int fd = openat (b->cachefd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0 || errno != ENOENT)
+    return fd;
+  fd = openat (b->cachefd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return -1;
+  ov_error_t e = NULL;
+  if (ov_s3_get_fd (b->s3, key, 0, OV_S3_TO_END, fd, 0, NULL, &e) < 0)
+    {
+      int r = fail (&e);
+      int saved = errno;
+      close (fd);
+      errno = saved;
+      return r;
+    }
+  /* the layers above verify it; a copy that fails stays refused */
+  cache_put (b->cachefd, key, fd);
+  return fd;
+}
+
+static ssize_t
+s3_read_range (void *be, const char *key, uint64_t off, void *buf, size_t n)
+{
+  struct s3be *b = be;
+  cleanup_close int whole = openat (b->cachefd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (whole >= 0)
+    return pread_all (whole, buf, n, off);
+  char rkey[PATH_MAX];
+  snprintf (rkey, sizeof rkey, "%s@%" PRIu64 "+%zu", key, off, n);
+  cleanup_close int fd = openat (b->rangefd, rkey, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0)
+    return pread_all (fd, buf, n, 0);
+  struct ov_buf got = { 0 };
+  ov_error_t e = NULL;
+  if (ov_s3_get (b->s3, key, off, n, &got, n, &e) < 0)
+    {
+      buf_free (&got);
+      if (e->errnum == ERANGE)
+        {
+          ov_error_free (&e);
+          return 0;
+        }
+      return fail (&e);
+    }
+  size_t len = got.len < n ? got.len : n;
+  memcpy (buf, got.data, len);
+  ov_replace_file (b->rangefd, rkey, ".", got.data, len); /* a cache: best effort */
+  buf_free (&got);
+  return len;
+}
+
+static int
+s3_create_tmp (void *be, const char *dir UNUSED)
+{
+  struct s3be *b = be;
+  return openat (b->cachefd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+}
+
+static int
+conditional (struct s3be *b)
+{
+  pthread_mutex_lock (&b->mu);
+  if (b->conditional < 0)
+    {
+      ov_error_t e = NULL;
+      int r = ov_s3_conditional_put (b->s3, &e);
+      ov_error_free (&e);
+      b->conditional = r > 0; /* unknown: plain PUTs, which are safe too */
+    }
+  int r = b->conditional;
+  pthread_mutex_unlock (&b->mu);
+  return r;
+}
+
+static int
+s3_publish (void *be, int fd, const char *key)
+{
+  struct s3be *b = be;
+  struct stat st;
+  if (fstat (fd, &st) < 0)
+    return -1;
+  /* multipart uploads cannot be conditional; small ones are */
+  int flags = st.st_size < (64 << 20) && conditional (b) ? OV_S3_IF_ABSENT : 0;
+  ov_error_t e = NULL;
+  if (ov_s3_put_fd (b->s3, key, fd, 0, st.st_size, flags, NULL, &e) < 0)
+    {
+      if (e->errnum == EEXIST)
+        {
+          ov_error_free (&e);
+          errno = EEXIST;
+          return -1;
+        }
+      return fail (&e);
+    }
+  cache_put (b->cachefd, key, fd); /* this node reads its own writes locally */
+  return 0;
+}
+
+/* Immutable keys younger than the grace period (the server's clock on
+ * both sides) stay: another node may be about to name them in a head. */
+static int
+s3_remove_object (struct s3be *b, const char *key)
+{
+  ov_error_t e = NULL;
+  struct ov_s3_object o;
+  int64_t now;
+  if (ov_s3_head (b->s3, key, &o, &e) < 0 || ov_s3_server_time (b->s3, &now, &e) < 0)
+    return fail (&e);
+  if (now - o.mtime < b->grace)
+    return 0;
+  if (ov_s3_delete (b->s3, key, &e) < 0)
+    return fail (&e);
+  unlinkat (b->cachefd, key, 0);
+  return 0;
+}
+
+/* ---- volume heads as revisions ---- */
+
+struct rev
+{
+  char *key;      /* heads/NAME/T-NODE-RAND */
+  uint64_t t;
+  char node[17];
+  uint64_t size;
+  int64_t mtime;
+};
+
+static bool
+rev_parse (const char *key, const char *prefix, struct rev *r)
+{
+  size_t pl = strlen (prefix);
+  if (strncmp (key, prefix, pl) != 0)
+    return false;
+  const char *p = key + pl;
+  if (strlen (p) != 16 + 1 + 16 + 1 + 16 || p[16] != '-' || p[33] != '-')
+    return false;
+  for (int i = 0; i < 50; i++)
+    if (i != 16 && i != 33 && !strchr ("0123456789abcdef", p[i]))
+      return false;
+  char t[17];
+  memcpy (t, p, 16);
+  t[16] = '\0';
+  r->t = strtoull (t, NULL, 16);
+  memcpy (r->node, p + 17, 16);
+  r->node[16] = '\0';
+  return true;
+}
+
+struct revs
+{
+  struct rev *v; /* oldest first */
+  size_t n;
+};
+
+static void
+revs_free (struct revs *rs)
+{
+  for (size_t i = 0; i < rs->n; i++)
+    free (rs->v[i].key);
+  free (rs->v);
+  rs->v = NULL;
+  rs->n = 0;
+}
+
+static int
+revs_list (struct s3be *b, const char *name, struct revs *out)
+{
+  cleanup_free char *prefix = xasprintf ("heads/%s/", name);
+  struct ov_s3_list l = { 0 };
+  ov_error_t e = NULL;
+  if (ov_s3_list (b->s3, prefix, NULL, &l, &e) < 0)
+    return fail (&e);
+  out->v = xcalloc (l.n + 1, sizeof *out->v);
+  out->n = 0;
+  for (size_t i = 0; i < l.n; i++)
+    {
+      struct rev r = { 0 };
+      if (!rev_parse (l.entries[i].key, prefix, &r))
+        continue; /* not a revision: ignored */
+      r.key = xstrdup (l.entries[i].key);
+      r.size = l.entries[i].size;
+      r.mtime = l.entries[i].mtime;
+      out->v[out->n++] = r;
+    }
+  ov_s3_list_free (&l);
+  /* S3 lists in key order, which is revision order; keep it so */
+  pthread_mutex_lock (&b->mu);
+  if (out->n && out->v[out->n - 1].t > b->max_seen)
+    b->max_seen = out->v[out->n - 1].t;
+  pthread_mutex_unlock (&b->mu);
+  return 0;
+}
+
+/* The bytes of one revision; ENOENT if it was pruned meanwhile. */
+static int
+rev_get (struct s3be *b, const struct rev *r, struct ov_buf *out)
+{
+  ov_error_t e = NULL;
+  out->len = 0;
+  if (ov_s3_get (b->s3, r->key, 0, OV_S3_TO_END, out, HEAD_LIMIT, &e) < 0)
+    return fail (&e);
+  return 0;
+}
+
+/* The newest revision (after `after` if given) not written by skip_node
+ * (if given): 1 found (out, key set), 0 none. A tombstone is found too
+ * (out empty). */
+static bool
+revs_have (const struct revs *rs, const char *key)
+{
+  for (size_t i = 0; i < rs->n; i++)
+    if (strcmp (rs->v[i].key, key) == 0)
+      return true;
+  return false;
+}
+
+static int
+newest (struct s3be *b, const char *name, const char *after, const char *skip_node,
+        struct ov_buf *out, char *key, size_t keylen)
+{
+  cleanup_free char *prefix = xasprintf ("heads/%s/", name);
+  char mine[PATH_MAX] = "";
+  pthread_mutex_lock (&b->mu);
+  if (skip_node && strncmp (b->last_put, prefix, strlen (prefix)) == 0)
+    snprintf (mine, sizeof mine, "%s", b->last_put);
+  pthread_mutex_unlock (&b->mu);
+  for (int attempt = 0;; attempt++)
+    {
+      struct revs rs;
+      if (revs_list (b, name, &rs) < 0)
+        return -1;
+      /* A listing may lag behind the PUTs (Swift updates its container
+       * listing after the object): one that does not show this writer's
+       * own revision yet may miss another's published before it. */
+      if (mine[0] && !revs_have (&rs, mine) && attempt < 50)
+        {
+          revs_free (&rs);
+          struct timespec ts = { 0, 50 * 1000 * 1000 };
+          nanosleep (&ts, NULL);
+          continue;
+        }
+      ssize_t pick = -1;
+      for (size_t i = rs.n; i-- > 0;)
+        {
+          if (after && strcmp (rs.v[i].key, after) <= 0)
+            break;
+          if (skip_node && strcmp (rs.v[i].node, skip_node) == 0)
+            continue;
+          pick = i;
+          break;
+        }
+      if (pick < 0)
+        {
+          revs_free (&rs);
+          return 0;
+        }
+      int r = rev_get (b, &rs.v[pick], out);
+      if (r == 0)
+        snprintf (key, keylen, "%s", rs.v[pick].key);
+      revs_free (&rs);
+      if (r == 0)
+        return 1;
+      if (errno != ENOENT || attempt == 3)
+        return -1;
+      /* pruned between the listing and the GET: look again */
+    }
+}
+
+static int
+s3_get_rev (void *be, const char *key, struct ov_buf *out, char *rev, size_t revlen)
+{
+  struct s3be *b = be;
+  const char *name;
+  if (!is_head_key (key, &name))
+    {
+      errno = EINVAL;
+      return -1;
+    }
+  int r = newest (b, name, NULL, NULL, out, rev, revlen);
+  if (r < 0)
+    return -1;
+  if (r == 0 || out->len == 0) /* never written, or deleted */
+    {
+      errno = ENOENT;
+      return -1;
+    }
+  return 0;
+}
+
+/* Drops superseded revisions beyond the newest few that are older than the
+ * grace period, so readers list a bounded number of keys. */
+static void
+prune (struct s3be *b, const char *name)
+{
+  struct revs rs;
+  int64_t now;
+  ov_error_t e = NULL;
+  if (revs_list (b, name, &rs) < 0)
+    return;
+  if (rs.n > HEADS_KEPT && ov_s3_server_time (b->s3, &now, &e) == 0)
+    for (size_t i = 0; i + HEADS_KEPT < rs.n; i++)
+      if (now - rs.v[i].mtime > HEADS_GRACE && ov_s3_delete (b->s3, rs.v[i].key, &e) < 0)
+        break;
+  ov_error_free (&e);
+  revs_free (&rs);
+}
+
+static int
+s3_put_rev (void *be, const char *key, const void *p, size_t n, const char *base, char *rev,
+            size_t revlen)
+{
+  struct s3be *b = be;
+  const char *name;
+  if (!is_head_key (key, &name))
+    {
+      errno = EINVAL;
+      return -1;
+    }
+  int64_t now;
+  ov_error_t e = NULL;
+  if (ov_s3_server_time (b->s3, &now, &e) < 0)
+    return fail (&e);
+  struct rev br = { 0 };
+  cleanup_free char *prefix = xasprintf ("heads/%s/", name);
+  uint64_t floor = base && rev_parse (base, prefix, &br) ? br.t : 0;
+  pthread_mutex_lock (&b->mu);
+  if (b->max_seen > floor)
+    floor = b->max_seen;
+  uint64_t t = (uint64_t) now * 1000000;
+  if (t <= floor)
+    t = floor + 1;
+  b->max_seen = t;
+  pthread_mutex_unlock (&b->mu);
+  uint64_t rnd;
+  if (getrandom (&rnd, sizeof rnd, 0) != sizeof rnd)
+    rnd = (uint64_t) now_ns () ^ ((uint64_t) getpid () << 32);
+  snprintf (rev, revlen, "%s%016" PRIx64 "-%s-%016" PRIx64, prefix, t, b->node, rnd);
+  if (ov_s3_put (b->s3, rev, p, n, 0, NULL, &e) < 0)
+    return fail (&e);
+  pthread_mutex_lock (&b->mu);
+  snprintf (b->last_put, sizeof b->last_put, "%s", rev);
+  pthread_mutex_unlock (&b->mu);
+  prune (b, name);
+  return 0;
+}
+
+static int
+s3_newer_rev (void *be, const char *key, const char *base, struct ov_buf *out, char *rev,
+              size_t revlen)
+{
+  struct s3be *b = be;
+  const char *name;
+  if (!is_head_key (key, &name))
+    {
+      errno = EINVAL;
+      return -1;
+    }
+  return newest (b, name, base && *base ? base : NULL, b->node, out, rev, revlen);
+}
+
+static int
+s3_put_replace (void *be, const char *key, const void *p, size_t n)
+{
+  char rev[PATH_MAX];
+  return s3_put_rev (be, key, p, n, NULL, rev, sizeof rev);
+}
+
+static int
+s3_open_read (void *be, const char *key)
+{
+  struct s3be *b = be;
+  const char *name;
+  if (!is_head_key (key, &name))
+    return s3_open_read_object (b, key);
+  struct ov_buf out = { 0 };
+  char rev[PATH_MAX];
+  int r = s3_get_rev (b, key, &out, rev, sizeof rev);
+  int fd = r < 0 ? -1 : openat (b->cachefd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0 && (write_all (fd, out.data, out.len) < 0 || lseek (fd, 0, SEEK_SET) < 0))
+    {
+      close (fd);
+      fd = -1;
+    }
+  int saved = errno;
+  buf_free (&out);
+  errno = saved;
+  return fd;
+}
+
+static int
+s3_remove (void *be, const char *key)
+{
+  struct s3be *b = be;
+  const char *name;
+  if (is_head_key (key, &name))
+    return s3_put_replace (be, key, "", 0); /* a tombstone */
+  return s3_remove_object (b, key);
+}
+
+struct vol_names
+{
+  struct s3be *b;
+  int (*cb) (const char *key, uint64_t size, void *ctx);
+  void *ctx;
+};
+
+/* "volumes/": one name per volume whose newest revision is not a tombstone. */
+static int
+list_volumes (struct s3be *b, int (*cb) (const char *key, uint64_t size, void *ctx), void *ctx)
+{
+  struct ov_s3_list l = { 0 };
+  ov_error_t e = NULL;
+  if (ov_s3_list (b->s3, "heads/", "/", &l, &e) < 0)
+    return fail (&e);
+  int r = 0;
+  for (size_t i = 0; r == 0 && i < l.nprefixes; i++)
+    {
+      const char *p = l.prefixes[i] + 6;
+      size_t len = strlen (p);
+      if (len < 2 || p[len - 1] != '/')
+        continue;
+      cleanup_free char *name = xstrndup (p, len - 1);
+      struct revs rs;
+      if ((r = revs_list (b, name, &rs)) < 0)
+        break;
+      if (rs.n && rs.v[rs.n - 1].size > 0)
+        {
+          cleanup_free char *key = xasprintf ("volumes/%s", name);
+          r = cb (key, rs.v[rs.n - 1].size, ctx);
+        }
+      revs_free (&rs);
+    }
+  ov_s3_list_free (&l);
+  return r;
+}
+
+static int
+s3_list (void *be, const char *prefix, int (*cb) (const char *key, uint64_t size, void *ctx),
+         void *ctx)
+{
+  struct s3be *b = be;
+  if (strcmp (prefix, "volumes/") == 0)
+    return list_volumes (b, cb, ctx);
+  struct ov_s3_list l = { 0 };
+  ov_error_t e = NULL;
+  if (ov_s3_list (b->s3, prefix, NULL, &l, &e) < 0)
+    return fail (&e);
+  int r = 0;
+  for (size_t i = 0; r == 0 && i < l.n; i++)
+    r = cb (l.entries[i].key, l.entries[i].size, ctx);
+  ov_s3_list_free (&l);
+  return r;
+}
+
+static int
+s3_lock (void *be, const char *name, bool exclusive)
+{
+  struct s3be *b = be;
+  return ov_lock_at (b->nodefd, name, exclusive);
+}
+
+static void
+s3_close (void *be)
+{
+  struct s3be *b = be;
+  ov_s3_close (b->s3);
+  close (b->nodefd);
+  close (b->cachefd);
+  close (b->rangefd);
+  pthread_mutex_destroy (&b->mu);
+  free (b->name);
+  free (b);
+}
+
+static const struct ov_backend s3_backend = {
+  .name = "s3",
+  .remote = true,
+  .open_read = s3_open_read,
+  .read_range = s3_read_range,
+  .create_tmp = s3_create_tmp,
+  .publish = s3_publish,
+  .atomic_publish = false,
+  .put_replace = s3_put_replace,
+  .remove = s3_remove,
+  .list = s3_list,
+  .lock = s3_lock,
+  .close = s3_close,
+  .get_rev = s3_get_rev,
+  .put_rev = s3_put_rev,
+  .newer_rev = s3_newer_rev,
+};
+
+/* This node's id: random, made once, kept in <node>/node-id. */
+static int
+node_id (int nodefd, char out[17])
+{
+  struct ov_buf b = { 0 };
+  if (ov_read_file_at (nodefd, "node-id", &b, 64) == 0 && b.len >= 16)
+    {
+      memcpy (out, b.data, 16);
+      out[16] = '\0';
+      buf_free (&b);
+      if (strspn (out, "0123456789abcdef") == 16)
+        return 0;
+    }
+  buf_free (&b);
+  uint64_t r;
+  if (getrandom (&r, sizeof r, 0) != sizeof r)
+    return -1;
+  char id[18];
+  snprintf (id, sizeof id, "%016" PRIx64 "\n", r);
+  if (ov_replace_file (nodefd, "node-id", "tmp", id, 17) < 0)
+    return -1;
+  memcpy (out, id, 16);
+  out[16] = '\0';
+  return 0;
+}
+
+int
+ov_backend_s3_open (struct ov_store *s, const char *url, const char *node_root, ov_error_t *err)
+{
+  static const char *const dirs[] = { "cache", "cache/s3", "cache/s3-ranges", "locks", "tmp" };
+  const char *failed;
+  int nodefd = ov_open_dir_with (node_root, true, dirs, ARRAY_SIZE (dirs), &failed);
+  if (nodefd < 0)
+    return failed == node_root ? ov_error (err, errno, "open node directory %s", node_root)
+                               : ov_error (err, errno, "create %s/%s", node_root, failed);
+  struct s3be *b = xcalloc (1, sizeof *b);
+  b->nodefd = nodefd;
+  b->cachefd = openat (nodefd, "cache/s3", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  b->rangefd = openat (nodefd, "cache/s3-ranges", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  b->conditional = -1;
+  b->grace = DEFAULT_GRACE;
+  const char *g = getenv ("OVSNAP_S3_GRACE");
+  if (g && *g)
+    b->grace = strtoll (g, NULL, 10);
+  pthread_mutex_init (&b->mu, NULL);
+  if (b->cachefd < 0 || b->rangefd < 0 || node_id (nodefd, b->node) < 0)
+    {
+      ov_error (err, errno, "node cache in %s", node_root);
+      goto fail;
+    }
+  b->s3 = ov_s3_open (url, err);
+  if (b->s3 == NULL)
+    goto fail;
+  b->name = xstrdup (ov_s3_name (b->s3));
+  s->be = &s3_backend;
+  s->be_data = b;
+  free (s->root);
+  s->root = xstrdup (b->name);
+  return 0;
+fail:
+  if (b->cachefd >= 0)
+    close (b->cachefd);
+  if (b->rangefd >= 0)
+    close (b->rangefd);
+  close (nodefd);
+  pthread_mutex_destroy (&b->mu);
+  free (b);
+  return -1;
+}
