@@ -20,6 +20,9 @@ same() {
 	cat compare.out && test ! -s diffs
 }
 
+# reads PID FILE: process PID has FILE as its stdin
+reads() { test "$(readlink "/proc/$1/fd/0")" = "$2"; }
+
 fsck_images() {
 	ls "$OVSNAP_ROOT"/cache/layers/*/image >images &&
 	test -s images &&
@@ -116,6 +119,59 @@ test_expect_success 'gc keeps the images in use, then evicts unused ones and not
 	ovsnap mount v A &&
 	same A &&
 	ovsnap umount A
+'
+
+test_expect_success 'a reader of a big file (metacopy) or of any file makes reload busy, naming it' '
+	ovsnap volume create m &&
+	random_file m.bin $big &&
+	echo small >small &&
+	ovsnap put m m.bin >/dev/null &&
+	ovsnap put m small >/dev/null &&
+	mkdir M &&
+	ovsnap mount m M >/dev/null &&
+	grep -q "\"lower_dev\":[1-9]" "$OVSNAP_ROOT"/attach/*/state &&
+	echo up >M/up &&
+	ovsnap put m small /newer >/dev/null &&
+	for f in m.bin small up
+	do
+		{ sleep 100 <M/$f & pid=$!; } &&
+		wait_for 5 reads $pid "$PWD/M/$f" &&
+		{ test_expect_code 4 ovsnap reload M 2>err; st=$?; kill $pid; wait $pid 2>/dev/null; test $st = 0; } &&
+		test_stderr_mentions err "volume busy" "pid $pid (sleep" "M/$f open" &&
+		test_path_is_missing M/newer || return 1
+	done &&
+	ovsnap reload M >/dev/null &&
+	test_cmp small M/newer &&
+	cmp m.bin M/m.bin
+'
+
+test_expect_success 'gc keeps the loose objects an attachment stands on after its volume lets go of them' '
+	random_file gone.bin $big &&
+	ovsnap volume create g &&
+	ovsnap put g gone.bin >/dev/null &&
+	mkdir G &&
+	ovsnap mount g G >/dev/null &&
+	ovsnap volume delete g >/dev/null &&
+	ovsnap gc >/dev/null &&
+	cmp gone.bin G/gone.bin &&
+	ovsnap fsck >/dev/null &&
+	ovsnap umount G &&
+	ovsnap --json gc >gc.json &&
+	json_assert "d[\"objects_removed\"] >= 1" <gc.json
+'
+
+test_expect_success TMPFS_MOUNT 'a node on tmpfs (no file-backed mount): the image goes through an autoclear loop device' '
+	mkdir t && mount -t tmpfs -o size=64m ovsnap-test t &&
+	test_when_finished "umount $PWD/t" &&
+	OVSNAP_ROOT=$PWD/t/store ovsnap volume create v &&
+	OVSNAP_ROOT=$PWD/t/store ovsnap put v src/ >/dev/null &&
+	mkdir T &&
+	OVSNAP_ROOT=$PWD/t/store ovsnap mount v T >/dev/null &&
+	losetup -l -n -O BACK-FILE,AUTOCLEAR,RO >loops &&
+	grep "$PWD/t/store/cache/layers/.*/image *1 *1" loops &&
+	OVSNAP_ROOT=$PWD/t/store same T &&
+	OVSNAP_ROOT=$PWD/t/store ovsnap umount T &&
+	wait_for 5 eval "! losetup -l -n -O BACK-FILE | grep -q \"$PWD/t/\""
 '
 
 test_done
