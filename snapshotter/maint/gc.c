@@ -94,7 +94,9 @@ sweep_cache (struct ov_node *node, const struct ov_oid *trees, size_t n, bool kn
         memcpy (keep, trees, n * sizeof *keep);
       if (nmore)
         memcpy (keep + n, more, nmore * sizeof *keep);
+      ov_trace ("gc: evict layers");
       r = ov_layers_evict (node, keep, n + nmore, &res->layers_evicted, err);
+      ov_trace ("gc: layers evicted");
       free (keep);
     }
   /* half-built layers a crash left */
