@@ -29,7 +29,7 @@ ENGINE := util error fault hash dir file proc progress pool record oidset \
 	erofs erofs-write \
 	store store-local store-module pack \
 	tree snapshot changeset diff volume path xattr edit \
-	node layer materialize uring trash \
+	node layer image materialize uring trash \
 	ingest sandbox manifest put \
 	state attach commit reload mount busy nsexec agent \
 	gc fsck reach

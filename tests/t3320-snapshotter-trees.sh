@@ -20,7 +20,8 @@ test_expect_success H2,ROOT 'a committed snapshot is an ovsnap tree; its childre
 	grep "\"inodes\": 6" u &&
 	sd 1 prepare "ns/3/b" "ns/2/sha256:1111111111111111111111111111111111111111111111111111111111111111" >m.json &&
 	lower=$(lower_of <m.json) && up=$(upper_of <m.json) &&
-	case $lower in "$TRASH_DIRECTORY"/sd1/node/cache/layers/*) ;; *) false ;; esac &&
+	case $lower in "$TRASH_DIRECTORY"/sd1/node/cache/mnt/*) ;; *) false ;; esac &&
+	test -s "sd1/node/cache/layers/${lower##*/}/image" &&
 	mkdir mnt && mount -t overlay overlay -o "$(mount_opts <m.json)" mnt &&
 	rm mnt/del && rm -r mnt/dir && mkdir mnt/dir && echo new >mnt/dir/n && echo two >mnt/keep &&
 	umount mnt &&

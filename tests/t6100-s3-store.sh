@@ -136,6 +136,18 @@ test_expect_success SWIFT 'a flipped byte in a pack is refused with exit 6 namin
 	s3_curl PUT "$key" --data-binary @saved >/dev/null
 '
 
+test_expect_success SWIFT 'a big file on an S3 store: the node cache image holds its bytes (no loose objects on the node)' '
+	on_node a volume create big &&
+	head -c 3000000 /dev/urandom >big.bin &&
+	on_node a put big big.bin >/dev/null &&
+	mkdir C &&
+	on_node b mount big "$PWD/C" >/dev/null &&
+	cmp big.bin C/big.bin &&
+	grep -x "meta 0" node-b/cache/layers/*/info &&
+	test "$(du -bc node-b/cache/layers/*/image | tail -n 1 | cut -f1)" -gt 3000000 &&
+	on_node b umount "$PWD/C" >/dev/null
+'
+
 test_expect_success SWIFT 'fsck is clean on both nodes' '
 	on_node a fsck &&
 	on_node b fsck

@@ -30,7 +30,8 @@ int att_make_upper (struct ov_node *n, int afd, int gen, const struct ov_entry *
 int att_upper_root_meta (int fd, const struct ov_entry *root, ov_error_t *err);
 int att_seed_manifest (int afd, int gen, ov_error_t *err);
 int att_build_overlay (struct ov_node *n, const struct ov_attachment *a, int gen,
-                       const struct ov_layers *l, uint64_t *dev, ov_error_t *err);
+                       const struct ov_layers *l, uint64_t *dev, uint64_t *lower_dev,
+                       ov_error_t *err);
 void att_set_layers (struct ov_attachment *a, const struct ov_layers *l);
 void att_flatten_later (struct ov_node *n, bool deep, const struct ov_snapshot *snap);
 

@@ -130,15 +130,29 @@ att_seed_manifest (int afd, int gen, ov_error_t *err)
 }
 
 /* A detached overlay of the attachment's upper and work dirs (generation
- * gen) on layers l; its device goes to *dev. */
+ * gen) on layers l; its device goes to *dev, its joined lower's (if the
+ * stack has one) to *lower_dev. */
 int
 att_build_overlay (struct ov_node *n, const struct ov_attachment *a, int gen,
-               const struct ov_layers *l, uint64_t *dev, ov_error_t *err)
+                   const struct ov_layers *l, uint64_t *dev, uint64_t *lower_dev,
+                   ov_error_t *err)
 {
   cleanup_free char *up = xasprintf ("%s/attach/%s/upper.%d", n->root, a->id, gen);
   cleanup_free char *wk = xasprintf ("%s/attach/%s/work.%d", n->root, a->id, gen);
-  struct ov_overlay o = { l->dirs, l->n, up, wk, a->readonly };
+  int *fds = NULL;
+  size_t nfds = 0;
+  if (ov_layers_mount (n, l, &fds, &nfds, err) < 0)
+    return -1;
+  struct stat lst;
+  *lower_dev = l->metacopy && nfds == 1 && fstat (fds[0], &lst) == 0 ? lst.st_dev : 0;
+  /* images mounted as lowers are file systems of their own: xino=on gives
+   * every file the overlay's st_dev (what holders are found by) and unique
+   * inode numbers; a joined stack (metacopy) already spends the bits */
+  struct ov_overlay o = { NULL, nfds, up, wk, a->readonly, fds, !l->metacopy };
   int mfd = ov_overlay_build (&o, err);
+  for (size_t i = 0; i < nfds; i++)
+    close (fds[i]);
+  free (fds);
   struct stat st;
   if (mfd >= 0 && fstat (mfd, &st) < 0)
     {
@@ -156,7 +170,7 @@ static int
 mount_overlay (struct ov_node *n, struct ov_attachment *a, const struct ov_layers *l,
                const char *rootfs, ov_error_t *err)
 {
-  cleanup_close int mfd = att_build_overlay (n, a, a->gen, l, &a->dev, err);
+  cleanup_close int mfd = att_build_overlay (n, a, a->gen, l, &a->dev, &a->lower_dev, err);
   if (mfd < 0)
     return -1;
   if (a->container)
@@ -399,7 +413,8 @@ detach_held (struct ov_node *n, struct ov_attachment *a, const char *rootfs, ov_
         continue;
       char *holders = NULL;
       ov_error_t e2 = NULL;
-      if ((*err)->code == OV_EBUSY && busy && ov_holders (st.st_dev, &holders, 8, &e2) > 0)
+      if ((*err)->code == OV_EBUSY && busy
+          && ov_holders (st.st_dev, a->lower_dev, 0, &holders, 8, &e2) > 0)
         {
           ov_error_free (err);
           ov_error_set (err, OV_EBUSY, 0, "unmount %s: volume busy: %s", a->dir, holders);

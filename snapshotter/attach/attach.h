@@ -27,6 +27,7 @@ struct ov_attachment
   int pid;         /* container: its init process, whose mount namespace holds the mount */
   uint64_t pid_start; /* ... and that process's start time (pids get reused) */
   uint64_t dev;       /* the overlay's device number: who holds it, for reload */
+  uint64_t lower_dev; /* its joined lower's (metacopy stacks: its files show it), or 0 */
   struct ov_oid snapshot; /* what the lower shows */
   struct ov_oid tree;     /* its root tree: the top cache layer */
   bool readonly;
@@ -39,7 +40,7 @@ struct ov_attachment
    * top at dir afterwards tells whether it got there. 0: none. */
   int next_gen;
   struct ov_oid next_snapshot, next_tree;
-  uint64_t next_dev;
+  uint64_t next_dev, next_lower_dev;
 };
 
 void attachment_free (struct ov_attachment *a);

@@ -13,9 +13,63 @@ struct found
   struct ov_buf msg;
   int count;
   size_t max;
-  dev_t dev;
+  dev_t dev, lower_dev;
+  int *mnt_ids; /* the mounts of dev */
+  size_t nmnt;
   int pid; /* the one whose fds are being looked at */
 };
+
+/* The ids of the mounts of dev in the mount namespace of pid (0: ours). */
+static void
+mounts_of (struct found *f, pid_t pid)
+{
+  char path[64];
+  snprintf (path, sizeof path, pid ? "/proc/%d/mountinfo" : "/proc/self/mountinfo", pid);
+  FILE *m = fopen (path, "re");
+  if (m == NULL)
+    return;
+  char *line = NULL;
+  size_t cap = 0;
+  while (getline (&line, &cap, m) > 0)
+    {
+      int id;
+      unsigned maj, min;
+      if (sscanf (line, "%d %*d %u:%u", &id, &maj, &min) == 3 && makedev (maj, min) == f->dev)
+        {
+          f->mnt_ids = xrealloc (f->mnt_ids, (f->nmnt + 1) * sizeof *f->mnt_ids);
+          f->mnt_ids[f->nmnt++] = id;
+        }
+    }
+  free (line);
+  fclose (m);
+}
+
+/* Was fd `name` of f->pid opened through one of the mounts of dev? */
+static bool
+opened_on_mount (const struct found *f, const char *name)
+{
+  char path[320], buf[512];
+  snprintf (path, sizeof path, "/proc/%d/fdinfo/%s", f->pid, name);
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read (fd, buf, sizeof buf - 1) : -1;
+  if (fd >= 0)
+    close (fd);
+  if (n <= 0)
+    return false;
+  buf[n] = '\0';
+  const char *p = strstr (buf, "mnt_id:");
+  int id = p ? atoi (p + strlen ("mnt_id:")) : -1;
+  for (size_t i = 0; i < f->nmnt; i++)
+    if (f->mnt_ids[i] == id)
+      return true;
+  return false;
+}
+
+static bool
+is_ours (const struct found *f, dev_t d)
+{
+  return d == f->dev || (f->lower_dev && d == f->lower_dev);
+}
 
 static void
 comm_of (int pid, char *out, size_t n)
@@ -86,10 +140,10 @@ link_of (const char *proc)
 }
 
 static bool
-on_dev (const char *proc, dev_t dev)
+on_dev (const char *proc, const struct found *f)
 {
   struct stat st;
-  return stat (proc, &st) == 0 && st.st_dev == dev;
+  return stat (proc, &st) == 0 && st.st_dev == f->dev;
 }
 
 static int
@@ -98,7 +152,11 @@ scan_fd (int dirfd UNUSED, const char *name, unsigned char type UNUSED, void *ct
   struct found *f = ctx;
   char fp[320];
   snprintf (fp, sizeof fp, "/proc/%d/fd/%s", f->pid, name);
-  if (on_dev (fp, f->dev))
+  struct stat st;
+  if (stat (fp, &st) < 0)
+    return 0;
+  /* per-layer devices are anonymous (major 0), as pipes and sockets are */
+  if (st.st_dev == f->dev || (major (st.st_dev) == 0 && f->nmnt && opened_on_mount (f, name)))
     {
       cleanup_free char *l = link_of (fp);
       add (f, f->pid, "has %s open", l);
@@ -107,17 +165,17 @@ scan_fd (int dirfd UNUSED, const char *name, unsigned char type UNUSED, void *ct
 }
 
 static void
-scan_pid (struct found *f, int pid, dev_t dev)
+scan_pid (struct found *f, int pid)
 {
   char p[96];
   snprintf (p, sizeof p, "/proc/%d/cwd", pid);
-  if (on_dev (p, dev))
+  if (on_dev (p, f))
     {
       cleanup_free char *l = link_of (p);
       add (f, pid, "has its cwd inside the volume (%s)", l);
     }
   snprintf (p, sizeof p, "/proc/%d/root", pid);
-  if (on_dev (p, dev))
+  if (on_dev (p, f))
     {
       cleanup_free char *l = link_of (p);
       add (f, pid, "has its root inside the volume (%s)", l);
@@ -138,7 +196,7 @@ scan_pid (struct found *f, int pid, dev_t dev)
           int off = 0;
           if (sscanf (line, "%*s %*s %*s %x:%x %*s %n", &maj, &min, &off) < 2 || off == 0)
             continue;
-          if (makedev (maj, min) != dev)
+          if (!is_ours (f, makedev (maj, min)))
             continue;
           char *path = line + off;
           path[strcspn (path, "\n")] = '\0';
@@ -159,15 +217,20 @@ scan_proc_entry (int dirfd UNUSED, const char *name, unsigned char type UNUSED, 
   char *end;
   long pid = strtol (name, &end, 10);
   if (*end == '\0' && pid > 0)
-    scan_pid (f, pid, f->dev);
+    scan_pid (f, pid);
   return 0;
 }
 
 int
-ov_holders (dev_t dev, char **message, size_t max, ov_error_t *err)
+ov_holders (dev_t dev, dev_t lower_dev, pid_t ns_pid, char **message, size_t max,
+            ov_error_t *err)
 {
-  struct found f = { .max = max, .dev = dev };
-  if (ov_dir_each_at (AT_FDCWD, "/proc", false, scan_proc_entry, &f) < 0)
+  struct found f = { .max = max, .dev = dev, .lower_dev = lower_dev };
+  if (lower_dev)
+    mounts_of (&f, ns_pid);
+  int r = ov_dir_each_at (AT_FDCWD, "/proc", false, scan_proc_entry, &f);
+  free (f.mnt_ids);
+  if (r < 0)
     return ov_error (err, errno, "open /proc");
   if (f.count > (int) max)
     {

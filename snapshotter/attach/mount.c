@@ -32,6 +32,13 @@ set_str (int fs, const char *key, const char *val, ov_error_t *err)
 static int
 set_lowers (int fs, const struct ov_overlay *o, ov_error_t *err)
 {
+  if (o->lower_fds)
+    {
+      for (size_t i = 0; i < o->nlowers; i++)
+        if (fsconfig (fs, FSCONFIG_SET_FD, "lowerdir+", NULL, o->lower_fds[i]) < 0)
+          return ov_error (err, errno, "overlay lower %zu (a mount of the node cache)", i + 1);
+      return 0;
+    }
   bool plus = true;
   for (size_t i = 0; i < o->nlowers && plus; i++)
     if (fsconfig (fs, FSCONFIG_SET_STRING, "lowerdir+", o->lowers[i], 0) < 0)
@@ -75,6 +82,8 @@ ov_overlay_build (const struct ov_overlay *o, ov_error_t *err)
    * no redirect_dir or metacopy: the upper must hold whole files we can diff. */
   if (set_str (fs, "index", "off", err) < 0 || set_str (fs, "redirect_dir", "off", err) < 0
       || set_str (fs, "metacopy", "off", err) < 0)
+    return -1;
+  if (o->xino && set_str (fs, "xino", "on", err) < 0)
     return -1;
   if (fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
     return ov_error (err, errno, "create overlay");

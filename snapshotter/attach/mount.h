@@ -19,6 +19,8 @@ struct ov_overlay
   const char *upper;
   const char *work;
   bool readonly; /* a read-only mount (overlay needs an upper or two lowers) */
+  const int *lower_fds; /* instead of lowers: mount fds (lowerdir+ by FSCONFIG_SET_FD) */
+  bool xino; /* lowers on other file systems: xino=on keeps one st_dev for every file */
 };
 
 /* A detached overlay mount; returns its fd (close it after moving it). */

@@ -179,7 +179,7 @@ refuse_if_held (const struct ov_attachment *a, ov_error_t *err)
       dev = st.st_dev;
     }
   char *holders = NULL;
-  int n = ov_holders (dev, &holders, 8, err);
+  int n = ov_holders (dev, a->lower_dev, att_ns_pid (a), &holders, 8, err);
   if (n > 0)
     ov_error_set (err, OV_EBUSY, 0, "volume busy: %s", holders);
   free (holders);
@@ -246,7 +246,7 @@ reload_locked (struct ov_node *n, struct ov_attachment *a, int afd, struct ov_sn
   pid_t pid = att_ns_pid (a);
   int gen = a->gen + 1;
   bool frozen = false, intent = false, root_committed = false;
-  uint64_t dev = 0;
+  uint64_t dev = 0, lower_dev = 0;
   int mfd = -1;
   r = att_make_upper (n, afd, gen, NULL, err);
   /* From here on nothing can change the old upper: what is carried over is
@@ -270,7 +270,7 @@ reload_locked (struct ov_node *n, struct ov_attachment *a, int afd, struct ov_sn
   if (r == 0)
     r = ov_fail_err ("reload-mount", err);
   if (r == 0)
-    r = mfd = att_build_overlay (n, a, gen, &layers, &dev, err);
+    r = mfd = att_build_overlay (n, a, gen, &layers, &dev, &lower_dev, err);
   if (r >= 0 && root_committed)
     r = att_seed_manifest (afd, gen, err);
   /* The intent goes to disk before the mount point changes: whatever
@@ -282,6 +282,7 @@ reload_locked (struct ov_node *n, struct ov_attachment *a, int afd, struct ov_sn
       a->next_snapshot = out->id;
       a->next_tree = out->root.oid;
       a->next_dev = dev;
+      a->next_lower_dev = lower_dev;
       set_layers_keeping (a, &layers, true);
       r = ov_fail_err ("reload-intent", err);
       if (r == 0)
@@ -307,6 +308,7 @@ reload_locked (struct ov_node *n, struct ov_attachment *a, int afd, struct ov_sn
   a->snapshot = a->next_snapshot;
   a->tree = a->next_tree;
   a->dev = a->next_dev;
+  a->lower_dev = a->next_lower_dev;
   a->next_gen = 0;
   if (!lazy)
     att_set_layers (a, &layers);

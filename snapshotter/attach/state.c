@@ -87,6 +87,7 @@ att_state_save (struct ov_node *n, const struct ov_attachment *a, ov_error_t *er
   json_object_object_add (o, "created_ns", json_object_new_int64 (a->created_ns));
   json_object_object_add (o, "gen", json_object_new_int (a->gen));
   json_object_object_add (o, "dev", json_object_new_int64 (a->dev));
+  json_object_object_add (o, "lower_dev", json_object_new_int64 (a->lower_dev));
   struct json_object *layers = json_object_new_array ();
   for (size_t i = 0; i < a->nlayers; i++)
     {
@@ -105,6 +106,7 @@ att_state_save (struct ov_node *n, const struct ov_attachment *a, ov_error_t *er
       json_object_object_add (n, "snapshot", json_object_new_string (nsnap));
       json_object_object_add (n, "tree", json_object_new_string (ntree));
       json_object_object_add (n, "dev", json_object_new_int64 (a->next_dev));
+      json_object_object_add (n, "lower_dev", json_object_new_int64 (a->next_lower_dev));
       json_object_object_add (o, "next", n);
     }
   if (a->container)
@@ -165,6 +167,8 @@ state_load (struct ov_node *n, const char *id, struct ov_attachment *a, ov_error
         a->gen = json_object_get_int (v);
       if (json_object_object_get_ex (o, "dev", &v))
         a->dev = json_object_get_int64 (v);
+      if (json_object_object_get_ex (o, "lower_dev", &v))
+        a->lower_dev = json_object_get_int64 (v);
       if (json_object_object_get_ex (o, "layers", &v) && json_object_is_type (v, json_type_array))
         {
           size_t count = json_object_array_length (v);
@@ -185,6 +189,8 @@ state_load (struct ov_node *n, const char *id, struct ov_attachment *a, ov_error
             a->next_gen = json_object_get_int (x);
           if (json_object_object_get_ex (v, "dev", &x))
             a->next_dev = json_object_get_int64 (x);
+          if (json_object_object_get_ex (v, "lower_dev", &x))
+            a->next_lower_dev = json_object_get_int64 (x);
           if (a->next_gen != a->gen + 1 || !ns || !nt || oid_parse (ns, &a->next_snapshot) < 0
               || oid_parse (nt, &a->next_tree) < 0)
             r = ov_corrupt (err, "%s/%s: malformed attachment state", n->root, key);
@@ -330,6 +336,7 @@ att_reconcile (struct ov_node *n, int afd, struct ov_attachment *a, ov_error_t *
       a->snapshot = a->next_snapshot;
       a->tree = a->next_tree;
       a->dev = a->next_dev;
+      a->lower_dev = a->next_lower_dev;
       changed = true;
     }
   else if (gen > 0 && gen != a->gen)

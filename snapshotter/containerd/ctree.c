@@ -203,11 +203,15 @@ ov_ctree_lowers (struct ov_ctree *c, const struct ov_oid *id, char ***dirs, size
   snapshot_free (&s);
   if (r < 0)
     return -1;
-  *dirs = xcalloc (l.n ? l.n : 1, sizeof **dirs);
-  for (size_t i = 0; i < l.n; i++)
-    (*dirs)[i] = xstrdup (l.dirs[i]);
-  *n = l.n;
+  *dirs = xcalloc (1, sizeof **dirs);
+  r = ov_layers_mount_dir (c->node, &l, &(*dirs)[0], err);
   ov_layers_free (&l);
+  if (r < 0)
+    {
+      free (*dirs);
+      return -1;
+    }
+  *n = 1;
   return 0;
 }
 

@@ -50,7 +50,8 @@ int ov_ctree_capture (struct ov_ctree *c, const struct ov_oid *parent, const cha
 int ov_ctree_info (struct ov_ctree *c, const struct ov_oid *snap, struct ov_ctree_info *out,
                    ov_error_t *err);
 /* The node cache's lower dirs of snap, top first (malloc'd array of
- * malloc'd strings): a delta on its parent's layer when that is cached. */
+ * malloc'd strings): one, the host mount of its image stack (a delta on
+ * its parent's layer when that is cached). */
 int ov_ctree_lowers (struct ov_ctree *c, const struct ov_oid *snap, char ***dirs, size_t *n,
                      ov_error_t *err);
 

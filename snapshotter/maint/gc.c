@@ -60,33 +60,45 @@ trash_tmp (int dirfd, const char *name, unsigned char type UNUSED, void *ctx)
   return 0;
 }
 
-/* Node cache: layers no attachment uses, and half-built layers left by
- * a crash, go to the trash; then the trash is emptied. */
+/* The trees the node's attachments stand on; *known false (and a
+ * warning) when an attachment's state cannot be read. */
 static int
-sweep_cache (struct ov_node *node, const struct ov_oid *more, size_t nmore,
-             struct ov_gc_result *res, ov_error_t *err)
+attached_trees (struct ov_node *node, struct ov_oid **trees, size_t *n, bool *known,
+                ov_error_t *err)
 {
-  struct ov_oid *trees = NULL;
-  size_t n = 0;
+  *known = true;
+  if (ov_attachment_trees (node, trees, n, err) == 0)
+    return 0;
+  if ((*err)->code != OV_ECORRUPT)
+    return -1;
+  fprintf (stderr, "ovsnap gc: warning: %s; no loose object removed, no cache layer evicted\n",
+           (*err)->msg);
+  ov_error_free (err);
+  *known = false;
+  return 0;
+}
+
+/* Node cache: layers no attachment uses (trees, known) nor a containerd
+ * snapshot (more), and half-built layers left by a crash, go to the
+ * trash; then the trash is emptied. */
+static int
+sweep_cache (struct ov_node *node, const struct ov_oid *trees, size_t n, bool known,
+             const struct ov_oid *more, size_t nmore, struct ov_gc_result *res, ov_error_t *err)
+{
   int r = 0;
-  if (ov_attachment_trees (node, &trees, &n, err) < 0)
+  if (known)
     {
-      if ((*err)->code != OV_ECORRUPT)
-        return -1;
-      /* the layers that attachment stands on are unknown: keep them all */
-      fprintf (stderr, "ovsnap gc: warning: %s; no cache layer evicted\n", (*err)->msg);
-      ov_error_free (err);
-    }
-  else
-    {
-      /* and what containerd snapshots stand on (their mounts are containerd's) */
-      trees = xrealloc (trees, (n + nmore + 1) * sizeof *trees);
+      /* containerd snapshots' mounts are containerd's: keep what they stand on */
+      struct ov_oid *keep = xmalloc ((n + nmore + 1) * sizeof *keep);
+      if (n)
+        memcpy (keep, trees, n * sizeof *keep);
       if (nmore)
-        memcpy (trees + n, more, nmore * sizeof *trees);
-      n += nmore;
-      r = ov_layers_evict (node, trees, n, &res->layers_evicted, err);
+        memcpy (keep + n, more, nmore * sizeof *keep);
+      ov_trace ("gc: evict layers");
+      r = ov_layers_evict (node, keep, n + nmore, &res->layers_evicted, err);
+      ov_trace ("gc: layers evicted");
+      free (keep);
     }
-  free (trees);
   /* half-built layers a crash left */
   ov_dir_each_at (node->fd, "cache/tmp", true, trash_tmp, node);
   if (r == 0)
@@ -101,10 +113,17 @@ ov_gc (struct ov_node *node, struct ov_gc_result *res, ov_error_t *err)
   memset (res, 0, sizeof *res);
   if (ov_store_lock (s, true, err) < 0)
     return -1;
+  struct ov_oid *attached = NULL;
+  size_t nattached = 0;
+  bool known;
+  if (attached_trees (node, &attached, &nattached, &known, err) < 0)
+    return -1;
   struct ov_reach r = { 0 };
   int ret = ov_reach_mark (s, &r, err);
   if (ret < 0)
     ov_error_prefix (err, "gc: nothing removed, the store has a problem (run ovsnap fsck)");
+  else
+    ov_reach_mark_trees (s, &r, attached, nattached);
   /* Snapshots first, then trees, then blobs: a crash part-way leaves no
    * reachable record pointing at a removed object. */
   if (ret == 0)
@@ -124,14 +143,15 @@ ov_gc (struct ov_node *node, struct ov_gc_result *res, ov_error_t *err)
       res->bytes_freed += rp.bytes_freed;
     }
   ov_fault ("gc-after-trees");
-  if (ret == 0)
+  if (ret == 0 && known)
     ret = sweep (s, OV_BLOB, &r.blobs, &res->objects_removed, &res->bytes_freed,
                  &res->objects_kept, err);
   if (ret == 0)
     ret = ov_reach_drop_stale_refs (s, &r, err);
   ov_fault ("gc-after-objects");
   if (ret == 0)
-    ret = sweep_cache (node, r.ctr_trees, r.ctr_roots, res, err);
+    ret = sweep_cache (node, attached, nattached, known, r.ctr_trees, r.ctr_roots, res, err);
   ov_reach_free (&r);
+  free (attached);
   return ret;
 }

@@ -42,6 +42,21 @@ mark_tree (struct ov_store *s, struct ov_reach *r, const struct ov_oid *id, ov_e
   return ret;
 }
 
+static void
+skip_problem (const char *msg UNUSED, void *ctx UNUSED)
+{
+}
+
+void
+ov_reach_mark_trees (struct ov_store *s, struct ov_reach *r, const struct ov_oid *trees, size_t n)
+{
+  void (*problem) (const char *, void *) = r->problem;
+  r->problem = skip_problem;
+  for (size_t i = 0; i < n; i++)
+    mark_tree (s, r, &trees[i], NULL);
+  r->problem = problem;
+}
+
 static int
 mark_snapshot (const struct ov_snapshot *snap, void *ctx)
 {

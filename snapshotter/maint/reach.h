@@ -22,6 +22,12 @@ struct ov_reach
 };
 
 int ov_reach_mark (struct ov_store *s, struct ov_reach *r, ov_error_t *err);
+/* gc: the trees of the node's attachments and of the cache layers they
+ * stand on, and what they hold, as if a volume reached them: an image's
+ * metacopy entries name loose objects that must outlive the volume's
+ * history (a rollback or delete). A tree already gone is skipped. */
+void ov_reach_mark_trees (struct ov_store *s, struct ov_reach *r, const struct ov_oid *trees,
+                          size_t n);
 /* "<snapshot hex>\n", the containerd records' body */
 int ov_reach_parse_oid_line (const uint8_t *p, size_t n, struct ov_oid *out);
 /* gc: drops containerd/refs/ records whose snapshot r did not mark. */

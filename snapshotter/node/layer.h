@@ -1,12 +1,16 @@
-/* The node cache of lower dirs. A snapshot tree is materialized once per
- * node, read-only, and shared by every attachment of it. A layer is keyed by
- * its root tree id: cache/layers/<tree>/tree. A full layer holds the whole
- * tree; a delta layer holds only what changed since a base layer (new and changed
- * entries, whiteouts for deletions) and is stacked above it, so
- * materializing the next snapshot costs work proportional to the change.
- * Stacks are bounded: past OV_LAYER_MAX_DEPTH deltas a flat copy of the
- * newest tree (cache/layers/<tree>/flat) is built in the background and
- * used from then on; past OV_LAYER_HARD_DEPTH one is built on the spot. */
+/* The node cache of lowers. A snapshot tree is written once per node as
+ * an EROFS image (image.h), read-only, and shared by every attachment of it.
+ * A layer is keyed by its root tree id: cache/layers/<tree>/image, with
+ * info (base, depth, boot, whether it has metacopy entries) and, once a
+ * background syncfs made it durable, synced. A full layer holds the whole
+ * tree; a delta layer holds only what changed since a base layer (new and
+ * changed entries, whiteouts for deletions) and is stacked above it, so
+ * the next snapshot costs work proportional to the change. Stacks are
+ * bounded: past OV_LAYER_MAX_DEPTH deltas the newest tree's layer is
+ * replaced by a full image in the background (the stack below it is then
+ * no longer needed by it); past OV_LAYER_HARD_DEPTH one is built on the
+ * spot. Eviction unlinks the image: attachments that still stand on it keep
+ * their mounts of it. */
 #ifndef OVSNAP_LAYER_H
 #define OVSNAP_LAYER_H
 
@@ -18,10 +22,11 @@
 
 struct ov_layers
 {
-  char **dirs; /* absolute paths, top first: overlay lowerdirs */
+  char **images; /* absolute paths of the layers' images, top first */
   struct ov_oid *trees;
   size_t n;
   bool deep; /* worth flattening (ov_layers_flatten) off the caller's path */
+  bool metacopy; /* some image redirects into the store's loose objects */
 };
 
 void ov_layers_free (struct ov_layers *l);
@@ -30,9 +35,21 @@ void ov_layers_free (struct ov_layers *l);
  * replaced). */
 int ov_layers_get (struct ov_node *n, const struct ov_snapshot *snap, const struct ov_oid *base,
                    struct ov_layers *out, ov_error_t *err);
-/* Build the flat copy of a deep stack's top tree. */
+/* The stack mounted as overlay lowers (image.h: ov_image_mount): *nfds
+ * detached mount fds, top first, for the caller to close. */
+int ov_layers_mount (struct ov_node *n, const struct ov_layers *l, int **fds, size_t *nfds,
+                     ov_error_t *err);
+/* The stack mounted read-only at a host directory, for a client that
+ * mounts lowers by path (containerd): <root>/cache/mnt/<tree>, one mount
+ * (a read-only overlay when the stack has several images or metacopy
+ * entries), made once per boot and detached when the layer is evicted.
+ * *dir malloc'd. */
+int ov_layers_mount_dir (struct ov_node *n, const struct ov_layers *l, char **dir,
+                         ov_error_t *err);
+/* Replace a deep stack's top layer by a full image of its tree. */
 int ov_layers_flatten (struct ov_node *n, const struct ov_snapshot *snap, ov_error_t *err);
-/* Layer trees not in `keep` (held by attachments): moved to the trash. */
+/* Layers neither in `keep` (held by attachments) nor below one of them:
+ * their images unlinked, their host mounts (ov_layers_mount_dir) detached. */
 int ov_layers_evict (struct ov_node *n, const struct ov_oid *keep, size_t nkeep, uint64_t *evicted,
                      ov_error_t *err);
 

@@ -17,6 +17,7 @@
 struct local
 {
   int rootfd;
+  char *objects; /* absolute path of <root>/objects */
 };
 
 static int
@@ -155,7 +156,15 @@ local_close (void *be)
 {
   struct local *l = be;
   close (l->rootfd);
+  free (l->objects);
   free (l);
+}
+
+static char *
+local_loose_dir (void *be)
+{
+  struct local *l = be;
+  return l->objects ? xstrdup (l->objects) : NULL;
 }
 
 static const struct ov_backend local_backend = {
@@ -170,6 +179,7 @@ static const struct ov_backend local_backend = {
   .list = local_list,
   .lock = local_lock,
   .close = local_close,
+  .loose_dir = local_loose_dir,
 };
 
 int
@@ -183,6 +193,9 @@ ov_backend_local_open (struct ov_store *s, const char *root, bool create, ov_err
                           : ov_error (err, errno, "create %s/%s", root, failed);
   struct local *l = xcalloc (1, sizeof *l);
   l->rootfd = fd;
+  cleanup_free char *real = realpath (root, NULL);
+  if (real)
+    l->objects = xasprintf ("%s/objects", real);
   s->be = &local_backend;
   s->be_data = l;
   return 0;

@@ -447,6 +447,12 @@ ov_store_blob_loc (struct ov_store *s, const struct ov_oid *id, uint64_t size,
   return 0;
 }
 
+char *
+ov_store_loose_dir (struct ov_store *s)
+{
+  return s->be->loose_dir ? s->be->loose_dir (s->be_data) : NULL;
+}
+
 void
 ov_blob_loc_release (struct ov_blob_loc *loc)
 {

@@ -60,6 +60,9 @@ struct ov_backend
   /* advisory lock; returns an fd to close, -1 on error */
   int (*lock) (void *be, const char *name, bool exclusive);
   void (*close) (void *be);
+  /* optional: the local directory holding loose objects as ab/cdef..
+   * (what the node cache's images redirect into), malloc'd; NULL if none */
+  char *(*loose_dir) (void *be);
   /* A store shared over the network (the commit worker then needs sockets). */
   bool remote;
   /* Optional, for a backend without compare-and-swap (S3), whose mutable
@@ -145,6 +148,10 @@ struct ov_blob_loc
 int ov_store_blob_loc (struct ov_store *s, const struct ov_oid *id, uint64_t size,
                        struct ov_blob_loc *loc, ov_error_t *err);
 void ov_blob_loc_release (struct ov_blob_loc *loc);
+/* The directory of loose objects (ab/cdef..[.N], as ov_key names them
+ * beneath "objects/") when the backend keeps them in one on this machine,
+ * else NULL; malloc'd. */
+char *ov_store_loose_dir (struct ov_store *s);
 
 /* Walk every stored object of a kind, loose and packed. */
 int ov_store_each (struct ov_store *s, enum ov_kind kind,

@@ -268,6 +268,43 @@ test_expect_success "$RT_PREREQ" 'once the holders are gone, reload brings the n
 	no_leftovers busy
 '
 
+test_expect_success "$RT_PREREQ" 'a reader holding a big file (a metacopy entry over the store) makes reload busy, then it works' '
+	test_when_finished "rt_rm bigbusy" &&
+	ovsnap volume create models &&
+	random_file weights.bin 3000000 &&
+	echo small >small.txt &&
+	ovsnap put models weights.bin >/dev/null &&
+	ovsnap put models small.txt >/dev/null &&
+	container_bundle bigbusy models:/data org.ovsnap.commit-interval=0 -- sh -c "
+		sleep 1000 </data/weights.bin & echo \$! >/tmp/big-holder.pid
+		echo upper >/data/new.txt && sleep 1001 </data/new.txt & echo \$! >/tmp/upper-holder.pid
+		sleep 1002 & wait" &&
+	rt_start bigbusy &&
+	wait_for 5 rt_exec bigbusy test -s /tmp/upper-holder.pid &&
+	b=$(rt_exec bigbusy cat /tmp/big-holder.pid) &&
+	u=$(rt_exec bigbusy cat /tmp/upper-holder.pid) &&
+	wait_for 5 holds bigbusy "$b" /data/weights.bin &&
+	wait_for 5 holds bigbusy "$u" /data/new.txt &&
+	grep -q "\"lower_dev\":[1-9]" "$OVSNAP_ROOT"/attach/*/state &&
+	echo newer >newer.txt &&
+	ovsnap put models newer.txt >/dev/null &&
+	test_expect_code 4 ovsnap reload "$(cid bigbusy)" 2>err &&
+	test_stderr_mentions err "volume busy" "pid $b (sleep" "/data/weights.bin" "pid $u (sleep" "/data/new.txt" &&
+	test_expect_code 1 rt_exec bigbusy ovsnap-ctl reload >reply &&
+	grep "^error busy .*/data/weights.bin" reply &&
+	test_must_fail rt_exec bigbusy test -e /data/newer.txt &&
+	rt_exec bigbusy kill "$b" "$u" &&
+	wait_for 5 gone_in bigbusy "$b" &&
+	wait_for 5 gone_in bigbusy "$u" &&
+	ovsnap reload "$(cid bigbusy)" >/dev/null &&
+	rt_exec bigbusy cat /data/newer.txt >actual &&
+	test_cmp newer.txt actual &&
+	rt_exec bigbusy cat /data/weights.bin >actual &&
+	test_cmp_bin weights.bin actual &&
+	rt_stop bigbusy &&
+	no_leftovers bigbusy
+'
+
 test_expect_success "$RT_PREREQ" 'a read-only volume: readable, not writable, listed as readonly' '
 	test_when_finished "rt_rm ro" &&
 	container_bundle ro data:/data:ro org.ovsnap.commit-interval=0 -- sh -c "
@@ -317,7 +354,13 @@ test_expect_success "$RT_PREREQ" 'two containers attaching the same volume share
 	mount_lowerdirs s2 /srv >lower.2 &&
 	test -s lower.1 &&
 	test_cmp lower.1 lower.2 &&
-	! grep -v "^lowerdir+\{0,1\}=$OVSNAP_ROOT/cache/layers/" lower.1 &&
+	for st in "$OVSNAP_ROOT"/attach/*/state; do
+		python3 -c "import json, sys; print(json.load(open(sys.argv[1]))[\"layers\"])" "$st" || return 1
+	done >layers.used &&
+	test_line_count = 2 layers.used &&
+	test "$(sort -u layers.used | wc -l)" = 1 &&
+	top=$(head -n 1 layers.used | tr -d "[]'\''" | cut -d, -f1) &&
+	test -f "$OVSNAP_ROOT/cache/layers/$top/image" &&
 	rt_exec s1 cat /srv/d/s >actual &&
 	rt_exec s2 cat /srv/d/s >>actual &&
 	printf "s\ns\n" >expect &&
