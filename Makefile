@@ -21,7 +21,7 @@ ENGINE := util error fault hash dir file proc progress pool record oidset \
 	erofs erofs-write \
 	s3 s3-xfer s3-xml s3-ops s3-multipart \
 	store store-local store-s3 pack \
-	tree snapshot changeset diff volume path xattr edit \
+	tree snapshot changeset diff replay heads volume path xattr edit \
 	node layer materialize uring trash \
 	ingest sandbox manifest put \
 	state attach commit reload mount busy nsexec agent \

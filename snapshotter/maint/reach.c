@@ -1,5 +1,6 @@
 #include "reach.h"
 #include "changeset.h"
+#include "heads.h"
 #include "volume.h"
 
 #include <string.h>
@@ -53,6 +54,23 @@ mark_snapshot (const struct ov_snapshot *snap, void *ctx)
   return mark_tree (s, r, &snap->root.oid, err) < 0 ? -1 : 0;
 }
 
+/* A snapshot a revision names: a fold may replay it (tree/heads.h). */
+static int
+mark_rev_snapshot (const struct ov_oid *id, void *ctx)
+{
+  void **a = ctx;
+  struct ov_store *s = a[0];
+  struct ov_reach *r = a[1];
+  if (oidset_has (&r->snapshots, id))
+    return 0;
+  struct ov_snapshot snap;
+  if (ov_snapshot_load (s, id, &snap, a[2]) < 0)
+    return -1;
+  int ret = mark_snapshot (&snap, ctx);
+  snapshot_free (&snap);
+  return ret;
+}
+
 static int
 mark_volume (const struct ov_volume *v, void *ctx)
 {
@@ -63,6 +81,8 @@ mark_volume (const struct ov_volume *v, void *ctx)
   ov_error_t e = NULL;
   void *args[3] = { s, r, &e };
   if (ov_volume_history (s, v, mark_snapshot, args, &e) < 0)
+    return fail (r, &e, a[2]);
+  if (ov_store_has_revs (s) && ov_heads_each_snapshot (s, v->name, mark_rev_snapshot, args, &e) < 0)
     return fail (r, &e, a[2]);
   return 0;
 }
