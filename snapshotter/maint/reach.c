@@ -227,7 +227,14 @@ mark_volumes (struct ov_store *s, struct ov_reach *r, ov_error_t *err)
       if (ret == 0)
         {
           if (ov_volume_load (s, names.v[i], &v, &e) < 0)
-            ret = fail (r, &e, err);
+            {
+              /* a listed name whose head folds to deleted (an edit raced
+               * the delete) references nothing */
+              if (e->code == OV_ENOTFOUND)
+                ov_error_free (&e);
+              else
+                ret = fail (r, &e, err);
+            }
           else
             {
               void *args[3] = { s, r, err };

@@ -54,6 +54,8 @@ struct s3be
   int conditional;      /* -1 not probed yet, 0 no, 1 yes */
   int64_t settle;       /* seconds: OVSNAP_S3_SETTLE, else HEADS_SETTLE */
   uint64_t max_seen;    /* highest revision time seen (us) */
+  int64_t clock;        /* the server's clock (s) when last read, */
+  double clock_at;      /* at this monotonic time (0: never) */
   char last_put[PATH_MAX]; /* the last revision this handle wrote */
 };
 
@@ -328,6 +330,38 @@ revs_list_fresh (struct s3be *b, const char *name, struct revs *rs)
     }
 }
 
+static double
+mono_now (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The server's clock in seconds: the one this handle read last, moved on
+ * by the local monotonic clock since the answer came, if that was a
+ * moment ago, else asked for. It errs late, never early: Date is rounded
+ * down, and was made before the answer came. */
+static int
+server_now (struct s3be *b, int64_t *now)
+{
+  double t = mono_now ();
+  pthread_mutex_lock (&b->mu);
+  bool recent = b->clock_at > 0 && t - b->clock_at < 10;
+  *now = b->clock + (int64_t) (t - b->clock_at);
+  pthread_mutex_unlock (&b->mu);
+  if (recent)
+    return 0;
+  ov_error_t e = NULL;
+  if (ov_s3_server_time (b->s3, now, &e) < 0)
+    return fail (&e);
+  pthread_mutex_lock (&b->mu);
+  b->clock_at = mono_now ();
+  b->clock = *now;
+  pthread_mutex_unlock (&b->mu);
+  return 0;
+}
+
 static int
 s3_list_revs (void *be, const char *key, bool want_settled, struct ov_revs *out)
 {
@@ -348,11 +382,10 @@ s3_list_revs (void *be, const char *key, bool want_settled, struct ov_revs *out)
        * writer whose PUT took longer than half of it publishes again
        * (s3_put_rev), so nothing can still appear before these */
       int64_t now;
-      ov_error_t e = NULL;
-      if (ov_s3_server_time (b->s3, &now, &e) < 0)
+      if (server_now (b, &now) < 0)
         {
           revs_free (&rs);
-          return fail (&e);
+          return -1;
         }
       uint64_t limit = (uint64_t) (now - b->settle) * 1000000;
       while (out->settled < rs.n && rs.v[out->settled].t < limit)
@@ -423,14 +456,6 @@ s3_memo_put (void *be, const char *name, const void *p, size_t n)
   return ov_replace_file (b->nodefd, path, "tmp", p, n);
 }
 
-static double
-mono_now (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Publishes p as the newest revision of key: its time is the server's
  * clock, raised above base and every revision this handle has seen. One
  * whose PUT took more than half the settle period may sort before a
@@ -455,6 +480,10 @@ s3_put_rev (void *be, const char *key, const void *p, size_t n, const char *base
       ov_error_t e = NULL;
       if (ov_s3_server_time (b->s3, &now, &e) < 0)
         return fail (&e);
+      pthread_mutex_lock (&b->mu);
+      b->clock_at = mono_now ();
+      b->clock = now;
+      pthread_mutex_unlock (&b->mu);
       struct rev br = { 0 };
       uint64_t floor = base && rev_parse (base, prefix, &br) ? br.t : 0;
       pthread_mutex_lock (&b->mu);
