@@ -28,7 +28,7 @@ ENGINE_DIRS := lib erofs s3 store tree node capture attach maint
 ENGINE := util error fault hash dir file proc progress pool record oidset \
 	erofs erofs-write \
 	store store-local store-module pack \
-	tree snapshot changeset diff volume path xattr edit \
+	tree snapshot changeset diff replay heads volume path xattr edit \
 	node layer image materialize uring trash \
 	ingest sandbox manifest put \
 	state attach commit reload mount busy nsexec agent \

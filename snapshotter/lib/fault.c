@@ -13,6 +13,9 @@ ov_fault (const char *name)
   const char *f = getenv ("OVSNAP_FAULT");
   if (f && strcmp (f, name) == 0)
     kill (getpid (), SIGKILL);
+  const char *st = getenv ("OVSNAP_STOP");
+  if (st && strcmp (st, name) == 0)
+    kill (getpid (), SIGSTOP);
 }
 
 void

@@ -2,6 +2,8 @@
  * where ov_fault (NAME) stands (a crash at that step); OVSNAP_FAIL=NAME makes
  * ov_fail (NAME) true, and the step it guards fails as if the system call
  * had (an injected error, to show what a failure there leaves behind);
+ * OVSNAP_STOP=NAME stops the process (SIGSTOP) at every ov_fault (NAME)
+ * until a test resumes it (SIGCONT), to order steps of racing processes;
  * OVSNAP_PAUSE=NAME holds the process there for a while (to look at what
  * it holds meanwhile). */
 #ifndef OVSNAP_FAULT_H

@@ -1,5 +1,6 @@
 #include "reach.h"
 #include "changeset.h"
+#include "heads.h"
 #include "volume.h"
 
 #include <string.h>
@@ -68,6 +69,23 @@ mark_snapshot (const struct ov_snapshot *snap, void *ctx)
   return mark_tree (s, r, &snap->root.oid, err) < 0 ? -1 : 0;
 }
 
+/* A snapshot a revision names: a fold may replay it (tree/heads.h). */
+static int
+mark_rev_snapshot (const struct ov_oid *id, void *ctx)
+{
+  void **a = ctx;
+  struct ov_store *s = a[0];
+  struct ov_reach *r = a[1];
+  if (oidset_has (&r->snapshots, id))
+    return 0;
+  struct ov_snapshot snap;
+  if (ov_snapshot_load (s, id, &snap, a[2]) < 0)
+    return -1;
+  int ret = mark_snapshot (&snap, ctx);
+  snapshot_free (&snap);
+  return ret;
+}
+
 static int
 mark_volume (const struct ov_volume *v, void *ctx)
 {
@@ -78,6 +96,8 @@ mark_volume (const struct ov_volume *v, void *ctx)
   ov_error_t e = NULL;
   void *args[3] = { s, r, &e };
   if (ov_volume_history (s, v, mark_snapshot, args, &e) < 0)
+    return fail (r, &e, a[2]);
+  if (ov_store_has_revs (s) && ov_heads_each_snapshot (s, v->name, mark_rev_snapshot, args, &e) < 0)
     return fail (r, &e, a[2]);
   return 0;
 }
@@ -222,7 +242,14 @@ mark_volumes (struct ov_store *s, struct ov_reach *r, ov_error_t *err)
       if (ret == 0)
         {
           if (ov_volume_load (s, names.v[i], &v, &e) < 0)
-            ret = fail (r, &e, err);
+            {
+              /* a listed name whose head folds to deleted (an edit raced
+               * the delete) references nothing */
+              if (e->code == OV_ENOTFOUND)
+                ov_error_free (&e);
+              else
+                ret = fail (r, &e, err);
+            }
           else
             {
               void *args[3] = { s, r, err };

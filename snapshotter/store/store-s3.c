@@ -10,16 +10,16 @@
  * whole to open the store. Everything read is verified by the layers above.
  *
  * Volume heads ("volumes/NAME") cannot be replaced atomically: S3 has no
- * compare-and-swap (Swift answers 501 to If-None-Match). Each head is an
+ * compare-and-swap (Swift answers 501 to If-None-Match). Each update is an
  * immutable revision heads/NAME/T-NODE-RAND, T the server's clock in
  * microseconds (and above every revision this handle has seen), NODE
- * this node's id: the newest key is the head (last writer wins, the node
- * breaks ties). A writer that finds, after publishing, a revision of
- * another node newer than the one it based on merges again onto it
- * (ov_volume_update_ex): see README "S3 store". Superseded revisions are
- * deleted once they are older than a grace period by the server's clock
- * and not among the newest few, so a reader lists a bounded number of
- * keys. A deleted volume is an empty revision (a tombstone).
+ * this node's id, so key order is clock order with the node as tie-break.
+ * What a revision holds, and how the head follows from all of them (a
+ * fold, with checkpoints), is the volume layer's (tree/heads.c); this
+ * backend lists, reads (once: they are cached), writes and drops them,
+ * and says which are settled: older than OVSNAP_S3_SETTLE seconds
+ * (default 120) by the server's clock, so that no revision can appear
+ * before them any more. A deleted volume is an empty revision.
  *
  * Locks are node-local flocks (<node>/locks/NAME): nothing excludes
  * another node. gc copes by never deleting a key younger than
@@ -38,8 +38,7 @@
 #include <time.h>
 
 #define HEAD_LIMIT (16u << 20)
-#define HEADS_KEPT 8          /* newest revisions never pruned */
-#define HEADS_GRACE 120       /* seconds a superseded revision stays */
+#define HEADS_SETTLE 120      /* seconds before a revision is settled */
 #define DEFAULT_GRACE 3600    /* seconds: gc removes nothing younger */
 
 struct s3be
@@ -53,7 +52,10 @@ struct s3be
   int64_t grace;
   pthread_mutex_t mu;
   int conditional;      /* -1 not probed yet, 0 no, 1 yes */
+  int64_t settle;       /* seconds: OVSNAP_S3_SETTLE, else HEADS_SETTLE */
   uint64_t max_seen;    /* highest revision time seen (us) */
+  int64_t clock;        /* the server's clock (s) when last read, */
+  double clock_at;      /* at this monotonic time (0: never) */
   char last_put[PATH_MAX]; /* the last revision this handle wrote */
 };
 
@@ -295,20 +297,6 @@ revs_list (struct s3be *b, const char *name, struct revs *out)
   return 0;
 }
 
-/* The bytes of one revision; ENOENT if it was pruned meanwhile. */
-static int
-rev_get (struct s3be *b, const struct rev *r, struct ov_buf *out)
-{
-  ov_error_t e = NULL;
-  out->len = 0;
-  if (ov_s3_get (b->s3, r->key, 0, OV_S3_TO_END, out, HEAD_LIMIT, &e) < 0)
-    return fail (&e);
-  return 0;
-}
-
-/* The newest revision (after `after` if given) not written by skip_node
- * (if given): 1 found (out, key set), 0 none. A tombstone is found too
- * (out empty). */
 static bool
 revs_have (const struct revs *rs, const char *key)
 {
@@ -318,60 +306,64 @@ revs_have (const struct revs *rs, const char *key)
   return false;
 }
 
+/* A listing may lag behind the PUTs (Swift updates its container listing
+ * after the object): one that does not show this handle's own last
+ * revision yet is asked again, so a node reads its own writes. */
 static int
-newest (struct s3be *b, const char *name, const char *after, const char *skip_node,
-        struct ov_buf *out, char *key, size_t keylen)
+revs_list_fresh (struct s3be *b, const char *name, struct revs *rs)
 {
   cleanup_free char *prefix = xasprintf ("heads/%s/", name);
   char mine[PATH_MAX] = "";
   pthread_mutex_lock (&b->mu);
-  if (skip_node && strncmp (b->last_put, prefix, strlen (prefix)) == 0)
+  if (strncmp (b->last_put, prefix, strlen (prefix)) == 0)
     snprintf (mine, sizeof mine, "%s", b->last_put);
   pthread_mutex_unlock (&b->mu);
   for (int attempt = 0;; attempt++)
     {
-      struct revs rs;
-      if (revs_list (b, name, &rs) < 0)
+      if (revs_list (b, name, rs) < 0)
         return -1;
-      /* A listing may lag behind the PUTs (Swift updates its container
-       * listing after the object): one that does not show this writer's
-       * own revision yet may miss another's published before it. */
-      if (mine[0] && !revs_have (&rs, mine) && attempt < 50)
-        {
-          revs_free (&rs);
-          struct timespec ts = { 0, 50 * 1000 * 1000 };
-          nanosleep (&ts, NULL);
-          continue;
-        }
-      ssize_t pick = -1;
-      for (size_t i = rs.n; i-- > 0;)
-        {
-          if (after && strcmp (rs.v[i].key, after) <= 0)
-            break;
-          if (skip_node && strcmp (rs.v[i].node, skip_node) == 0)
-            continue;
-          pick = i;
-          break;
-        }
-      if (pick < 0)
-        {
-          revs_free (&rs);
-          return 0;
-        }
-      int r = rev_get (b, &rs.v[pick], out);
-      if (r == 0)
-        snprintf (key, keylen, "%s", rs.v[pick].key);
-      revs_free (&rs);
-      if (r == 0)
-        return 1;
-      if (errno != ENOENT || attempt == 3)
-        return -1;
-      /* pruned between the listing and the GET: look again */
+      if (!mine[0] || revs_have (rs, mine) || attempt == 50)
+        return 0;
+      revs_free (rs);
+      struct timespec ts = { 0, 50 * 1000 * 1000 };
+      nanosleep (&ts, NULL);
     }
 }
 
+static double
+mono_now (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The server's clock in seconds: the one this handle read last, moved on
+ * by the local monotonic clock since the answer came, if that was a
+ * moment ago, else asked for. It errs late, never early: Date is rounded
+ * down, and was made before the answer came. */
 static int
-s3_get_rev (void *be, const char *key, struct ov_buf *out, char *rev, size_t revlen)
+server_now (struct s3be *b, int64_t *now)
+{
+  double t = mono_now ();
+  pthread_mutex_lock (&b->mu);
+  bool recent = b->clock_at > 0 && t - b->clock_at < 10;
+  *now = b->clock + (int64_t) (t - b->clock_at);
+  pthread_mutex_unlock (&b->mu);
+  if (recent)
+    return 0;
+  ov_error_t e = NULL;
+  if (ov_s3_server_time (b->s3, now, &e) < 0)
+    return fail (&e);
+  pthread_mutex_lock (&b->mu);
+  b->clock_at = mono_now ();
+  b->clock = *now;
+  pthread_mutex_unlock (&b->mu);
+  return 0;
+}
+
+static int
+s3_list_revs (void *be, const char *key, bool want_settled, struct ov_revs *out)
 {
   struct s3be *b = be;
   const char *name;
@@ -380,35 +372,95 @@ s3_get_rev (void *be, const char *key, struct ov_buf *out, char *rev, size_t rev
       errno = EINVAL;
       return -1;
     }
-  int r = newest (b, name, NULL, NULL, out, rev, revlen);
-  if (r < 0)
+  struct revs rs;
+  if (revs_list_fresh (b, name, &rs) < 0)
     return -1;
-  if (r == 0 || out->len == 0) /* never written, or deleted */
+  memset (out, 0, sizeof *out);
+  if (want_settled)
     {
-      errno = ENOENT;
-      return -1;
+      /* settled: older than the settle period by the server's clock; a
+       * writer whose PUT took longer than half of it publishes again
+       * (s3_put_rev), so nothing can still appear before these */
+      int64_t now;
+      if (server_now (b, &now) < 0)
+        {
+          revs_free (&rs);
+          return -1;
+        }
+      uint64_t limit = (uint64_t) (now - b->settle) * 1000000;
+      while (out->settled < rs.n && rs.v[out->settled].t < limit)
+        out->settled++;
     }
+  out->keys = xcalloc (rs.n + 1, sizeof *out->keys);
+  for (size_t i = 0; i < rs.n; i++)
+    {
+      out->keys[i] = rs.v[i].key;
+      rs.v[i].key = NULL;
+    }
+  out->n = rs.n;
+  revs_free (&rs);
   return 0;
 }
 
-/* Drops superseded revisions beyond the newest few that are older than the
- * grace period, so readers list a bounded number of keys. */
-static void
-prune (struct s3be *b, const char *name)
+static bool
+is_rev_key (const char *rev)
 {
-  struct revs rs;
-  int64_t now;
-  ov_error_t e = NULL;
-  if (revs_list (b, name, &rs) < 0)
-    return;
-  if (rs.n > HEADS_KEPT && ov_s3_server_time (b->s3, &now, &e) == 0)
-    for (size_t i = 0; i + HEADS_KEPT < rs.n; i++)
-      if (now - rs.v[i].mtime > HEADS_GRACE && ov_s3_delete (b->s3, rs.v[i].key, &e) < 0)
-        break;
-  ov_error_free (&e);
-  revs_free (&rs);
+  return strncmp (rev, "heads/", 6) == 0 && !strstr (rev, "..");
 }
 
+/* Revisions are immutable: read once, then from the node cache. */
+static int
+s3_read_rev (void *be, const char *rev, struct ov_buf *out)
+{
+  struct s3be *b = be;
+  if (!is_rev_key (rev))
+    {
+      errno = EINVAL;
+      return -1;
+    }
+  cleanup_close int fd = s3_open_read_object (b, rev);
+  if (fd < 0)
+    return -1;
+  return ov_read_fd (fd, out, HEAD_LIMIT);
+}
+
+static int
+s3_drop_rev (void *be, const char *rev)
+{
+  struct s3be *b = be;
+  if (!is_rev_key (rev))
+    {
+      errno = EINVAL;
+      return -1;
+    }
+  ov_error_t e = NULL;
+  if (ov_s3_delete (b->s3, rev, &e) < 0)
+    return fail (&e);
+  unlinkat (b->cachefd, rev, 0);
+  return 0;
+}
+
+static int
+s3_memo_get (void *be, const char *name, struct ov_buf *out)
+{
+  struct s3be *b = be;
+  cleanup_free char *path = xasprintf ("cache/s3-memo/%s", name);
+  return ov_read_file_at (b->nodefd, path, out, HEAD_LIMIT);
+}
+
+static int
+s3_memo_put (void *be, const char *name, const void *p, size_t n)
+{
+  struct s3be *b = be;
+  cleanup_free char *path = xasprintf ("cache/s3-memo/%s", name);
+  return ov_replace_file (b->nodefd, path, "tmp", p, n);
+}
+
+/* Publishes p as the newest revision of key: its time is the server's
+ * clock, raised above base and every revision this handle has seen. One
+ * whose PUT took more than half the settle period may sort before a
+ * settled point already (s3_list_revs), so it is published again under a
+ * fresh time; the copies are the same edit, applied twice at worst. */
 static int
 s3_put_rev (void *be, const char *key, const void *p, size_t n, const char *base, char *rev,
             size_t revlen)
@@ -420,46 +472,40 @@ s3_put_rev (void *be, const char *key, const void *p, size_t n, const char *base
       errno = EINVAL;
       return -1;
     }
-  int64_t now;
-  ov_error_t e = NULL;
-  if (ov_s3_server_time (b->s3, &now, &e) < 0)
-    return fail (&e);
-  struct rev br = { 0 };
   cleanup_free char *prefix = xasprintf ("heads/%s/", name);
-  uint64_t floor = base && rev_parse (base, prefix, &br) ? br.t : 0;
-  pthread_mutex_lock (&b->mu);
-  if (b->max_seen > floor)
-    floor = b->max_seen;
-  uint64_t t = (uint64_t) now * 1000000;
-  if (t <= floor)
-    t = floor + 1;
-  b->max_seen = t;
-  pthread_mutex_unlock (&b->mu);
-  uint64_t rnd;
-  if (getrandom (&rnd, sizeof rnd, 0) != sizeof rnd)
-    rnd = (uint64_t) now_ns () ^ ((uint64_t) getpid () << 32);
-  snprintf (rev, revlen, "%s%016" PRIx64 "-%s-%016" PRIx64, prefix, t, b->node, rnd);
-  if (ov_s3_put (b->s3, rev, p, n, 0, NULL, &e) < 0)
-    return fail (&e);
-  pthread_mutex_lock (&b->mu);
-  snprintf (b->last_put, sizeof b->last_put, "%s", rev);
-  pthread_mutex_unlock (&b->mu);
-  prune (b, name);
-  return 0;
-}
-
-static int
-s3_newer_rev (void *be, const char *key, const char *base, struct ov_buf *out, char *rev,
-              size_t revlen)
-{
-  struct s3be *b = be;
-  const char *name;
-  if (!is_head_key (key, &name))
+  for (;;)
     {
-      errno = EINVAL;
-      return -1;
+      double start = mono_now ();
+      int64_t now;
+      ov_error_t e = NULL;
+      if (ov_s3_server_time (b->s3, &now, &e) < 0)
+        return fail (&e);
+      pthread_mutex_lock (&b->mu);
+      b->clock_at = mono_now ();
+      b->clock = now;
+      pthread_mutex_unlock (&b->mu);
+      struct rev br = { 0 };
+      uint64_t floor = base && rev_parse (base, prefix, &br) ? br.t : 0;
+      pthread_mutex_lock (&b->mu);
+      if (b->max_seen > floor)
+        floor = b->max_seen;
+      uint64_t t = (uint64_t) now * 1000000;
+      if (t <= floor)
+        t = floor + 1;
+      b->max_seen = t;
+      pthread_mutex_unlock (&b->mu);
+      uint64_t rnd;
+      if (getrandom (&rnd, sizeof rnd, 0) != sizeof rnd)
+        rnd = (uint64_t) now_ns () ^ ((uint64_t) getpid () << 32);
+      snprintf (rev, revlen, "%s%016" PRIx64 "-%s-%016" PRIx64, prefix, t, b->node, rnd);
+      if (ov_s3_put (b->s3, rev, p, n, 0, NULL, &e) < 0)
+        return fail (&e);
+      pthread_mutex_lock (&b->mu);
+      snprintf (b->last_put, sizeof b->last_put, "%s", rev);
+      pthread_mutex_unlock (&b->mu);
+      if (mono_now () - start <= b->settle / 2.0)
+        return 0;
     }
-  return newest (b, name, base && *base ? base : NULL, b->node, out, rev, revlen);
 }
 
 static int
@@ -476,19 +522,8 @@ s3_open_read (void *be, const char *key)
   const char *name;
   if (!is_head_key (key, &name))
     return s3_open_read_object (b, key);
-  struct ov_buf out = { 0 };
-  char rev[PATH_MAX];
-  int r = s3_get_rev (b, key, &out, rev, sizeof rev);
-  int fd = r < 0 ? -1 : openat (b->cachefd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd >= 0 && (write_all (fd, out.data, out.len) < 0 || lseek (fd, 0, SEEK_SET) < 0))
-    {
-      close (fd);
-      fd = -1;
-    }
-  int saved = errno;
-  buf_free (&out);
-  errno = saved;
-  return fd;
+  errno = EINVAL; /* a head is read through its revisions (list_revs) */
+  return -1;
 }
 
 static int
@@ -589,9 +624,12 @@ static const struct ov_backend s3_backend = {
   .list = s3_list,
   .lock = s3_lock,
   .close = s3_close,
-  .get_rev = s3_get_rev,
+  .list_revs = s3_list_revs,
+  .read_rev = s3_read_rev,
   .put_rev = s3_put_rev,
-  .newer_rev = s3_newer_rev,
+  .drop_rev = s3_drop_rev,
+  .memo_get = s3_memo_get,
+  .memo_put = s3_memo_put,
 };
 
 /* This node's id: random, made once, kept in <node>/node-id. */
@@ -638,6 +676,8 @@ ov_backend_s3_open (struct ov_store *s, const char *url, const char *node_root, 
   const char *g = getenv ("OVSNAP_S3_GRACE");
   if (g && *g)
     b->grace = strtoll (g, NULL, 10);
+  const char *st = getenv ("OVSNAP_S3_SETTLE"); /* tests: a short settle period */
+  b->settle = st && *st ? strtoll (st, NULL, 10) : HEADS_SETTLE;
   pthread_mutex_init (&b->mu, NULL);
   if (b->cachefd < 0 || b->rangefd < 0 || node_id (nodefd, b->node) < 0)
     {

@@ -647,42 +647,69 @@ ov_store_put_named (struct ov_store *s, const char *key, const struct ov_buf *b,
   return 0;
 }
 
-int
-ov_store_get_named_rev (struct ov_store *s, const char *key, struct ov_buf *out,
-                        char rev[OV_REV_MAX], ov_error_t *err)
+void
+ov_revs_free (struct ov_revs *r)
 {
-  rev[0] = '\0';
-  if (s->be->get_rev == NULL)
-    return ov_store_get_named (s, key, out, err);
-  out->len = 0;
-  if (s->be->get_rev (s->be_data, key, out, rev, OV_REV_MAX) < 0)
-    return ov_error (err, errno, "%s in %s", key, s->root);
+  for (size_t i = 0; i < r->n; i++)
+    free (r->keys[i]);
+  free (r->keys);
+  memset (r, 0, sizeof *r);
+}
+
+bool
+ov_store_has_revs (const struct ov_store *s)
+{
+  return s->be->list_revs != NULL;
+}
+
+int
+ov_store_list_revs (struct ov_store *s, const char *key, bool want_settled, struct ov_revs *out,
+                    ov_error_t *err)
+{
+  memset (out, 0, sizeof *out);
+  if (s->be->list_revs (s->be_data, key, want_settled, out) < 0)
+    return ov_error (err, errno, "list the revisions of %s in %s", key, s->root);
   return 0;
 }
 
 int
-ov_store_put_named_rev (struct ov_store *s, const char *key, const struct ov_buf *b,
-                        const char *base, char rev[OV_REV_MAX], ov_error_t *err)
+ov_store_read_rev (struct ov_store *s, const char *rev, struct ov_buf *out, ov_error_t *err)
 {
-  rev[0] = '\0';
-  if (s->be->put_rev == NULL)
-    return ov_store_put_named (s, key, b, err);
+  out->len = 0;
+  if (s->be->read_rev (s->be_data, rev, out) < 0)
+    return ov_error (err, errno, "read %s in %s", rev, s->root);
+  return 0;
+}
+
+int
+ov_store_put_rev (struct ov_store *s, const char *key, const struct ov_buf *b, const char *base,
+                  char rev[OV_REV_MAX], ov_error_t *err)
+{
   if (s->be->put_rev (s->be_data, key, b->data, b->len, base, rev, OV_REV_MAX) < 0)
     return ov_error (err, errno, "write %s in %s", key, s->root);
   return 0;
 }
 
 int
-ov_store_named_newer (struct ov_store *s, const char *key, const char *base, struct ov_buf *out,
-                      char rev[OV_REV_MAX], ov_error_t *err)
+ov_store_drop_rev (struct ov_store *s, const char *rev, ov_error_t *err)
 {
-  if (s->be->newer_rev == NULL)
-    return 0;
+  if (s->be->drop_rev (s->be_data, rev) < 0)
+    return ov_error (err, errno, "remove %s in %s", rev, s->root);
+  return 0;
+}
+
+int
+ov_store_memo_get (struct ov_store *s, const char *name, struct ov_buf *out)
+{
   out->len = 0;
-  int r = s->be->newer_rev (s->be_data, key, base, out, rev, OV_REV_MAX);
-  if (r < 0)
-    return ov_error (err, errno, "read %s in %s", key, s->root);
-  return r;
+  return s->be->memo_get ? s->be->memo_get (s->be_data, name, out) : -1;
+}
+
+void
+ov_store_memo_put (struct ov_store *s, const char *name, const struct ov_buf *b)
+{
+  if (s->be->memo_put)
+    s->be->memo_put (s->be_data, name, b->data, b->len);
 }
 
 int

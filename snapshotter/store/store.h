@@ -30,6 +30,15 @@ enum ov_kind
   OV_SNAPSHOT_REC,
 };
 
+/* The revisions of a mutable record, oldest first (see list_revs). */
+struct ov_revs
+{
+  char **keys;
+  size_t n;
+  size_t settled;
+};
+void ov_revs_free (struct ov_revs *r);
+
 /* What a store needs of the place that holds its bytes; everything above
  * (content addressing, dedup, verification, packs) is written once for
  * every backend. Keys are relative paths ("packs/<id>.pack"). */
@@ -65,17 +74,28 @@ struct ov_backend
   char *(*loose_dir) (void *be);
   /* A store shared over the network (the commit worker then needs sockets). */
   bool remote;
-  /* Optional, for a backend without compare-and-swap (S3), whose mutable
-   * records are immutable revisions, the newest one current (NULL: the
-   * record is replaced atomically and the lock serializes writers). rev
-   * names a revision. get_rev: the newest (-1 ENOENT if none or deleted);
-   * put_rev: a new one, newer than base (may be NULL); newer_rev: the
-   * newest one after base that another node wrote, 1 found, 0 none. */
-  int (*get_rev) (void *be, const char *key, struct ov_buf *out, char *rev, size_t revlen);
+  /* Optional, for a backend without compare-and-swap (S3): a mutable
+   * record is a series of immutable revisions under unique keys whose
+   * order is clock order (the node breaks ties); what they mean is the
+   * volume layer's business (tree/heads.c). NULL: the record is replaced
+   * atomically and the lock serializes writers. rev names a revision.
+   * list_revs: every revision of key, oldest first; with want_settled,
+   * out->settled counts the leading ones that no new revision can come
+   * before any more (one request for the server's clock).
+   * read_rev: one revision's bytes, -1 ENOENT if it was dropped meanwhile.
+   * put_rev: a new one, after base (may be NULL) and every one this
+   * handle has listed; an empty one is a tombstone.
+   * drop_rev: deletes a superseded one.
+   * memo_get/memo_put: a node-local cache of what the volume layer
+   * derives from revisions (losing it costs time, not data); get -1
+   * ENOENT if absent. */
+  int (*list_revs) (void *be, const char *key, bool want_settled, struct ov_revs *out);
+  int (*read_rev) (void *be, const char *rev, struct ov_buf *out);
   int (*put_rev) (void *be, const char *key, const void *p, size_t n, const char *base, char *rev,
                   size_t revlen);
-  int (*newer_rev) (void *be, const char *key, const char *base, struct ov_buf *out, char *rev,
-                    size_t revlen);
+  int (*drop_rev) (void *be, const char *rev);
+  int (*memo_get) (void *be, const char *name, struct ov_buf *out);
+  int (*memo_put) (void *be, const char *name, const void *p, size_t n);
 };
 
 struct ov_store
@@ -176,17 +196,20 @@ int ov_store_get_named (struct ov_store *s, const char *key, struct ov_buf *out,
 int ov_store_put_named (struct ov_store *s, const char *key, const struct ov_buf *b,
                         ov_error_t *err);
 int ov_store_remove_named (struct ov_store *s, const char *key, ov_error_t *err);
-/* The same with revisions (backend get_rev/put_rev/newer_rev): rev gets
- * the revision read or written ("" on a backend without them, where
- * put_named_rev is put_named and named_newer always says 0). named_newer:
- * 1 if another node wrote a newer revision than base (out, rev set). */
+/* Revisions (backend list_revs ...), on a store that keeps its mutable
+ * records as revisions: ov_store_has_revs says whether it does; the rest
+ * are the backend's operations with errors that name the store. */
 #define OV_REV_MAX 256
-int ov_store_get_named_rev (struct ov_store *s, const char *key, struct ov_buf *out,
-                            char rev[OV_REV_MAX], ov_error_t *err);
-int ov_store_put_named_rev (struct ov_store *s, const char *key, const struct ov_buf *b,
-                            const char *base, char rev[OV_REV_MAX], ov_error_t *err);
-int ov_store_named_newer (struct ov_store *s, const char *key, const char *base,
-                          struct ov_buf *out, char rev[OV_REV_MAX], ov_error_t *err);
+bool ov_store_has_revs (const struct ov_store *s);
+int ov_store_list_revs (struct ov_store *s, const char *key, bool want_settled,
+                        struct ov_revs *out, ov_error_t *err);
+int ov_store_read_rev (struct ov_store *s, const char *rev, struct ov_buf *out, ov_error_t *err);
+int ov_store_put_rev (struct ov_store *s, const char *key, const struct ov_buf *b,
+                      const char *base, char rev[OV_REV_MAX], ov_error_t *err);
+int ov_store_drop_rev (struct ov_store *s, const char *rev, ov_error_t *err);
+/* The node-local memo: 0, or -1 (absent or unreadable: the caller recomputes). */
+int ov_store_memo_get (struct ov_store *s, const char *name, struct ov_buf *out);
+void ov_store_memo_put (struct ov_store *s, const char *name, const struct ov_buf *b);
 /* Named records whose keys begin with prefix. */
 int ov_store_list_named (struct ov_store *s, const char *prefix,
                          int (*cb) (const char *key, uint64_t size, void *ctx), void *ctx,

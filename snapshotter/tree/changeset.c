@@ -15,8 +15,9 @@ change_free (struct ov_change *c)
   memset (c, 0, sizeof *c);
 }
 
-struct ov_change *
-change_child (struct ov_change *dir, const char *name)
+/* The kid named name, or NULL with *at where it would go. */
+static struct ov_change *
+change_search (struct ov_change *dir, const char *name, size_t *at)
 {
   size_t lo = 0, hi = dir->n;
   while (lo < hi)
@@ -30,6 +31,24 @@ change_child (struct ov_change *dir, const char *name)
       else
         lo = mid + 1;
     }
+  *at = lo;
+  return NULL;
+}
+
+struct ov_change *
+change_find (struct ov_change *dir, const char *name)
+{
+  size_t at;
+  return change_search (dir, name, &at);
+}
+
+struct ov_change *
+change_child (struct ov_change *dir, const char *name)
+{
+  size_t lo;
+  struct ov_change *found = change_search (dir, name, &lo);
+  if (found)
+    return found;
   if (dir->n == dir->cap)
     {
       dir->cap = dir->cap ? dir->cap * 2 : 8;

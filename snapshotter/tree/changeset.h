@@ -30,6 +30,8 @@ struct ov_change
 };
 
 void change_free (struct ov_change *c);
+/* The child named `name` of a DIR change, or NULL (nothing is created). */
+struct ov_change *change_find (struct ov_change *dir, const char *name);
 /* The child named `name` of a DIR change, created (as a keep_meta DIR) if missing. */
 struct ov_change *change_child (struct ov_change *dir, const char *name);
 /* Walk/create DIR changes down comps[0..n-1] and return the last one's slot. */

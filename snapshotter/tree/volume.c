@@ -2,6 +2,7 @@
 #include "record.h"
 #include "changeset.h"
 #include "fault.h"
+#include "heads.h"
 #include "path.h"
 
 #include <signal.h>
@@ -73,33 +74,17 @@ check_name (const char *name, ov_error_t *err)
   return 0;
 }
 
-/* Decodes a volume record read from key (revision rev, if not ""). */
-static int
-volume_decode_named (const struct ov_buf *b, const char *name, const char *key, const char *rev,
-                     struct ov_volume *out, ov_error_t *err)
-{
-  const char *what = rev[0] ? rev : key;
-  int r = volume_decode (b->data, b->len, out, what, err);
-  if (r == 0 && strcmp (out->name, name) != 0)
-    {
-      ov_corrupt (err, "%s: record names volume '%s'", what, out->name);
-      volume_free (out);
-      return -1;
-    }
-  return r;
-}
-
-/* rev: the revision read, on a store that keeps heads as revisions. */
-static int
-volume_load_rev (struct ov_store *s, const char *name, struct ov_volume *out,
-                 char rev[OV_REV_MAX], ov_error_t *err)
+int
+ov_volume_load (struct ov_store *s, const char *name, struct ov_volume *out, ov_error_t *err)
 {
   if (check_name (name, err) < 0)
     return -1;
+  if (ov_store_has_revs (s))
+    return ov_heads_load (s, name, out, err);
   cleanup_free char *key = volume_key (name);
   struct ov_buf b = { 0 };
   ov_error_t e = NULL;
-  if (ov_store_get_named_rev (s, key, &b, rev, &e) < 0)
+  if (ov_store_get_named (s, key, &b, &e) < 0)
     {
       buf_free (&b);
       if (e->errnum == ENOENT)
@@ -110,21 +95,23 @@ volume_load_rev (struct ov_store *s, const char *name, struct ov_volume *out,
       *err = e;
       return -1;
     }
-  int r = volume_decode_named (&b, name, key, rev, out, err);
+  int r = volume_decode (b.data, b.len, out, key, err);
+  if (r == 0 && strcmp (out->name, name) != 0)
+    {
+      r = ov_corrupt (err, "%s: record names volume '%s'", key, out->name);
+      volume_free (out);
+    }
   buf_free (&b);
   return r;
 }
 
-int
-ov_volume_load (struct ov_store *s, const char *name, struct ov_volume *out, ov_error_t *err)
-{
-  char rev[OV_REV_MAX];
-  return volume_load_rev (s, name, out, rev, err);
-}
-
+/* base: the head v->head was computed from (NULL: a new volume). */
 static int
-volume_save (struct ov_store *s, const struct ov_volume *v, ov_error_t *err)
+volume_save (struct ov_store *s, const struct ov_volume *v, const struct ov_oid *base,
+             ov_error_t *err)
 {
+  if (ov_store_has_revs (s))
+    return ov_heads_publish (s, v, base, err);
   cleanup_free char *key = volume_key (v->name);
   struct ov_buf b = { 0 };
   volume_encode (v, &b);
@@ -184,7 +171,7 @@ ov_volume_create (struct ov_store *s, const char *name, uint64_t max_inodes,
       out->created_ns = snap.time_ns;
       out->max_inodes = max_inodes;
       out->head = snap.id;
-      r = volume_save (s, out, err);
+      r = volume_save (s, out, NULL, err);
       if (r < 0)
         volume_free (out);
     }
@@ -242,12 +229,20 @@ ov_volume_list (struct ov_store *s, int (*cb) (const struct ov_volume *v, void *
   for (size_t i = 0; r == 0 && i < l.n; i++)
     {
       struct ov_volume v;
-      r = ov_volume_load (s, l.names[i], &v, err);
+      ov_error_t e = NULL;
+      r = ov_volume_load (s, l.names[i], &v, &e);
       if (r == 0)
         {
           r = cb (&v, ctx);
           volume_free (&v);
         }
+      else if (e->code == OV_ENOTFOUND)
+        {
+          ov_error_free (&e); /* deleted meanwhile */
+          r = 0;
+        }
+      else
+        *err = e;
     }
   for (size_t i = 0; i < l.n; i++)
     free (l.names[i]);
@@ -262,37 +257,6 @@ ov_volume_update (struct ov_store *s, const char *name, const char *message, ov_
   return ov_volume_update_ex (s, name, message, fn, NULL, ctx, result, err);
 }
 
-/* After the head moved: on a store without compare-and-swap (S3: heads
- * are revisions, the newest wins) another node may have published a head
- * at the same time, based on what this one based on, and one of the two
- * would lose its changes. So each writer looks, after publishing, for a
- * head another node wrote after the one it based on: if there is one,
- * it applies its edit again onto that head (fn says 1 when the changes
- * are already there) and publishes a newer revision; see README "S3
- * store". 1: merge again onto *v (rev set), 0: done. */
-static int
-newer_head (struct ov_store *s, const char *name, char rev[OV_REV_MAX], struct ov_volume *v,
-            ov_error_t *err)
-{
-  cleanup_free char *key = volume_key (name);
-  struct ov_buf b = { 0 };
-  char base[OV_REV_MAX];
-  snprintf (base, sizeof base, "%s", rev);
-  int r = ov_store_named_newer (s, key, base, &b, rev, err);
-  if (r == 1 && b.len == 0)
-    r = ov_error_set (err, OV_ENOTFOUND, 0, "volume '%s' was deleted meanwhile", name);
-  if (r == 1)
-    {
-      volume_free (v);
-      if (volume_decode_named (&b, name, key, rev, v, err) < 0)
-        r = -1;
-    }
-  buf_free (&b);
-  return r;
-}
-
-#define MERGE_ROUNDS 64
-
 int
 ov_volume_update_ex (struct ov_store *s, const char *name, const char *message, ov_edit_fn fn,
                      ov_before_head_fn before_head, void *ctx, struct ov_snapshot *result,
@@ -302,84 +266,73 @@ ov_volume_update_ex (struct ov_store *s, const char *name, const char *message, 
   if (lock < 0)
     return -1;
   struct ov_volume v;
-  char rev[OV_REV_MAX];
-  if (volume_load_rev (s, name, &v, rev, err) < 0)
+  if (ov_volume_load (s, name, &v, err) < 0)
     return -1;
-  for (int round = 0;; round++)
+  struct ov_snapshot head, snap = { 0 };
+  int r = ov_snapshot_load (s, &v.head, &head, err);
+  if (r < 0)
     {
-      struct ov_snapshot head, snap = { 0 };
-      int r = ov_snapshot_load (s, &v.head, &head, err);
-      if (r < 0)
-        {
-          ov_error_prefix (err, "volume '%s': head snapshot", name);
-          volume_free (&v);
-          return -1;
-        }
-      uint64_t next_link_id = head.next_link_id;
-      r = fn (s, &head, &snap.root, &next_link_id, ctx, err);
-      if (r == 1)
-        {
-          *result = head;
-          volume_free (&v);
-          return 0;
-        }
-      if (r == 0 && snap.root.inodes > v.max_inodes)
-        r = ov_error_set (err, OV_ENOSPACE, ENOSPC,
-                          "volume '%s': inode limit %llu exceeded (the result would hold %llu files and directories); nothing was changed",
-                          name, (unsigned long long) v.max_inodes, (unsigned long long) snap.root.inodes);
-      if (r == 0)
-        {
-          snap.volume = xstrdup (name);
-          snap.has_parent = true;
-          snap.parent = head.id;
-          snap.time_ns = now_ns ();
-          if (snap.time_ns <= head.time_ns)
-            snap.time_ns = head.time_ns + 1;
-          snap.next_link_id = next_link_id;
-          snap.message = xstrndup (message ? message : "", OV_MESSAGE_MAX);
-          ov_fault ("update-before-sync");
-          r = ov_store_sync (s, err);
-          ov_trace ("update: objects durable");
-        }
-      if (r == 0)
-        r = ov_snapshot_store (s, &snap, err);
-      if (r == 0)
-        {
-          ov_fault ("update-before-head");
-          r = ov_store_sync (s, err);
-        }
-      if (r == 0 && before_head)
-        r = before_head (&snap, ctx, err);
-      if (r == 0 && before_head)
-        ov_fault ("update-before-head-moves");
-      if (r == 0)
-        {
-          v.head = snap.id;
-          cleanup_free char *key = volume_key (name);
-          struct ov_buf b = { 0 };
-          volume_encode (&v, &b);
-          char mine[OV_REV_MAX];
-          r = ov_store_put_named_rev (s, key, &b, rev, mine, err);
-          buf_free (&b);
-          ov_fault ("update-after-head");
-        }
-      snapshot_free (&head);
-      if (r == 0)
-        r = round < MERGE_ROUNDS ? newer_head (s, name, rev, &v, err) : 0;
-      if (r == 1)
-        {
-          snapshot_free (&snap);
-          continue;
-        }
+      ov_error_prefix (err, "volume '%s': head snapshot", name);
       volume_free (&v);
-      if (r < 0)
-        {
-          snapshot_free (&snap);
-          return -1;
-        }
-      *result = snap;
+      return -1;
+    }
+  uint64_t next_link_id = head.next_link_id;
+  r = fn (s, &head, &snap.root, &next_link_id, ctx, err);
+  if (r == 1)
+    {
+      *result = head;
+      volume_free (&v);
       return 0;
     }
+  if (r == 0 && snap.root.inodes > v.max_inodes)
+    r = ov_error_set (err, OV_ENOSPACE, ENOSPC,
+                      "volume '%s': inode limit %llu exceeded (the result would hold %llu files and directories); nothing was changed",
+                      name, (unsigned long long) v.max_inodes, (unsigned long long) snap.root.inodes);
+  if (r == 0)
+    {
+      snap.volume = xstrdup (name);
+      snap.has_parent = true;
+      snap.parent = head.id;
+      snap.time_ns = now_ns ();
+      if (snap.time_ns <= head.time_ns)
+        snap.time_ns = head.time_ns + 1;
+      snap.next_link_id = next_link_id;
+      snap.message = xstrndup (message ? message : "", OV_MESSAGE_MAX);
+      ov_fault ("update-before-sync");
+      r = ov_store_sync (s, err);
+      ov_trace ("update: objects durable");
+    }
+  if (r == 0)
+    r = ov_snapshot_store (s, &snap, err);
+  if (r == 0)
+    {
+      ov_fault ("update-before-head");
+      r = ov_store_sync (s, err);
+    }
+  if (r == 0 && before_head)
+    r = before_head (&snap, ctx, err);
+  if (r == 0 && before_head)
+    ov_fault ("update-before-head-moves");
+  if (r == 0)
+    {
+      v.head = snap.id;
+      r = volume_save (s, &v, &head.id, err);
+      ov_fault ("update-after-head");
+    }
+  /* On a store of revisions the edit is published now, whatever this
+   * writer does next: the fold of every reader replays it if it raced
+   * (tree/heads.h). Tidying only bounds what readers list. */
+  if (r == 0 && ov_store_has_revs (s))
+    r = ov_heads_tidy (s, name, err);
+  snapshot_free (&head);
+  volume_free (&v);
+  if (r < 0)
+    {
+      snapshot_free (&snap);
+      return -1;
+    }
+  *result = snap;
+  return 0;
 }
 
 struct has_ctx
@@ -422,6 +375,9 @@ ov_volume_has (struct ov_store *s, const char *name, const struct ov_oid *id, bo
   if (r == 0)
     volume_free (&v);
   *has = h.found;
+  /* a raced edit is in the head as its replay, under another id */
+  if (r == 0 && !*has && ov_store_has_revs (s))
+    r = ov_heads_published (s, name, id, has, err);
   return r;
 }
 
