@@ -6,14 +6,7 @@
 test_description='the S3 store: volumes in a bucket shared by two nodes'
 . "$(dirname "$0")/lib.sh"
 
-server=$REPO_ROOT/scripts/s3-server
-
-test_lazy_prereq SWIFT 'command -v swift-proxy-server && command -v swift-object-server && /usr/bin/python3 -c "import swift.common.middleware.s3api"'
-test_have_prereq SWIFT ||
-	echo "# skipping the S3 store tests: OpenStack Swift is not installed (scripts/install-deps)"
-
-# on_node N ARGS: ovsnap on node root N, the store in the bucket
-on_node() { local n=$1; shift; ovsnap --root "$TRASH_DIRECTORY/node-$n" --store "$OVSNAP_STORE" "$@"; }
+. "$TEST_DIRECTORY/s3-lib.sh"
 
 # s3_curl METHOD KEY [curl args]: a request to the bucket through Swift's own API (the
 # access key holds a colon, which curl --user cannot take), for planting damage
@@ -39,8 +32,7 @@ flip() {
 }
 
 test_expect_success SWIFT 'setup: the server runs, two node roots' '
-	"$server" start "$TRASH_DIRECTORY/s3" --port 0 >env &&
-	test_atexit "\"$server\" stop \"$TRASH_DIRECTORY/s3\"" &&
+	s3_setup &&
 	mkdir node-a node-b
 '
 eval "$(cat "$TRASH_DIRECTORY/env" 2>/dev/null)"
@@ -101,13 +93,13 @@ test_expect_success SWIFT 'two nodes committing different files at once both kee
 
 test_expect_success SWIFT 'the server stopped: commit fails naming the endpoint, keeps the upper; the next one captures it' '
 	echo "while down" >A/down &&
-	"$server" stop "$TRASH_DIRECTORY/s3" &&
+	s3_stop &&
 	test_must_fail on_node a commit "$PWD/A" 2>err &&
 	cat err &&
 	grep -F "${AWS_ENDPOINT_URL#http://}" err &&
 	! grep -F "$AWS_SECRET_ACCESS_KEY" err &&
 	echo "while down" >want && cmp want A/down &&
-	"$server" start "$TRASH_DIRECTORY/s3" >/dev/null &&
+	s3_start &&
 	on_node a commit "$PWD/A" >/dev/null &&
 	on_node b get v /down - >got && cmp want got
 '

@@ -961,6 +961,7 @@ publish (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s, ov_er
   add_seen (P, key);
   W->fd = -1; /* the published pack has it now */
   writer_discard (P, W);
+  ov_pause ("pack-published");
   return 0;
 }
 

@@ -3,6 +3,7 @@
 #include "store.h"
 #include "pack.h"
 #include "file.h"
+#include "fault.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -270,6 +271,8 @@ publish (struct ov_store *s, enum ov_kind kind, int tmpfd, struct ov_oid *id,
       if (s->be->publish (s->be_data, tmpfd, key) == 0)
         {
           *deduped = false;
+          if (kind == OV_SNAPSHOT_REC)
+            ov_pause ("record-published");
           return 0;
         }
       if (errno != EEXIST)
@@ -651,6 +654,7 @@ ov_store_get_named_rev (struct ov_store *s, const char *key, struct ov_buf *out,
   out->len = 0;
   if (s->be->get_rev (s->be_data, key, out, rev, OV_REV_MAX) < 0)
     return ov_error (err, errno, "%s in %s", key, s->root);
+  ov_pause ("head-read");
   return 0;
 }
 
