@@ -14,26 +14,6 @@ RUNTIME=runc
 
 . "$TEST_DIRECTORY/s3-lib.sh"
 
-# paused NAME POINT CMD...: run CMD in the background, held at pause point POINT until
-# `go NAME`; its exit status lands in NAME.rc, its output in NAME.out and NAME.err, the S3
-# client's counters in NAME.stats. Returns once CMD has reached the point.
-paused() {
-	local name=$1 point=$2
-	shift 2
-	rm -f "$TRASH_DIRECTORY/$name.paused" "$TRASH_DIRECTORY/$name.rc" "$TRASH_DIRECTORY/$name.stats"
-	{
-		OVSNAP_PAUSE=$point OVSNAP_PAUSE_FILE=$TRASH_DIRECTORY/$name.paused \
-		OVSNAP_S3_STATS=$TRASH_DIRECTORY/$name.stats "$@" \
-			>"$TRASH_DIRECTORY/$name.out" 2>"$TRASH_DIRECTORY/$name.err"
-		echo $? >"$TRASH_DIRECTORY/$name.rc"
-	} &
-	wait_for 60 test -e "$TRASH_DIRECTORY/$name.paused"
-}
-go() { rm -f "$TRASH_DIRECTORY/$1.paused"; }
-# ended NAME: the paused command NAME has finished; its status
-finished() { test -s "$TRASH_DIRECTORY/$1.rc"; }
-status_of() { wait_for 120 finished "$1" && cat "$TRASH_DIRECTORY/$1.rc"; }
-
 # let the released operations meet the stopped server before it comes back
 s3_bounce() { sleep 1 && s3_start; }
 

@@ -1176,6 +1176,18 @@ repack_locked (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s,
       bool small = P->p[k].data_end < SMALL_PACK;
       rewrite[k] = (dead[k] > 0 && (small || 4 * dead_bytes[k] >= P->p[k].data_end))
                    || (nsmall > 1 && small);
+      /* a pack another node may be about to name objects of stays whole
+       * (a shared store's grace period): rewriting it would free nothing */
+      if (rewrite[k] && s->be->young)
+        {
+          int y = s->be->young (s->be_data, P->p[k].key);
+          if (y < 0 && errno != ENOENT)
+            {
+              ret = ov_error (err, errno, "gc: the age of %s", P->p[k].key);
+              break;
+            }
+          rewrite[k] = y == 0;
+        }
       todo += rewrite[k];
     }
   for (size_t k = 0; k < np; k++)
@@ -1185,7 +1197,7 @@ repack_locked (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s,
         struct ov_oid id;
         bool referenced = ent_referenced (P, k, i, trees, blobs, &e, &id);
         bool tree = e.key[0] == OV_TREE_OBJ;
-        if (keep[k][i])
+        if (keep[k][i] || (!rewrite[k] && !referenced))
           res->blobs_kept += !tree;
         else if (rewrite[k])
           {
@@ -1194,6 +1206,8 @@ repack_locked (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s,
             res->bytes_freed += e.size;
           }
       }
+  if (ret < 0)
+    todo = 0;
   /* what stays goes into one new pack, in the order it was written */
   uint8_t *b = NULL;
   size_t bcap = 0;
@@ -1218,10 +1232,10 @@ repack_locked (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s,
   for (size_t k = 0; ret == 0 && k < np; k++)
     if (rewrite[k])
       {
-        if (s->be->remove (s->be_data, P->p[k].key) < 0 && errno != ENOENT)
-          ret = ov_error (err, errno, "remove %s", P->p[k].key);
-        else
+        if (s->be->remove (s->be_data, P->p[k].key) == 0 || errno == ENOENT)
           res->packs_removed++;
+        else if (errno != EBUSY) /* EBUSY: kept while young, its live objects copied */
+          ret = ov_error (err, errno, "remove %s", P->p[k].key);
       }
   for (size_t k = 0; k < np; k++)
     free (keep[k]);
@@ -1315,10 +1329,10 @@ consolidate_locked (struct ov_packs *P, struct ov_pack_writer *W, struct ov_stor
    * one open keep reading it, later ones find the new pack */
   for (size_t j = 0; ret == 0 && j < cut; j++)
     {
-      if (s->be->remove (s->be_data, P->p[v[j].k].key) < 0 && errno != ENOENT)
-        ret = ov_error (err, errno, "remove %s", P->p[v[j].k].key);
-      else
+      if (s->be->remove (s->be_data, P->p[v[j].k].key) == 0 || errno == ENOENT)
         (*merged)++;
+      else if (errno != EBUSY) /* EBUSY: kept while young; a duplicate meanwhile */
+        ret = ov_error (err, errno, "remove %s", P->p[v[j].k].key);
     }
   free (v);
   return ret;

@@ -203,15 +203,28 @@ s3_publish (void *be, int fd, const char *key)
 /* Immutable keys younger than the grace period (the server's clock on
  * both sides) stay: another node may be about to name them in a head. */
 static int
-s3_remove_object (struct s3be *b, const char *key)
+s3_young (void *be, const char *key)
 {
+  struct s3be *b = be;
   ov_error_t e = NULL;
   struct ov_s3_object o;
   int64_t now;
   if (ov_s3_head (b->s3, key, &o, &e) < 0 || ov_s3_server_time (b->s3, &now, &e) < 0)
     return fail (&e);
-  if (now - o.mtime < b->grace)
-    return 0;
+  return now - o.mtime < b->grace;
+}
+
+static int
+s3_remove_object (struct s3be *b, const char *key)
+{
+  int young = s3_young (b, key);
+  if (young != 0)
+    {
+      if (young > 0)
+        errno = EBUSY; /* kept: the caller counts it as such */
+      return -1;
+    }
+  ov_error_t e = NULL;
   if (ov_s3_delete (b->s3, key, &e) < 0)
     return fail (&e);
   unlinkat (b->cachefd, key, 0);
@@ -586,6 +599,7 @@ static const struct ov_backend s3_backend = {
   .atomic_publish = false,
   .put_replace = s3_put_replace,
   .remove = s3_remove,
+  .young = s3_young,
   .list = s3_list,
   .lock = s3_lock,
   .close = s3_close,

@@ -614,7 +614,7 @@ ov_store_remove (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
   char key[PATH_MAX];
   ov_key (kind, id, key, sizeof key);
   if (s->be->remove (s->be_data, key) < 0 && errno != ENOENT)
-    return ov_error (err, errno, "remove %s", key);
+    return errno == EBUSY ? 1 : ov_error (err, errno, "remove %s", key);
   return 0;
 }
 

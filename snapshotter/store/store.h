@@ -53,7 +53,11 @@ struct ov_backend
   bool atomic_publish;
   /* atomic, durable replace of a small mutable record */
   int (*put_replace) (void *be, const char *key, const void *p, size_t n);
+  /* -1 EBUSY: kept, because another node may still be about to name it
+   * (S3: younger than the grace period by the server's clock) */
   int (*remove) (void *be, const char *key);
+  /* Optional: 1 if remove would keep key (EBUSY), 0 if not, -1 error */
+  int (*young) (void *be, const char *key);
   /* cb for every key beginning with prefix, at any depth, with its size */
   int (*list) (void *be, const char *prefix, int (*cb) (const char *key, uint64_t size, void *ctx),
                void *ctx);
@@ -154,6 +158,8 @@ int ov_store_each (struct ov_store *s, enum ov_kind kind,
 int ov_store_each_loose (struct ov_store *s, enum ov_kind kind,
                          int (*cb) (const struct ov_oid *id, uint64_t size, void *ctx),
                          void *ctx, ov_error_t *err);
+/* 0 removed (or absent), 1 kept by the backend (too young on a shared
+ * store, see struct ov_backend), -1 error. */
 int ov_store_remove (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
                      ov_error_t *err);
 /* Verify a stored object of `size` bytes hashes to its id; 1 ok, 0
