@@ -20,7 +20,7 @@ ENGINE_DIRS := lib erofs s3 store tree node capture attach maint
 ENGINE := util error fault hash dir file proc progress pool record oidset \
 	erofs erofs-write \
 	s3 s3-xfer s3-xml s3-ops s3-multipart \
-	store store-local store-s3 pack \
+	store store-local store-s3 s3-cache pack \
 	tree snapshot changeset diff volume path xattr edit \
 	node layer materialize uring trash \
 	ingest sandbox manifest put \

@@ -450,6 +450,22 @@ ov_store_blob_loc (struct ov_store *s, const struct ov_oid *id, uint64_t size,
   return 0;
 }
 
+int
+ov_store_prefetch (struct ov_store *s, const struct ov_obj_ref *refs, size_t n, ov_error_t *err)
+{
+  if (s->be->fetch == NULL)
+    return 0;
+  /* the packed ones; a loose object is fetched whole when it is read */
+  struct ov_obj_ref *in_packs = xmalloc ((n + 1) * sizeof *in_packs);
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (refs[i].kind == OV_TREE_OBJ || packed (OV_BLOB, refs[i].size))
+      in_packs[m++] = refs[i];
+  int r = ov_packs_prefetch (s, in_packs, m, err);
+  free (in_packs);
+  return r;
+}
+
 void
 ov_blob_loc_release (struct ov_blob_loc *loc)
 {
