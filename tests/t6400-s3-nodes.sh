@@ -94,8 +94,50 @@ test_expect_success SWIFT,RUNC,BUSYBOX,STATIC_CC 'Modal across nodes with runc: 
 test_expect_success SWIFT,RUNC,BUSYBOX,STATIC_CC 'the containers stop: their agents detach; fsck clean on both nodes' '
 	OVSNAP_ROOT=$TRASH_DIRECTORY/node-a rt_stop writer &&
 	OVSNAP_ROOT=$TRASH_DIRECTORY/node-b rt_stop reader &&
-	ovsnap --root "$TRASH_DIRECTORY/node-a" --json status | json_assert "d == []" &&
-	ovsnap --root "$TRASH_DIRECTORY/node-b" --json status | json_assert "d == []" &&
+	ovsnap --root "$TRASH_DIRECTORY/node-a" --json status | json_assert "[a for a in d if a[\"container\"]] == []" &&
+	ovsnap --root "$TRASH_DIRECTORY/node-b" --json status | json_assert "[a for a in d if a[\"container\"]] == []" &&
+	on_node a fsck && on_node b fsck
+'
+
+# The containerd daemon on S3: snapshotter N serves sdN.sock with its own node root sdN, the
+# store in the bucket. snap N ARGS: a gRPC call to it (tests/helpers/grpc-client.py).
+SNAPD=${OVSNAP_SNAPSHOTTER:-$(dirname "$OVSNAP")/ovsnap-snapshotter}
+test_lazy_prereq H2 '/usr/bin/python3 -c "import h2"'
+snap() { local n=$1; shift; /usr/bin/python3 "$TEST_DIRECTORY/helpers/grpc-client.py" "$TRASH_DIRECTORY/sd$n.sock" "$@"; }
+snapd_start() {
+	{ "$SNAPD" --root "$TRASH_DIRECTORY/sd$1" --store "$OVSNAP_STORE" --address "$TRASH_DIRECTORY/sd$1.sock" \
+		>>"$TRASH_DIRECTORY/sd$1.log" 2>&1 & echo $! >"$TRASH_DIRECTORY/sd$1.pid"; } &&
+	test_atexit "kill -KILL \$(cat \"$TRASH_DIRECTORY/sd$1.pid\")" &&
+	wait_for 30 snap "$1" list
+}
+# fails_with STATUS CMD...: the call fails with that gRPC status
+fails_with() { local want=$1; shift; ! "$@" >status.out 2>&1 && cat status.out && grep -q "^$want: " status.out; }
+snapd_gone() { ! kill -0 "$(cat "$TRASH_DIRECTORY/sd$1.pid")" 2>/dev/null; }
+opts_of() { python3 -c 'import json, sys; print(",".join(json.load(sys.stdin)[0]["options"]))'; }
+source_of() { python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["source"])'; }
+
+test_expect_success SWIFT,H2,ROOT 'containerd on S3: a layer node A'"'"'s daemon committed is not unpacked again by node B'"'"'s' '
+	L=containerd.io/snapshot.ref &&
+	layer=sha256:$(echo layer | sha256sum | cut -d" " -f1) &&
+	snapd_start 1 && snapd_start 2 &&
+	snap 1 prepare "ns/1/extract-1 $layer" -l $L=$layer >m.json &&
+	src=$(source_of <m.json) &&
+	mkdir -p "$src/etc" && echo "from node A" >"$src/etc/layer" &&
+	snap 1 commit "ns/2/$layer" "ns/1/extract-1 $layer" -l $L=$layer &&
+	fails_with AlreadyExists snap 2 prepare "ns/1/extract-1 $layer" -l $L=$layer &&
+	snap 2 list "labels.\"$L\"==$layer" >l &&
+	grep "\"kind\": \"committed\"" l &&
+	P=$(python3 -c "import json; print(json.load(open(\"l\"))[\"name\"])") &&
+	snap 2 prepare "ns/3/run" "$P" >m.json &&
+	mkdir mnt &&
+	mount -t overlay overlay -o "$(opts_of <m.json)" mnt &&
+	test_when_finished "umount mnt" &&
+	echo "from node A" >want && test_cmp want mnt/etc/layer
+'
+
+test_expect_success SWIFT,H2,ROOT 'the daemons stop on SIGTERM; fsck clean on both nodes' '
+	kill -TERM "$(cat sd1.pid)" "$(cat sd2.pid)" &&
+	wait_for 10 snapd_gone 1 && wait_for 10 snapd_gone 2 &&
 	on_node a fsck && on_node b fsck
 '
 

@@ -176,6 +176,8 @@ s3_young (void *be, const char *key)
   ov_error_t e = NULL;
   struct ov_s3_object o;
   int64_t now;
+  if (b->grace <= 0) /* Swift rounds Last-Modified up: a fresh key may look a second ahead */
+    return 0;
   if (ov_s3_head (b->s3, key, &o, &e) < 0 || ov_s3_server_time (b->s3, &now, &e) < 0)
     return fail (&e);
   return now - o.mtime < b->grace;
@@ -449,11 +451,44 @@ s3_newer_rev (void *be, const char *key, const char *base, struct ov_buf *out, c
   return newest (b, name, base && *base ? base : NULL, b->node, out, rev, revlen);
 }
 
+/* Other small mutable records (the containerd daemon's roots and refs):
+ * one PUT replaces one atomically, and each has one writer at a time (a
+ * root names its node; any node's ref to a layer is as good as
+ * another's), so they need no revisions; they bypass the node cache. */
+static bool
+is_mutable_key (const char *key)
+{
+  return strncmp (key, "packs/", 6) != 0 && strncmp (key, "objects/", 8) != 0
+         && strncmp (key, "snapshots/", 10) != 0;
+}
+
 static int
 s3_put_replace (void *be, const char *key, const void *p, size_t n)
 {
+  struct s3be *b = be;
+  const char *name;
+  if (!is_head_key (key, &name))
+    {
+      ov_error_t e = NULL;
+      return ov_s3_put (b->s3, key, p, n, 0, NULL, &e) < 0 ? fail (&e) : 0;
+    }
   char rev[PATH_MAX];
   return s3_put_rev (be, key, p, n, NULL, rev, sizeof rev);
+}
+
+static int
+read_fresh (struct s3be *b, const char *key)
+{
+  int fd = s3_create_tmp (b, NULL);
+  ov_error_t e = NULL;
+  if (fd < 0)
+    return -1;
+  if (ov_s3_get_fd (b->s3, key, 0, OV_S3_TO_END, fd, 0, NULL, &e) < 0)
+    {
+      close (fd);
+      return fail (&e);
+    }
+  return fd;
 }
 
 static int
@@ -462,7 +497,7 @@ s3_open_read (void *be, const char *key)
   struct s3be *b = be;
   const char *name;
   if (!is_head_key (key, &name))
-    return s3_open_read_object (b, key);
+    return is_mutable_key (key) ? read_fresh (b, key) : s3_open_read_object (b, key);
   struct ov_buf out = { 0 };
   char rev[PATH_MAX];
   int r = s3_get_rev (b, key, &out, rev, sizeof rev);
@@ -485,6 +520,8 @@ s3_remove (void *be, const char *key)
   const char *name;
   if (is_head_key (key, &name))
     return s3_put_replace (be, key, "", 0); /* a tombstone */
+  if (is_mutable_key (key)) /* nobody dedups against it: no grace period */
+    return s3_remove_moved (b, key);
   return s3_remove_object (b, key);
 }
 
