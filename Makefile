@@ -34,7 +34,7 @@ ENGINE := util error fault hash dir file proc progress pool record oidset \
 	state attach commit reload mount busy nsexec agent \
 	gc fsck reach
 # The S3 backend and its client, built as a module (position-independent objects, $(B)/pic-*.o)
-S3_MOD := s3 s3-xfer s3-xml s3-ops s3-multipart store-s3
+S3_MOD := s3 s3-xfer s3-xml s3-ops s3-multipart store-s3 s3-cache
 S3_MOD_OBJS := $(S3_MOD:%=$(B)/pic-%.o)
 S3_MODULE := $(B)/ovsnap-s3.so
 SRC_DIRS := $(addprefix snapshotter/,$(ENGINE_DIRS) cli)

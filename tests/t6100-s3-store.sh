@@ -6,14 +6,7 @@
 test_description='the S3 store: volumes in a bucket shared by two nodes'
 . "$(dirname "$0")/lib.sh"
 
-server=$REPO_ROOT/scripts/s3-server
-
-test_lazy_prereq SWIFT 'command -v swift-proxy-server && command -v swift-object-server && /usr/bin/python3 -c "import swift.common.middleware.s3api"'
-test_have_prereq SWIFT ||
-	echo "# skipping the S3 store tests: OpenStack Swift is not installed (scripts/install-deps)"
-
-# on_node N ARGS: ovsnap on node root N, the store in the bucket
-on_node() { local n=$1; shift; ovsnap --root "$TRASH_DIRECTORY/node-$n" --store "$OVSNAP_STORE" "$@"; }
+. "$TEST_DIRECTORY/s3-lib.sh"
 
 # s3_curl METHOD KEY [curl args]: a request to the bucket through Swift's own API (the
 # access key holds a colon, which curl --user cannot take), for planting damage
@@ -39,8 +32,7 @@ flip() {
 }
 
 test_expect_success SWIFT 'setup: the server runs, two node roots' '
-	"$server" start "$TRASH_DIRECTORY/s3" --port 0 >env &&
-	test_atexit "\"$server\" stop \"$TRASH_DIRECTORY/s3\"" &&
+	s3_setup &&
 	mkdir node-a node-b
 '
 eval "$(cat "$TRASH_DIRECTORY/env" 2>/dev/null)"
@@ -66,7 +58,33 @@ test_expect_success SWIFT 'a node that never saw the store reads the same volume
 	on_node b volume list >list &&
 	grep "^v " list &&
 	on_node b get v /two - >got && echo two >want && cmp got want &&
-	test -n "$(ls node-b/cache/s3/packs)"
+	test -n "$(ls node-b/cache/s3-parts/packs)" &&
+	test_path_is_missing node-b/cache/s3/packs
+'
+
+# down FILE: the bytes the S3 client received, summed over the processes that wrote FILE
+down() { sed -n "s/.* down=\([0-9]*\) .*/\1/p" "$1" | awk '{ n += $1 } END { print n + 0 }'; }
+
+test_expect_success SWIFT 'a fresh node attaching a snapshot that needs a few objects of a big pack fetches those, not the pack' '
+	mkdir -p many &&
+	for i in $(seq 100 399); do head -c 32768 /dev/urandom >many/f$i || return 1; done &&
+	on_node a volume create big &&
+	on_node a put big many/ / >/dev/null &&
+	on_node a volume create few &&
+	mkdir few && cp many/f120 many/f250 many/f399 few/ &&
+	on_node a put few few/ / >/dev/null &&
+	mkdir node-f F &&
+	OVSNAP_S3_STATS=$PWD/attach.stats on_node f mount few "$PWD/F" >/dev/null &&
+	test_when_finished "ovsnap --root \"$TRASH_DIRECTORY/node-f\" umount \"$TRASH_DIRECTORY/F\" >/dev/null 2>&1" &&
+	for f in f120 f250 f399; do test_cmp few/$f F/$f || return 1; done &&
+	cat attach.stats &&
+	test "$(down attach.stats)" -lt $((300 * 32768 / 10)) &&
+	test "$(down attach.stats)" -gt $((3 * 32768)) &&
+	test_path_is_missing node-f/cache/s3/packs &&
+	OVSNAP_S3_STATS=$PWD/again.stats on_node f get few / again >/dev/null &&
+	for f in f120 f250 f399; do test_cmp few/$f again/$f || return 1; done &&
+	cat again.stats &&
+	test "$(down again.stats)" -lt 32768
 '
 
 test_expect_success SWIFT 'Modal across nodes: a commit on A is seen on B only after B reloads' '
@@ -101,13 +119,13 @@ test_expect_success SWIFT 'two nodes committing different files at once both kee
 
 test_expect_success SWIFT 'the server stopped: commit fails naming the endpoint, keeps the upper; the next one captures it' '
 	echo "while down" >A/down &&
-	"$server" stop "$TRASH_DIRECTORY/s3" &&
+	s3_stop &&
 	test_must_fail on_node a commit "$PWD/A" 2>err &&
 	cat err &&
 	grep -F "${AWS_ENDPOINT_URL#http://}" err &&
 	! grep -F "$AWS_SECRET_ACCESS_KEY" err &&
 	echo "while down" >want && cmp want A/down &&
-	"$server" start "$TRASH_DIRECTORY/s3" >/dev/null &&
+	s3_start &&
 	on_node a commit "$PWD/A" >/dev/null &&
 	on_node b get v /down - >got && cmp want got
 '
@@ -128,6 +146,7 @@ test_expect_success SWIFT 'a flipped byte in a snapshot record in the bucket is 
 test_expect_success SWIFT 'a flipped byte in a pack is refused with exit 6 naming the pack' '
 	key=$(first_key packs/) && test -n "$key" &&
 	s3_curl GET "$key" -o saved &&
+	test_when_finished "s3_curl PUT $key --data-binary @saved >/dev/null" &&
 	flip "$key" 20 &&
 	mkdir node-d &&
 	test_expect_code 6 ovsnap --root "$PWD/node-d" --store "$OVSNAP_STORE" fsck >out 2>err &&
@@ -136,16 +155,29 @@ test_expect_success SWIFT 'a flipped byte in a pack is refused with exit 6 namin
 	s3_curl PUT "$key" --data-binary @saved >/dev/null
 '
 
+test_expect_success SWIFT 'a flipped byte in an object a fresh node fetches by range: exit 6 naming the pack and the object; other volumes work' '
+	key=$(s3_curl GET "?prefix=packs/&format=json" | python3 -c "import json, sys; print(max(json.load(sys.stdin), key=lambda o: o[\"bytes\"])[\"name\"])") &&
+	test -n "$key" &&
+	s3_curl GET "$key" -o saved &&
+	test_when_finished "s3_curl PUT $key --data-binary @saved >/dev/null" &&
+	flip "$key" &&
+	mkdir node-g &&
+	test_expect_code 6 ovsnap --root "$PWD/node-g" --store "$OVSNAP_STORE" get big / big.out 2>err &&
+	cat err &&
+	grep -F "$key" err | grep "object [0-9a-f]* is corrupt" &&
+	ovsnap --root "$PWD/node-g" --store "$OVSNAP_STORE" get v /two - >got && echo two >want && cmp got want
+'
+
 test_expect_success SWIFT 'a big file on an S3 store: the node cache image holds its bytes (no loose objects on the node)' '
-	on_node a volume create big &&
+	on_node a volume create bigfile &&
 	head -c 3000000 /dev/urandom >big.bin &&
-	on_node a put big big.bin >/dev/null &&
-	mkdir C &&
-	on_node b mount big "$PWD/C" >/dev/null &&
-	cmp big.bin C/big.bin &&
+	on_node a put bigfile big.bin >/dev/null &&
+	mkdir Cbig &&
+	on_node b mount bigfile "$PWD/Cbig" >/dev/null &&
+	cmp big.bin Cbig/big.bin &&
 	grep -x "meta 0" node-b/cache/layers/*/info &&
 	test "$(du -bc node-b/cache/layers/*/image | tail -n 1 | cut -f1)" -gt 3000000 &&
-	on_node b umount "$PWD/C" >/dev/null
+	on_node b umount "$PWD/Cbig" >/dev/null
 '
 
 test_expect_success SWIFT 'fsck is clean on both nodes' '

@@ -148,6 +148,7 @@ ov_ctree_capture (struct ov_ctree *c, const struct ov_oid *parent, const char *u
   if (r == 0)
     {
       struct capture_job job = { sess, parent ? &p : NULL, upper };
+      ov_sandbox_allow_network (sess->be->remote); /* the worker writes the store itself */
       r = ov_sandbox_run (upper, capture_worker, &job, &res, err);
     }
   if (r == 0 && ov_ctree_parse_oid (res.data, res.len, out) < 0)

@@ -31,8 +31,14 @@ sweep_cb (const struct ov_oid *id, uint64_t size, void *ctx)
       w->kept++;
       return 0;
     }
-  if (ov_store_remove (w->s, w->kind, id, w->err) < 0)
+  int r = ov_store_remove (w->s, w->kind, id, w->err);
+  if (r < 0)
     return -1;
+  if (r == 1) /* too young to go on a shared store */
+    {
+      w->kept++;
+      return 0;
+    }
   if (w->removed == 0)
     ov_fault ("gc-mid-sweep");
   w->removed++;

@@ -168,6 +168,35 @@ make_node (struct ov_mat *m, const struct ov_entry *e, int dirfd, const char *na
 static int add_entry (struct ov_mat *m, const struct ov_entry *e, int dirfd, const char *name,
                       ov_error_t *err);
 
+/* A remote store fetches a directory's subtrees in one parallel batch
+ * before the walk descends, not one request per directory. */
+static int
+prefetch_subtrees (struct ov_store *s, const struct ov_entry *ents, size_t n, ov_error_t *err)
+{
+  struct ov_obj_ref *refs = xmalloc ((n + 1) * sizeof *refs);
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (ents[i].type == OV_DIR)
+      refs[m++] = (struct ov_obj_ref){ OV_TREE_OBJ, ents[i].oid, 0 };
+  int r = m > 1 ? ov_store_prefetch (s, refs, m, err) : 0;
+  free (refs);
+  return r;
+}
+
+/* ... and every file's contents at once, before the copies start. */
+static int
+prefetch_files (struct ov_mat *m, ov_error_t *err)
+{
+  struct ov_obj_ref *refs = xmalloc ((m->nfiles + 1) * sizeof *refs);
+  size_t n = 0;
+  for (size_t i = 0; i < m->nfiles; i++)
+    if (m->files[i].leader == NULL && m->files[i].e->size > 0)
+      refs[n++] = (struct ov_obj_ref){ OV_BLOB, m->files[i].e->oid, m->files[i].e->size };
+  int r = ov_store_prefetch (m->s, refs, n, err);
+  free (refs);
+  return r;
+}
+
 void
 ov_mat_adopt_dir (struct ov_mat *m, int fd, const struct ov_entry *e)
 {
@@ -208,6 +237,8 @@ add_dir (struct ov_mat *m, const struct ov_entry *e, int dirfd, const char *name
   m->ntrees++;
   const struct ov_entry *ents = t->e;
   size_t n = t->n;
+  if (prefetch_subtrees (m->s, ents, n, err) < 0)
+    return ov_error_prefix (err, "%s", name);
   for (size_t i = 0; i < n; i++)
     if (add_entry (m, &ents[i], fd, ents[i].name, err) < 0)
       return ov_error_prefix (err, "%s", name);
@@ -627,8 +658,8 @@ copy_small_threads (struct ov_mat *m, struct mat_file **todo, size_t n, ov_error
 int
 ov_mat_finish (struct ov_mat *m, ov_error_t *err)
 {
-  int r = 0;
   group_links (m);
+  int r = prefetch_files (m, err);
   struct mat_file **small = xcalloc (m->nfiles + 1, sizeof *small);
   struct mat_file **big = xcalloc (m->nfiles + 1, sizeof *big);
   size_t nsmall = 0, nbig = 0;
@@ -643,7 +674,8 @@ ov_mat_finish (struct ov_mat *m, ov_error_t *err)
       else
         big[nbig++] = f;
     }
-  r = copy_small_threads (m, small, nsmall, err);
+  if (r == 0)
+    r = copy_small_threads (m, small, nsmall, err);
   if (r == 0 && nbig)
     {
       struct big_ctx b = { m, big };

@@ -24,6 +24,9 @@ struct ov_s3
   pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
   pthread_mutex_t probe_lock;
   int conditional; /* probe result: -1 not probed yet, 0 no, 1 yes */
+  /* atomic counters (s3-xfer.c), in a shared mapping: a forked worker
+   * (the sandboxed commit) counts into its parent's */
+  struct ov_s3_stats *stats;
 };
 
 /* One HTTP request; the engine (s3-xfer.c) runs a set of them, retrying

@@ -480,6 +480,30 @@ backoff (int attempts)
   return ceiling * jitter ();
 }
 
+static void
+count (struct ov_s3 *s, const struct s3_req *r, enum verdict v)
+{
+  struct ov_s3_stats *c = s->stats;
+  __atomic_add_fetch (&c->requests, 1, __ATOMIC_RELAXED);
+  __atomic_add_fetch (&c->bytes_down, r->got, __ATOMIC_RELAXED);
+  __atomic_add_fetch (&c->bytes_up, r->body_pos, __ATOMIC_RELAXED);
+  if (v == V_RETRY)
+    __atomic_add_fetch (&c->retries, 1, __ATOMIC_RELAXED);
+  else if (v == V_FAIL)
+    __atomic_add_fetch (&c->failed, 1, __ATOMIC_RELAXED);
+}
+
+void
+ov_s3_stats (struct ov_s3 *s, struct ov_s3_stats *out)
+{
+  struct ov_s3_stats *c = s->stats;
+  out->requests = __atomic_load_n (&c->requests, __ATOMIC_RELAXED);
+  out->retries = __atomic_load_n (&c->retries, __ATOMIC_RELAXED);
+  out->failed = __atomic_load_n (&c->failed, __ATOMIC_RELAXED);
+  out->bytes_down = __atomic_load_n (&c->bytes_down, __ATOMIC_RELAXED);
+  out->bytes_up = __atomic_load_n (&c->bytes_up, __ATOMIC_RELAXED);
+}
+
 size_t
 s3_run (struct ov_s3 *s, struct s3_req **reqs, size_t n, int parallel)
 {
@@ -554,15 +578,17 @@ s3_run (struct ov_s3 *s, struct s3_req **reqs, size_t n, int parallel)
           running--;
           int rerr = 0;
           enum verdict v = judge (s, r, cc, &rerr);
+          count (s, r, v);
           if (v == V_RETRY)
             {
               double t = mono_seconds ();
               double wait = backoff (r->attempts);
               if (t + wait >= r->deadline)
                 {
-                  s3_fail (s, r, OV_EGENERIC, 0, "%s; gave up after %d attempt%s in %.1f s", r->cause,
-                           r->attempts, r->attempts == 1 ? "" : "s", t - r->started);
-                  (void) rerr;
+                  /* the last cause's errno, so callers that keep only errno
+                   * still say "Connection refused" or "timed out" */
+                  s3_fail (s, r, OV_EGENERIC, rerr, "%s; gave up after %d attempt%s in %.1f s",
+                           r->cause, r->attempts, r->attempts == 1 ? "" : "s", t - r->started);
                   v = V_FAIL;
                 }
               else

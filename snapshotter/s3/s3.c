@@ -3,9 +3,12 @@
 #include "s3-int.h"
 
 #include <ctype.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/mman.h>
 
 #define MIB (1024ull * 1024)
 
@@ -185,6 +188,12 @@ ov_s3_open_config (const struct ov_s3_config *c, ov_error_t *err)
     return ov_error_set (err, OV_EUSAGE, 0, "S3 store: prefix longer than 512 bytes"), NULL;
 
   struct ov_s3 *s = xcalloc (1, sizeof *s);
+  s->stats = mmap (NULL, sizeof *s->stats, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (s->stats == MAP_FAILED)
+    {
+      free (s);
+      return ov_error (err, errno, "S3: counters"), NULL;
+    }
   s->endpoint = xstrdup (c->endpoint);
   size_t el = strlen (s->endpoint);
   while (el > 0 && s->endpoint[el - 1] == '/')
@@ -234,11 +243,37 @@ wipe_free (char *p)
     }
 }
 
+static void
+stats_report (struct ov_s3 *s)
+{
+  const char *path = getenv ("OVSNAP_S3_STATS");
+  if (path == NULL || *path == '\0')
+    return;
+  struct ov_s3_stats c;
+  ov_s3_stats (s, &c);
+  if (c.requests == 0)
+    return;
+  char line[256];
+  int n = snprintf (line, sizeof line,
+                    "s3 requests=%" PRIu64 " retries=%" PRIu64 " failed=%" PRIu64 " down=%" PRIu64
+                    " up=%" PRIu64 "\n",
+                    c.requests, c.retries, c.failed, c.bytes_down, c.bytes_up);
+  int fd = open (path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd >= 0)
+    {
+      ssize_t w = write (fd, line, n); /* a test's counter: a failure changes nothing */
+      (void) w;
+      close (fd);
+    }
+}
+
 void
 ov_s3_close (struct ov_s3 *s)
 {
   if (s == NULL)
     return;
+  stats_report (s);
+  munmap (s->stats, sizeof *s->stats);
   if (s->share)
     curl_share_cleanup (s->share);
   for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)

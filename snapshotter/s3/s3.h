@@ -51,7 +51,17 @@ struct ov_s3_config
  * OVSNAP_S3_PARALLEL, OVSNAP_S3_MULTIPART_THRESHOLD, OVSNAP_S3_PART_SIZE. */
 struct ov_s3 *ov_s3_open (const char *url, ov_error_t *err);
 struct ov_s3 *ov_s3_open_config (const struct ov_s3_config *c, ov_error_t *err);
+/* With OVSNAP_S3_STATS=FILE set, closing appends the handle's counters
+ * to FILE as one line: "s3 requests=N retries=N failed=N down=BYTES
+ * up=BYTES" (tests and benchmarks count what an operation cost). */
 void ov_s3_close (struct ov_s3 *s);
+
+/* What a handle has sent and received so far: every attempt counts. */
+struct ov_s3_stats
+{
+  uint64_t requests, retries, failed, bytes_down, bytes_up;
+};
+void ov_s3_stats (struct ov_s3 *s, struct ov_s3_stats *out);
 /* "s3://BUCKET/PREFIX at ENDPOINT", for messages */
 const char *ov_s3_name (const struct ov_s3 *s);
 

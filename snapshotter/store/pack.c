@@ -102,6 +102,7 @@ struct pack
 {
   char *key;
   struct ov_pack_file *file; /* opened at the first read of an object: NULL until then */
+  bool partial;      /* file is the node's partial copy: fetch a span before reading it */
   uint64_t data_end; /* where the index starts */
   uint8_t *idx;      /* n sorted raw entries */
   uint32_t *fan;     /* fan[b] = first entry whose key starts above b (FAN_KEY) */
@@ -448,30 +449,88 @@ ent_in_bounds (const struct pack *pk, const struct pent *e)
          && (pk == NULL || (e->off <= pk->data_end && e->size <= pk->data_end - e->off));
 }
 
+/* Rolled up or collected since its index was read: its objects are in a
+ * newer pack now (the caller looks again). */
+static void
+forget_pack (struct pack *pk)
+{
+  free (pk->idx);
+  free (pk->fan);
+  pk->idx = NULL;
+  pk->fan = NULL;
+  pk->n = 0;
+  errno = ENOENT;
+}
+
 /* A published pack's fd, opened at its first use (opening the store read
- * only its index). Called under P->mu. */
+ * only its index): the whole file, or the node's partial copy of a remote
+ * one. Called under P->mu. */
 static int
 pack_fd (struct ov_packs *P, struct pack *pk)
 {
   if (pk->file == NULL)
     {
-      int fd = P->be->open_read (P->be_data, pk->key);
+      bool partial = P->be->open_copy != NULL;
+      int fd = partial ? P->be->open_copy (P->be_data, pk->key)
+                       : P->be->open_read (P->be_data, pk->key);
       if (fd < 0 && errno == ENOENT)
-        {
-          /* rolled up or collected since its index was read: its objects
-           * are in a newer pack now (the caller looks again) */
-          free (pk->idx);
-          free (pk->fan);
-          pk->idx = NULL;
-          pk->fan = NULL;
-          pk->n = 0;
-          errno = ENOENT;
-        }
+        forget_pack (pk);
       if (fd < 0)
         return -1;
       pk->file = pack_file_new (fd, pk->key);
+      pk->partial = partial;
     }
   return pk->file->fd;
+}
+
+/* What a fetch checks: span i holds entry e[i]. */
+struct fetched
+{
+  const struct pent *e;
+  const struct ov_span *sp;
+};
+
+static int
+verify_ents (void *ctx, size_t i, const uint8_t *p, size_t n, ov_error_t *err)
+{
+  const struct fetched *f = ctx;
+  const struct pent *e = &f->e[i];
+  struct ov_oid id, got;
+  oid_of (e, &id);
+  ov_hash (p, n, &got);
+  if (n == e->size && memcmp (got.b, id.b, 16) == 0)
+    return 0;
+  char hex[OV_OID_STR];
+  oid_hex (&id, hex);
+  return ov_corrupt (err, "%s: object %s is corrupt (the %zu bytes fetched do not match its hash)",
+                     f->sp[i].key, hex, n);
+}
+
+/* Entries of a published pack present in its fd: a partial copy fetches
+ * the missing ones, in parallel, each checked against its hash. Under
+ * P->mu. -1 with *err (errno ENOENT: the pack is gone, look again). */
+static int
+pack_spans (struct ov_packs *P, struct pack *pk, const struct pent *e, size_t n, ov_error_t *err)
+{
+  if (pack_fd (P, pk) < 0)
+    return ov_error (err, errno, "open %s", pk->key);
+  if (!pk->partial || n == 0)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!ent_in_bounds (pk, &e[i]))
+      return ov_corrupt (err, "%s: pack index entry out of bounds", pk->key);
+  struct ov_span *sp = xmalloc (n * sizeof *sp);
+  for (size_t i = 0; i < n; i++)
+    sp[i] = (struct ov_span){ pk->key, e[i].off, e[i].size };
+  struct fetched f = { e, sp };
+  int r = P->be->fetch (P->be_data, sp, n, verify_ents, &f, err);
+  free (sp);
+  if (r < 0 && (*err)->code == OV_ENOTFOUND)
+    {
+      forget_pack (pk);
+      (*err)->errnum = ENOENT;
+    }
+  return r;
 }
 
 static int
@@ -486,7 +545,17 @@ read_ent (struct ov_packs *P, const struct ov_pack_writer *W, size_t pack, const
     }
   if (pack == PENDING && from_buffers (W, e, out))
     return 0;
-  int fd = pk ? pack_fd (P, &P->p[pack]) : W->fd;
+  int fd = W ? W->fd : -1;
+  if (pk)
+    {
+      ov_error_t err = NULL;
+      fd = pack_spans (P, &P->p[pack], e, 1, &err) < 0 ? -1 : P->p[pack].file->fd;
+      if (err)
+        {
+          errno = err->code == OV_ECORRUPT ? EBADMSG : err->errnum ? err->errnum : EIO;
+          ov_error_free (&err);
+        }
+    }
   ssize_t r = fd < 0 ? -1 : pread_all (fd, out, e->size, e->off);
   if (r < 0)
     return -1;
@@ -961,6 +1030,7 @@ publish (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s, ov_er
   add_seen (P, key);
   W->fd = -1; /* the published pack has it now */
   writer_discard (P, W);
+  ov_pause ("pack-published");
   return 0;
 }
 
@@ -1005,8 +1075,16 @@ ov_packs_find (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
       ret = 0;
       if (!found)
         goto out;
-      if (pack == PENDING || attempt == 3 || pack_fd (P, &P->p[pack]) >= 0 || errno != ENOENT)
+      if (pack == PENDING)
         break;
+      if (pack_spans (P, &P->p[pack], &e, 1, err) == 0)
+        break;
+      if ((*err)->errnum != ENOENT || attempt == 3)
+        {
+          ret = -1;
+          goto out;
+        }
+      ov_error_free (err);
     }
   const struct pack *pk = pack == PENDING ? NULL : &P->p[pack];
   if (!ent_in_bounds (pk, &e))
@@ -1020,17 +1098,60 @@ ov_packs_find (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
       ret = ov_error (err, errno, "write a pack in %s", s->root);
       goto out;
     }
-  int fd = pk ? pack_fd (P, &P->p[pack]) : W->fd;
-  if (fd < 0)
-    {
-      ret = ov_error (err, errno, "open %s", pk->key);
-      goto out;
-    }
+  int fd = pk ? P->p[pack].file->fd : W->fd;
   struct ov_pack_file *hold = pk ? pack_file_get (P->p[pack].file) : NULL;
   *loc = (struct ov_pack_loc){ fd, e.off, e.size, hold, hold ? hold->key : "the pack being written" };
   ret = 1;
 out:
   pthread_mutex_unlock (&P->mu);
+  return ret;
+}
+
+int
+ov_packs_prefetch (struct ov_store *s, const struct ov_obj_ref *refs, size_t n, ov_error_t *err)
+{
+  struct ov_packs *P = s->packs;
+  if (s->be->fetch == NULL || n == 0)
+    return 0;
+  pthread_mutex_lock (&P->mu);
+  int ret = ensure_loaded (P, s, err);
+  /* by pack, so each pack's spans go in one call (and one batch) */
+  size_t *of = xmalloc ((n + 1) * sizeof *of);
+  struct pent *ents = xmalloc ((n + 1) * sizeof *ents);
+  size_t m = 0;
+  for (size_t i = 0; ret == 0 && i < n; i++)
+    {
+      uint8_t key[KEY_BYTES];
+      make_key (key, refs[i].kind == OV_TREE_OBJ ? OV_TREE_OBJ : OV_BLOB, &refs[i].id);
+      size_t pack;
+      if (find_key (P, s->pw, key, &pack, &ents[m]) && pack != PENDING)
+        of[m++] = pack;
+    }
+  /* spans of many packs in one fetch: one parallel batch for all */
+  struct ov_span *sp = xmalloc ((m + 1) * sizeof *sp);
+  size_t ns = 0;
+  for (size_t i = 0; ret == 0 && i < m; i++)
+    {
+      struct pack *pk = &P->p[of[i]];
+      if (pack_fd (P, pk) < 0)
+        continue; /* gone: the read that needs it looks again */
+      if (!pk->partial)
+        continue;
+      if (!ent_in_bounds (pk, &ents[i]))
+        ret = ov_corrupt (err, "%s: pack index entry out of bounds", pk->key);
+      ents[ns] = ents[i];
+      sp[ns++] = (struct ov_span){ pk->key, ents[i].off, ents[i].size };
+    }
+  ov_pause ("prefetch");
+  if (ret == 0 && ns)
+    {
+      struct fetched f = { ents, sp };
+      ret = s->be->fetch (s->be_data, sp, ns, verify_ents, &f, err);
+    }
+  pthread_mutex_unlock (&P->mu);
+  free (sp);
+  free (ents);
+  free (of);
   return ret;
 }
 
@@ -1175,6 +1296,18 @@ repack_locked (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s,
       bool small = P->p[k].data_end < SMALL_PACK;
       rewrite[k] = (dead[k] > 0 && (small || 4 * dead_bytes[k] >= P->p[k].data_end))
                    || (nsmall > 1 && small);
+      /* a pack another node may be about to name objects of stays whole
+       * (a shared store's grace period): rewriting it would free nothing */
+      if (rewrite[k] && s->be->young)
+        {
+          int y = s->be->young (s->be_data, P->p[k].key);
+          if (y < 0 && errno != ENOENT)
+            {
+              ret = ov_error (err, errno, "gc: the age of %s", P->p[k].key);
+              break;
+            }
+          rewrite[k] = y == 0;
+        }
       todo += rewrite[k];
     }
   for (size_t k = 0; k < np; k++)
@@ -1184,7 +1317,7 @@ repack_locked (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s,
         struct ov_oid id;
         bool referenced = ent_referenced (P, k, i, trees, blobs, &e, &id);
         bool tree = e.key[0] == OV_TREE_OBJ;
-        if (keep[k][i])
+        if (keep[k][i] || (!rewrite[k] && !referenced))
           res->blobs_kept += !tree;
         else if (rewrite[k])
           {
@@ -1193,6 +1326,8 @@ repack_locked (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s,
             res->bytes_freed += e.size;
           }
       }
+  if (ret < 0)
+    todo = 0;
   /* what stays goes into one new pack, in the order it was written */
   uint8_t *b = NULL;
   size_t bcap = 0;
@@ -1205,6 +1340,7 @@ repack_locked (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s,
       for (size_t i = 0; i < P->p[k].n; i++)
         if (keep[k][i])
           get_ent (P, k, i, &ents[m++]);
+      ret = pack_spans (P, &P->p[k], ents, m, err); /* a remote pack's, in one batch */
       for (size_t i = 0; ret == 0 && i < m; i++)
         ret = copy_ent (P, W, s, k, &ents[i], &b, &bcap, err);
       free (ents);
@@ -1217,10 +1353,10 @@ repack_locked (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s,
   for (size_t k = 0; ret == 0 && k < np; k++)
     if (rewrite[k])
       {
-        if (s->be->remove (s->be_data, P->p[k].key) < 0 && errno != ENOENT)
-          ret = ov_error (err, errno, "remove %s", P->p[k].key);
-        else
+        if (s->be->remove (s->be_data, P->p[k].key) == 0 || errno == ENOENT)
           res->packs_removed++;
+        else if (errno != EBUSY) /* EBUSY: kept while young, its live objects copied */
+          ret = ov_error (err, errno, "remove %s", P->p[k].key);
       }
   for (size_t k = 0; k < np; k++)
     free (keep[k]);
@@ -1300,6 +1436,7 @@ consolidate_locked (struct ov_packs *P, struct ov_pack_writer *W, struct ov_stor
         get_ent (P, k, i, &ents[i]);
       /* in the order they were written: neighbours in a tree stay neighbours */
       qsort (ents, P->p[k].n, sizeof *ents, off_cmp);
+      ret = pack_spans (P, &P->p[k], ents, P->p[k].n, err); /* a remote pack's, in one batch */
       for (size_t i = 0; ret == 0 && i < P->p[k].n; i++)
         if (pending_search (W, ents[i].key) < 0) /* an object in two packs goes once */
           ret = copy_ent (P, W, s, k, &ents[i], &b, &bcap, err);
@@ -1314,10 +1451,13 @@ consolidate_locked (struct ov_packs *P, struct ov_pack_writer *W, struct ov_stor
    * one open keep reading it, later ones find the new pack */
   for (size_t j = 0; ret == 0 && j < cut; j++)
     {
-      if (s->be->remove (s->be_data, P->p[v[j].k].key) < 0 && errno != ENOENT)
-        ret = ov_error (err, errno, "remove %s", P->p[v[j].k].key);
-      else
+      /* no grace period: nothing of it is lost (a reader that finds it
+       * gone looks again and finds the new pack) */
+      int (*rm) (void *, const char *) = s->be->remove_moved ? s->be->remove_moved : s->be->remove;
+      if (rm (s->be_data, P->p[v[j].k].key) == 0 || errno == ENOENT)
         (*merged)++;
+      else
+        ret = ov_error (err, errno, "remove %s", P->p[v[j].k].key);
     }
   free (v);
   return ret;

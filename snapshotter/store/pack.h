@@ -52,6 +52,12 @@ int ov_packs_put (struct ov_store *s, enum ov_kind kind, const void *p, size_t n
 /* 1 found, 0 absent (after looking for packs published since), -1 error. */
 int ov_packs_find (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
                    struct ov_pack_loc *loc, ov_error_t *err);
+/* Fetches what reading these objects will need into the node cache of a
+ * backend with partial copies (nothing otherwise): their spans, in
+ * parallel, each checked against its hash (OV_ECORRUPT naming the object
+ * otherwise). Objects not in a pack are left to their reads. */
+int ov_packs_prefetch (struct ov_store *s, const struct ov_obj_ref *refs, size_t n,
+                       ov_error_t *err);
 /* Publishes the handle's pack being written, if any; on failure only that
  * pack's objects are dropped. */
 int ov_packs_flush (struct ov_store *s, ov_error_t *err);

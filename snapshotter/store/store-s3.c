@@ -4,10 +4,12 @@
  * Immutable keys (packs, loose objects, snapshot records) are plain PUTs
  * of a local temporary file (conditional when the server honours
  * If-None-Match, else plain: content addressing makes a racing PUT write
- * the same bytes). Reads are served from <node>/cache/s3/KEY, fetched
- * whole once; ranged reads (pack heads, tails and indexes) are cached as
- * <node>/cache/s3-ranges/KEY@OFF+N, so a fresh node downloads no pack
- * whole to open the store. Everything read is verified by the layers above.
+ * the same bytes). Reads are served from the node cache (s3-cache.h):
+ * records and loose objects fetched whole once, packs by range: their
+ * heads, tails and indexes when the store opens, then the objects a read
+ * needs, many at once with ranged GETs in parallel (fetch), so a fresh
+ * node downloads what a snapshot needs, not whole packs. Everything read
+ * is verified by the layers above.
  *
  * Volume heads ("volumes/NAME") cannot be replaced atomically: S3 has no
  * compare-and-swap (Swift answers 501 to If-None-Match). Each update is an
@@ -27,6 +29,7 @@
 #include "store.h"
 #include "file.h"
 #include "s3.h"
+#include "s3-cache.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -46,8 +49,7 @@ struct s3be
   struct ov_s3 *s3;
   char *name;           /* "s3://BUCKET/PREFIX at ENDPOINT" */
   int nodefd;           /* the node root */
-  int cachefd;          /* <node>/cache/s3 */
-  int rangefd;          /* <node>/cache/s3-ranges */
+  struct s3_cache *cache;
   char node[17];        /* this node's id, hex */
   int64_t grace;
   pthread_mutex_t mu;
@@ -87,79 +89,44 @@ is_head_key (const char *key, const char **name)
 /* ---- immutable keys ---- */
 
 static int
-cache_put (int dirfd, const char *key, int fd)
-{
-  char proc[64];
-  snprintf (proc, sizeof proc, "/proc/self/fd/%d", fd);
-  for (int attempt = 0; attempt < 2; attempt++)
-    {
-      if (linkat (AT_FDCWD, proc, dirfd, key, AT_SYMLINK_FOLLOW) == 0 || errno == EEXIST)
-        return 0;
-      if (errno != ENOENT || ov_mkdir_parents (dirfd, key) < 0)
-        return -1;
-    }
-  return -1;
-}
-
-static int
 s3_open_read_object (struct s3be *b, const char *key)
 {
-  int fd = openat (b->cachefd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd >= 0 || errno != ENOENT)
-    return fd;
-  fd = openat (b->cachefd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return -1;
   ov_error_t e = NULL;
-  if (ov_s3_get_fd (b->s3, key, 0, OV_S3_TO_END, fd, 0, NULL, &e) < 0)
-    {
-      int r = fail (&e);
-      int saved = errno;
-      close (fd);
-      errno = saved;
-      return r;
-    }
-  /* the layers above verify it; a copy that fails stays refused */
-  cache_put (b->cachefd, key, fd);
-  return fd;
+  int fd = s3_cache_open_whole (b->cache, key, &e);
+  return fd >= 0 ? fd : fail (&e);
 }
 
 static ssize_t
 s3_read_range (void *be, const char *key, uint64_t off, void *buf, size_t n)
 {
   struct s3be *b = be;
-  cleanup_close int whole = openat (b->cachefd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (whole >= 0)
-    return pread_all (whole, buf, n, off);
-  char rkey[PATH_MAX];
-  snprintf (rkey, sizeof rkey, "%s@%" PRIu64 "+%zu", key, off, n);
-  cleanup_close int fd = openat (b->rangefd, rkey, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd >= 0)
-    return pread_all (fd, buf, n, 0);
-  struct ov_buf got = { 0 };
   ov_error_t e = NULL;
-  if (ov_s3_get (b->s3, key, off, n, &got, n, &e) < 0)
-    {
-      buf_free (&got);
-      if (e->errnum == ERANGE)
-        {
-          ov_error_free (&e);
-          return 0;
-        }
-      return fail (&e);
-    }
-  size_t len = got.len < n ? got.len : n;
-  memcpy (buf, got.data, len);
-  ov_replace_file (b->rangefd, rkey, ".", got.data, len); /* a cache: best effort */
-  buf_free (&got);
-  return len;
+  ssize_t got = s3_cache_read (b->cache, key, off, buf, n, &e);
+  return got >= 0 ? got : fail (&e);
+}
+
+static int
+s3_fetch (void *be, const struct ov_span *spans, size_t n, ov_span_verify_fn verify, void *ctx,
+          ov_error_t *err)
+{
+  struct s3be *b = be;
+  return s3_cache_fetch (b->cache, spans, n, verify, ctx, err);
+}
+
+static int
+s3_open_copy (void *be, const char *key)
+{
+  struct s3be *b = be;
+  ov_error_t e = NULL;
+  int fd = s3_cache_open_copy (b->cache, key, &e);
+  return fd >= 0 ? fd : fail (&e);
 }
 
 static int
 s3_create_tmp (void *be, const char *dir UNUSED)
 {
   struct s3be *b = be;
-  return openat (b->cachefd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  return openat (b->nodefd, "tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 }
 
 static int
@@ -198,26 +165,48 @@ s3_publish (void *be, int fd, const char *key)
         }
       return fail (&e);
     }
-  cache_put (b->cachefd, key, fd); /* this node reads its own writes locally */
+  s3_cache_keep_whole (b->cache, key, fd); /* this node reads its own writes locally */
   return 0;
 }
 
 /* Immutable keys younger than the grace period (the server's clock on
  * both sides) stay: another node may be about to name them in a head. */
 static int
-s3_remove_object (struct s3be *b, const char *key)
+s3_young (void *be, const char *key)
 {
+  struct s3be *b = be;
   ov_error_t e = NULL;
   struct ov_s3_object o;
   int64_t now;
+  if (b->grace <= 0) /* Swift rounds Last-Modified up: a fresh key may look a second ahead */
+    return 0;
   if (ov_s3_head (b->s3, key, &o, &e) < 0 || ov_s3_server_time (b->s3, &now, &e) < 0)
     return fail (&e);
-  if (now - o.mtime < b->grace)
-    return 0;
+  return now - o.mtime < b->grace;
+}
+
+static int
+s3_remove_moved (void *be, const char *key)
+{
+  struct s3be *b = be;
+  ov_error_t e = NULL;
   if (ov_s3_delete (b->s3, key, &e) < 0)
     return fail (&e);
-  unlinkat (b->cachefd, key, 0);
+  s3_cache_drop (b->cache, key);
   return 0;
+}
+
+static int
+s3_remove_object (struct s3be *b, const char *key)
+{
+  int young = s3_young (b, key);
+  if (young != 0)
+    {
+      if (young > 0)
+        errno = EBUSY; /* kept: the caller counts it as such */
+      return -1;
+    }
+  return s3_remove_moved (b, key);
 }
 
 /* ---- volume heads as revisions ---- */
@@ -436,7 +425,7 @@ s3_drop_rev (void *be, const char *rev)
   ov_error_t e = NULL;
   if (ov_s3_delete (b->s3, rev, &e) < 0)
     return fail (&e);
-  unlinkat (b->cachefd, rev, 0);
+  s3_cache_drop (b->cache, rev);
   return 0;
 }
 
@@ -508,11 +497,44 @@ s3_put_rev (void *be, const char *key, const void *p, size_t n, const char *base
     }
 }
 
+/* Other small mutable records (the containerd daemon's roots and refs):
+ * one PUT replaces one atomically, and each has one writer at a time (a
+ * root names its node; any node's ref to a layer is as good as
+ * another's), so they need no revisions; they bypass the node cache. */
+static bool
+is_mutable_key (const char *key)
+{
+  return strncmp (key, "packs/", 6) != 0 && strncmp (key, "objects/", 8) != 0
+         && strncmp (key, "snapshots/", 10) != 0;
+}
+
 static int
 s3_put_replace (void *be, const char *key, const void *p, size_t n)
 {
+  struct s3be *b = be;
+  const char *name;
+  if (!is_head_key (key, &name))
+    {
+      ov_error_t e = NULL;
+      return ov_s3_put (b->s3, key, p, n, 0, NULL, &e) < 0 ? fail (&e) : 0;
+    }
   char rev[PATH_MAX];
   return s3_put_rev (be, key, p, n, NULL, rev, sizeof rev);
+}
+
+static int
+read_fresh (struct s3be *b, const char *key)
+{
+  int fd = s3_create_tmp (b, NULL);
+  ov_error_t e = NULL;
+  if (fd < 0)
+    return -1;
+  if (ov_s3_get_fd (b->s3, key, 0, OV_S3_TO_END, fd, 0, NULL, &e) < 0)
+    {
+      close (fd);
+      return fail (&e);
+    }
+  return fd;
 }
 
 static int
@@ -521,7 +543,7 @@ s3_open_read (void *be, const char *key)
   struct s3be *b = be;
   const char *name;
   if (!is_head_key (key, &name))
-    return s3_open_read_object (b, key);
+    return is_mutable_key (key) ? read_fresh (b, key) : s3_open_read_object (b, key);
   errno = EINVAL; /* a head is read through its revisions (list_revs) */
   return -1;
 }
@@ -533,6 +555,8 @@ s3_remove (void *be, const char *key)
   const char *name;
   if (is_head_key (key, &name))
     return s3_put_replace (be, key, "", 0); /* a tombstone */
+  if (is_mutable_key (key)) /* nobody dedups against it: no grace period */
+    return s3_remove_moved (b, key);
   return s3_remove_object (b, key);
 }
 
@@ -602,10 +626,9 @@ static void
 s3_close (void *be)
 {
   struct s3be *b = be;
+  s3_cache_close (b->cache);
   ov_s3_close (b->s3);
   close (b->nodefd);
-  close (b->cachefd);
-  close (b->rangefd);
   pthread_mutex_destroy (&b->mu);
   free (b->name);
   free (b);
@@ -616,11 +639,15 @@ static const struct ov_backend s3_backend = {
   .remote = true,
   .open_read = s3_open_read,
   .read_range = s3_read_range,
+  .fetch = s3_fetch,
+  .open_copy = s3_open_copy,
   .create_tmp = s3_create_tmp,
   .publish = s3_publish,
   .atomic_publish = false,
   .put_replace = s3_put_replace,
   .remove = s3_remove,
+  .young = s3_young,
+  .remove_moved = s3_remove_moved,
   .list = s3_list,
   .lock = s3_lock,
   .close = s3_close,
@@ -661,7 +688,7 @@ node_id (int nodefd, char out[17])
 int
 ov_backend_s3_open (struct ov_store *s, const char *url, const char *node_root, ov_error_t *err)
 {
-  static const char *const dirs[] = { "cache", "cache/s3", "cache/s3-ranges", "locks", "tmp" };
+  static const char *const dirs[] = { "cache", "locks", "tmp" };
   const char *failed;
   int nodefd = ov_open_dir_with (node_root, true, dirs, ARRAY_SIZE (dirs), &failed);
   if (nodefd < 0)
@@ -669,8 +696,6 @@ ov_backend_s3_open (struct ov_store *s, const char *url, const char *node_root, 
                                : ov_error (err, errno, "create %s/%s", node_root, failed);
   struct s3be *b = xcalloc (1, sizeof *b);
   b->nodefd = nodefd;
-  b->cachefd = openat (nodefd, "cache/s3", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  b->rangefd = openat (nodefd, "cache/s3-ranges", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   b->conditional = -1;
   b->grace = DEFAULT_GRACE;
   const char *g = getenv ("OVSNAP_S3_GRACE");
@@ -679,14 +704,21 @@ ov_backend_s3_open (struct ov_store *s, const char *url, const char *node_root, 
   const char *st = getenv ("OVSNAP_S3_SETTLE"); /* tests: a short settle period */
   b->settle = st && *st ? strtoll (st, NULL, 10) : HEADS_SETTLE;
   pthread_mutex_init (&b->mu, NULL);
-  if (b->cachefd < 0 || b->rangefd < 0 || node_id (nodefd, b->node) < 0)
+  if (node_id (nodefd, b->node) < 0)
     {
-      ov_error (err, errno, "node cache in %s", node_root);
+      ov_error (err, errno, "node id in %s", node_root);
       goto fail;
     }
   b->s3 = ov_s3_open (url, err);
   if (b->s3 == NULL)
     goto fail;
+  b->cache = s3_cache_open (nodefd, b->s3, err);
+  if (b->cache == NULL)
+    {
+      ov_s3_close (b->s3);
+      ov_error_prefix (err, "in %s", node_root);
+      goto fail;
+    }
   b->name = xstrdup (ov_s3_name (b->s3));
   s->be = &s3_backend;
   s->be_data = b;
@@ -694,10 +726,6 @@ ov_backend_s3_open (struct ov_store *s, const char *url, const char *node_root, 
   s->root = xstrdup (b->name);
   return 0;
 fail:
-  if (b->cachefd >= 0)
-    close (b->cachefd);
-  if (b->rangefd >= 0)
-    close (b->rangefd);
   close (nodefd);
   pthread_mutex_destroy (&b->mu);
   free (b);

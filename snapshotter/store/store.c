@@ -3,6 +3,7 @@
 #include "store.h"
 #include "pack.h"
 #include "file.h"
+#include "fault.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -270,6 +271,8 @@ publish (struct ov_store *s, enum ov_kind kind, int tmpfd, struct ov_oid *id,
       if (s->be->publish (s->be_data, tmpfd, key) == 0)
         {
           *deduped = false;
+          if (kind == OV_SNAPSHOT_REC)
+            ov_pause ("record-published");
           return 0;
         }
       if (errno != EEXIST)
@@ -453,6 +456,22 @@ ov_store_loose_dir (struct ov_store *s)
   return s->be->loose_dir ? s->be->loose_dir (s->be_data) : NULL;
 }
 
+int
+ov_store_prefetch (struct ov_store *s, const struct ov_obj_ref *refs, size_t n, ov_error_t *err)
+{
+  if (s->be->fetch == NULL)
+    return 0;
+  /* the packed ones; a loose object is fetched whole when it is read */
+  struct ov_obj_ref *in_packs = xmalloc ((n + 1) * sizeof *in_packs);
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (refs[i].kind == OV_TREE_OBJ || packed (OV_BLOB, refs[i].size))
+      in_packs[m++] = refs[i];
+  int r = ov_packs_prefetch (s, in_packs, m, err);
+  free (in_packs);
+  return r;
+}
+
 void
 ov_blob_loc_release (struct ov_blob_loc *loc)
 {
@@ -617,7 +636,7 @@ ov_store_remove (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
   char key[PATH_MAX];
   ov_key (kind, id, key, sizeof key);
   if (s->be->remove (s->be_data, key) < 0 && errno != ENOENT)
-    return ov_error (err, errno, "remove %s", key);
+    return errno == EBUSY ? 1 : ov_error (err, errno, "remove %s", key);
   return 0;
 }
 
@@ -669,6 +688,7 @@ ov_store_list_revs (struct ov_store *s, const char *key, bool want_settled, stru
   memset (out, 0, sizeof *out);
   if (s->be->list_revs (s->be_data, key, want_settled, out) < 0)
     return ov_error (err, errno, "list the revisions of %s in %s", key, s->root);
+  ov_pause ("head-read");
   return 0;
 }
 

@@ -38,6 +38,15 @@ struct ov_revs
   size_t settled;
 };
 void ov_revs_free (struct ov_revs *r);
+/* A byte range of a key, for a backend that fetches ranges. */
+struct ov_span
+{
+  const char *key;
+  uint64_t off, len;
+};
+/* Checks the n bytes fetched for span i: 0 good, -1 refused (*err set). */
+typedef int (*ov_span_verify_fn) (void *ctx, size_t i, const uint8_t *p, size_t n,
+                                  ov_error_t *err);
 
 /* What a store needs of the place that holds its bytes; everything above
  * (content addressing, dedup, verification, packs) is written once for
@@ -62,7 +71,14 @@ struct ov_backend
   bool atomic_publish;
   /* atomic, durable replace of a small mutable record */
   int (*put_replace) (void *be, const char *key, const void *p, size_t n);
+  /* -1 EBUSY: kept, because another node may still be about to name it
+   * (S3: younger than the grace period by the server's clock) */
   int (*remove) (void *be, const char *key);
+  /* Optional: 1 if remove would keep key (EBUSY), 0 if not, -1 error */
+  int (*young) (void *be, const char *key);
+  /* Optional: remove a key whose every byte is stored under another key
+   * now (a roll-up of packs), so no grace period applies (NULL: remove) */
+  int (*remove_moved) (void *be, const char *key);
   /* cb for every key beginning with prefix, at any depth, with its size */
   int (*list) (void *be, const char *prefix, int (*cb) (const char *key, uint64_t size, void *ctx),
                void *ctx);
@@ -72,6 +88,14 @@ struct ov_backend
   /* optional: the local directory holding loose objects as ab/cdef..
    * (what the node cache's images redirect into), malloc'd; NULL if none */
   char *(*loose_dir) (void *be);
+  /* Optional, for a backend that keeps partial node copies of its keys
+   * (NULL: a pack is read from open_read's whole file). fetch makes the
+   * spans present in the node's copies, with requests in parallel, verify
+   * seeing each one's bytes first; open_copy gives an fd on the node's
+   * copy of key, to pread spans fetched before at the key's offsets. */
+  int (*fetch) (void *be, const struct ov_span *spans, size_t n, ov_span_verify_fn verify,
+                void *ctx, ov_error_t *err);
+  int (*open_copy) (void *be, const char *key);
   /* A store shared over the network (the commit worker then needs sockets). */
   bool remote;
   /* Optional, for a backend without compare-and-swap (S3): a mutable
@@ -173,6 +197,20 @@ void ov_blob_loc_release (struct ov_blob_loc *loc);
  * else NULL; malloc'd. */
 char *ov_store_loose_dir (struct ov_store *s);
 
+/* Objects a caller is about to read (a materializer: a directory's
+ * subtrees, a snapshot's files). On a remote store, their bytes are
+ * fetched into the node cache now, many requests in parallel, each
+ * object checked against its hash (OV_ECORRUPT naming it otherwise); on a
+ * local one this does nothing. */
+struct ov_obj_ref
+{
+  enum ov_kind kind; /* OV_TREE_OBJ or OV_BLOB */
+  struct ov_oid id;
+  uint64_t size;     /* a blob's (its tree entry's); ignored for trees */
+};
+int ov_store_prefetch (struct ov_store *s, const struct ov_obj_ref *refs, size_t n,
+                       ov_error_t *err);
+
 /* Walk every stored object of a kind, loose and packed. */
 int ov_store_each (struct ov_store *s, enum ov_kind kind,
                    int (*cb) (const struct ov_oid *id, uint64_t size, void *ctx), void *ctx,
@@ -181,6 +219,8 @@ int ov_store_each (struct ov_store *s, enum ov_kind kind,
 int ov_store_each_loose (struct ov_store *s, enum ov_kind kind,
                          int (*cb) (const struct ov_oid *id, uint64_t size, void *ctx),
                          void *ctx, ov_error_t *err);
+/* 0 removed (or absent), 1 kept by the backend (too young on a shared
+ * store, see struct ov_backend), -1 error. */
 int ov_store_remove (struct ov_store *s, enum ov_kind kind, const struct ov_oid *id,
                      ov_error_t *err);
 /* Verify a stored object of `size` bytes hashes to its id; 1 ok, 0
