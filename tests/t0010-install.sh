@@ -33,6 +33,18 @@ test_expect_success 'the binaries do not link libcurl; the S3 module does' '
 	ldd stage/opt/ov/lib/ovsnap/ovsnap-s3.so | grep libcurl
 '
 
+# the module takes the engine's functions from the binary that loads it: each binary must export them
+test_expect_success 'every installed binary exports what the S3 module needs of the engine' '
+	nm -D --undefined-only stage/opt/ov/lib/ovsnap/ovsnap-s3.so | awk "{ print \$2 }" |
+		grep -v "@" | sort -u >needs &&
+	grep -E "^(ov_|xmalloc)" needs &&
+	for b in ovsnap ovsnap-hook ovsnap-snapshotter; do
+		nm -D --defined-only stage/opt/ov/bin/$b | awk "{ print \$3 }" | sort -u >has &&
+		comm -23 needs has | grep -v -E "^(_|curl_|xml|EVP_|MD5|OPENSSL_|CRYPTO_)" >missing
+		test_must_be_empty missing || return 1
+	done
+'
+
 # no endpoint: loading the module is what is checked, so the store fails on its first request
 s3_list_() {
 	AWS_ENDPOINT_URL=http://127.0.0.1:9 AWS_ACCESS_KEY_ID=k AWS_SECRET_ACCESS_KEY=s OVSNAP_S3_TIMEOUT=1 \
