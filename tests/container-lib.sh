@@ -336,15 +336,21 @@ no_container_attachments() {
 
 # image_build [DIR...]: the OCI image archive image.tar named $IMAGE, by hand (no registry):
 # the busybox rootfs as its first layer, then each DIR as one more layer (a layer tar holds
-# whiteouts as .wh.NAME and opaque directories as .wh..wh..opq, as OCI says); after
+# whiteouts as .wh.NAME and opaque directories as .wh..wh..opq, as OCI says, and every xattr;
+# its entries sorted by name, so a directory's whiteouts come before its other entries); after
 # container_setup
+# (the same directory gives the same tar: no atime or ctime in the pax headers that xattrs bring)
+layer_tar() {
+	tar -C "$1" --numeric-owner --xattrs --xattrs-include='*' --sort=name \
+		--pax-option=delete=atime,delete=ctime -cf "$2" .
+}
 image_build() {
 	local i=0 d tars=layer0.tar
 	rm -rf image && mkdir -p image/blobs/sha256 &&
-	tar -C "$CONTAINER_BASE/rootfs" --numeric-owner -cf layer0.tar . &&
+	layer_tar "$CONTAINER_BASE/rootfs" layer0.tar &&
 	for d in "$@"; do
 		i=$((i + 1)) &&
-		tar -C "$d" --numeric-owner -cf "layer$i.tar" . &&
+		layer_tar "$d" "layer$i.tar" &&
 		tars="$tars layer$i.tar" || return 1
 	done &&
 	python3 - "$IMAGE" $tars <<-\EOF &&
