@@ -353,38 +353,7 @@ image_build() {
 		layer_tar "$d" "layer$i.tar" &&
 		tars="$tars layer$i.tar" || return 1
 	done &&
-	python3 - "$IMAGE" $tars <<-\EOF &&
-	import hashlib, json, sys
-	def blob(data):
-	    h = hashlib.sha256(data).hexdigest()
-	    with open("image/blobs/sha256/" + h, "wb") as f:
-	        f.write(data)
-	    return {"digest": "sha256:" + h, "size": len(data)}
-	layers = []
-	for t in sys.argv[2:]:
-	    with open(t, "rb") as f:
-	        layers.append(blob(f.read()))
-	config = blob(json.dumps({
-	    "architecture": "amd64", "os": "linux",
-	    "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
-	    "rootfs": {"type": "layers", "diff_ids": [l["digest"] for l in layers]},
-	}).encode())
-	manifest = blob(json.dumps({
-	    "schemaVersion": 2,
-	    "mediaType": "application/vnd.oci.image.manifest.v1+json",
-	    "config": dict(config, mediaType="application/vnd.oci.image.config.v1+json"),
-	    "layers": [dict(l, mediaType="application/vnd.oci.image.layer.v1.tar") for l in layers],
-	}).encode())
-	index = {"schemaVersion": 2, "manifests": [dict(manifest,
-	    mediaType="application/vnd.oci.image.manifest.v1+json",
-	    annotations={"io.containerd.image.name": sys.argv[1],
-	                 "org.opencontainers.image.ref.name": "latest"})]}
-	with open("image/index.json", "w") as f:
-	    json.dump(index, f)
-	with open("image/oci-layout", "w") as f:
-	    json.dump({"imageLayoutVersion": "1.0.0"}, f)
-	EOF
-	tar -C image -cf image.tar oci-layout index.json blobs
+	python3 "$TEST_DIRECTORY/helpers/oci-archive.py" "$IMAGE" image image.tar $tars
 }
 
 # registry_start: a docker-registry (distribution 2.8, Debian's package) on a free loopback
