@@ -160,15 +160,20 @@ done
 # backend in its own garbage collection, a moment after ctr snapshots rm)
 backend_empty() { ! sd 1 list | grep -q "\"default/"; }
 
+# gone_or_rm KEY: ctr snapshots rm KEY, unless containerd's gc took it first (a layer whose
+# child is gone and that no image names is garbage to containerd)
+gone_or_rm() { snaps rm "$1" 2>rm.err || grep "not found" rm.err; }
+no_snaps() { test -z "$(snaps_ls)"; }
+
 test_expect_success $PREREQ 'ctr snapshots rm of every layer top first, ctr image rm: nothing left, the store is clean' '
 	commits=$(calls Commit) &&
 	snaps rm v-real &&
-	for c in $(tac real.chain | sed \$d) $(tac small.chain); do
-		snaps rm "$c" || return 1
+	snaps rm "$(tail -1 real.chain)" &&
+	for c in $(tac real.chain | sed "1d;\$d") $(tac small.chain); do
+		gone_or_rm "$c" || return 1
 	done &&
 	ctr_ image rm "$SMALL" "$REAL" &&
-	snaps_ls >ls &&
-	test_must_be_empty ls &&
+	wait_for 60 no_snaps &&
 	wait_for 120 backend_empty &&
 	test "$(calls Commit)" = "$commits" &&
 	"$OVSNAP" --root "$STORE" gc &&
