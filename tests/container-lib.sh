@@ -337,49 +337,24 @@ no_container_attachments() {
 
 # image_build [DIR...]: the OCI image archive image.tar named $IMAGE, by hand (no registry):
 # the busybox rootfs as its first layer, then each DIR as one more layer (a layer tar holds
-# whiteouts as .wh.NAME and opaque directories as .wh..wh..opq, as OCI says); after
+# whiteouts as .wh.NAME and opaque directories as .wh..wh..opq, as OCI says, and every xattr;
+# its entries sorted by name, so a directory's whiteouts come before its other entries); after
 # container_setup
+# (the same directory gives the same tar: no atime or ctime in the pax headers that xattrs bring)
+layer_tar() {
+	tar -C "$1" --numeric-owner --xattrs --xattrs-include='*' --sort=name \
+		--pax-option=delete=atime,delete=ctime -cf "$2" .
+}
 image_build() {
 	local i=0 d tars=layer0.tar
 	rm -rf image && mkdir -p image/blobs/sha256 &&
-	tar -C "$CONTAINER_BASE/rootfs" --numeric-owner -cf layer0.tar . &&
+	layer_tar "$CONTAINER_BASE/rootfs" layer0.tar &&
 	for d in "$@"; do
 		i=$((i + 1)) &&
-		tar -C "$d" --numeric-owner -cf "layer$i.tar" . &&
+		layer_tar "$d" "layer$i.tar" &&
 		tars="$tars layer$i.tar" || return 1
 	done &&
-	python3 - "$IMAGE" $tars <<-\EOF &&
-	import hashlib, json, sys
-	def blob(data):
-	    h = hashlib.sha256(data).hexdigest()
-	    with open("image/blobs/sha256/" + h, "wb") as f:
-	        f.write(data)
-	    return {"digest": "sha256:" + h, "size": len(data)}
-	layers = []
-	for t in sys.argv[2:]:
-	    with open(t, "rb") as f:
-	        layers.append(blob(f.read()))
-	config = blob(json.dumps({
-	    "architecture": "amd64", "os": "linux",
-	    "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
-	    "rootfs": {"type": "layers", "diff_ids": [l["digest"] for l in layers]},
-	}).encode())
-	manifest = blob(json.dumps({
-	    "schemaVersion": 2,
-	    "mediaType": "application/vnd.oci.image.manifest.v1+json",
-	    "config": dict(config, mediaType="application/vnd.oci.image.config.v1+json"),
-	    "layers": [dict(l, mediaType="application/vnd.oci.image.layer.v1.tar") for l in layers],
-	}).encode())
-	index = {"schemaVersion": 2, "manifests": [dict(manifest,
-	    mediaType="application/vnd.oci.image.manifest.v1+json",
-	    annotations={"io.containerd.image.name": sys.argv[1],
-	                 "org.opencontainers.image.ref.name": "latest"})]}
-	with open("image/index.json", "w") as f:
-	    json.dump(index, f)
-	with open("image/oci-layout", "w") as f:
-	    json.dump({"imageLayoutVersion": "1.0.0"}, f)
-	EOF
-	tar -C image -cf image.tar oci-layout index.json blobs
+	python3 "$TEST_DIRECTORY/helpers/oci-archive.py" "$IMAGE" image image.tar $tars
 }
 
 # registry_start: a docker-registry (distribution 2.8, Debian's package) on a free loopback
