@@ -777,7 +777,9 @@ free_buffer (const struct ov_pack_writer *W)
 }
 
 /* Appends an object to the pack being written. A buffer that filled up is
- * handed back in *out (busy): the caller writes it with finish_handoff. */
+ * handed back in *out (busy): the caller writes it with finish_handoff.
+ * 1, nothing appended: waiting for a buffer let another thread of this
+ * session append the same key (the caller looks it up again). */
 static int
 append (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s, uint8_t kind,
         const struct ov_oid *id, const void *p, size_t n, struct wbuf **out, ov_error_t *err)
@@ -809,8 +811,16 @@ append (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s, uint8_
   if (b->len && b->len + n > WBUF)
     {
       int fresh;
+      bool waited = false;
       while ((fresh = free_buffer (W)) < 0)
-        pthread_cond_wait (&P->idle, &P->mu);
+        {
+          pthread_cond_wait (&P->idle, &P->mu);
+          waited = true;
+        }
+      uint8_t key[KEY_BYTES];
+      make_key (key, kind, id);
+      if (waited && pending_search (W, key) >= 0)
+        return 1; /* else the pack would hold it twice, and its index be refused */
       b = &W->buf[W->cur]; /* others may have rotated while we waited */
       if (b->len && b->len + n > WBUF)
         {
@@ -887,6 +897,11 @@ ov_packs_put (struct ov_store *s, enum ov_kind kind, const void *p, size_t n, st
         {
           *deduped = false;
           ret = append (P, W, s, kind, id, p, n, &handoff, err);
+          if (ret == 1)
+            {
+              v--; /* stored meanwhile by another thread: the same bytes, or a collision */
+              continue;
+            }
           goto out;
         }
       int same = ent_equals (P, W, pack, &e, p, n);
@@ -1246,7 +1261,7 @@ copy_ent (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s, size
   int r = append (P, W, s, e->key[0], &id, *b, e->size, &handoff, err);
   if (handoff)
     finish_handoff (P, W, handoff);
-  return r;
+  return r < 0 ? -1 : 0; /* 1: the key is in the new pack already */
 }
 
 /* Entry i of pack k, its id, and whether the keep sets reference it. */
