@@ -161,7 +161,8 @@ done
 backend_empty() { ! sd 1 list | grep -q "\"default/"; }
 
 # gone_or_rm KEY: ctr snapshots rm KEY, unless containerd's gc took it first (a layer whose
-# child is gone and that no image names is garbage to containerd)
+# child is gone and that no image names is garbage to containerd); while that gc is still
+# removing a child, the rm is refused for the child: wait_for tries again
 gone_or_rm() { snaps rm "$1" 2>rm.err || grep "not found" rm.err; }
 no_snaps() { test -z "$(snaps_ls)"; }
 
@@ -170,7 +171,7 @@ test_expect_success $PREREQ 'ctr snapshots rm of every layer top first, ctr imag
 	snaps rm v-real &&
 	snaps rm "$(tail -1 real.chain)" &&
 	for c in $(tac real.chain | sed "1d;\$d") $(tac small.chain); do
-		gone_or_rm "$c" || return 1
+		wait_for 30 gone_or_rm "$c" || { cat rm.err; return 1; }
 	done &&
 	ctr_ image rm "$SMALL" "$REAL" &&
 	wait_for 60 no_snaps &&
