@@ -7,7 +7,9 @@ test_description='a full disk under the store: put and commit fail with exit 5 a
 small_store() {
 	mkdir "$1" &&
 	mount -t tmpfs -o "size=$2${3:+,$3}" ovsnap-test "$1" &&
-	test_when_finished "umount $PWD/$1" &&
+	# a node on tmpfs mounts its images through loop devices, which the kernel frees only
+	# after the last umount, asynchronously: until then the tmpfs is busy
+	test_when_finished "wait_for 10 umount $PWD/$1 2>/dev/null || umount $PWD/$1" &&
 	OVSNAP_ROOT=$PWD/$1/store &&
 	export OVSNAP_ROOT
 }
