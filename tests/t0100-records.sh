@@ -37,11 +37,16 @@ test_expect_success 'packs are read by range: only indexes to open, and a locati
 	test "$(grep -c "^ok" out)" = 6
 '
 
-test_expect_success 'fork while other threads hold the store lock: the child finds it free' '
+# GCC 12's libasan does not take its allocator's lock around fork(): a child forked while
+# another thread is inside malloc waits on that lock forever (seen in CI: the child hangs in
+# SizeClassAllocator64::GetFromAllocator). glibc's malloc does take it, so the fork guards
+# of our own locks are tested in the normal build only.
+test_lazy_prereq GLIBC_MALLOC 'case $OVSNAP in */build-asan/*) false ;; esac'
+
+test_expect_success GLIBC_MALLOC 'fork while other threads hold the store lock: the child finds it free' '
 	test -x "$units/test-fork" &&
 	mkdir -p scratch &&
-	"$units/test-fork" "$PWD/scratch" >out &&
-	cat out &&
+	{ "$units/test-fork" "$PWD/scratch" >out; status=$?; cat out; test $status = 0; } &&
 	! grep "^not ok" out &&
 	test "$(grep -c "^ok" out)" = 3
 '
