@@ -994,6 +994,14 @@ publish (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s, ov_er
   /* the same bytes become the in-memory index once published */
   cleanup_free uint8_t *raw = xmalloc (W->n * ENTRY_BYTES + 1);
   memcpy (raw, idx.data + first, W->n * ENTRY_BYTES);
+  /* checked before it is published: every other handle would refuse it */
+  cleanup_free uint32_t *fan = make_fan (raw, W->n);
+  if (fan == NULL)
+    {
+      buf_free (&idx);
+      return ov_error_set (err, OV_EGENERIC, EIO,
+                           "a new pack of %s has a bad index (a bug): nothing was published", s->root);
+    }
   record_seal (&idx);
   uint64_t ioff = W->wend, ilen = idx.len;
   buf_u64 (&idx, ioff);
@@ -1038,7 +1046,8 @@ publish (struct ov_packs *P, struct ov_pack_writer *W, struct ov_store *s, ov_er
   size_t k = new_pack (P, key, W->fd);
   struct pack *pk = &P->p[k];
   pk->n = W->n;
-  pk->fan = make_fan (raw, pk->n);
+  pk->fan = fan;
+  fan = NULL;
   pk->idx = raw;
   raw = NULL;
   pk->data_end = ioff;
