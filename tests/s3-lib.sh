@@ -9,6 +9,7 @@
 #                           at the top level, so later tests see it too
 #   on_node N ARGS...       ovsnap on node root node-N, the store in the bucket
 #   s3_stop, s3_start       stop the server, start it again (same port, same contents)
+#   bucket_count PREFIX     how many keys of the bucket start with PREFIX
 #   paused NAME POINT CMD...  CMD in the background, held at pause point POINT (lib/fault.h)
 #                           until `go NAME`; status_of NAME waits for it and prints its status
 
@@ -27,6 +28,15 @@ s3_setup() {
 on_node() { local n=$1; shift; ovsnap --root "$TRASH_DIRECTORY/node-$n" --store "$OVSNAP_STORE" "$@"; }
 
 s3_stop() { "$S3_SERVER" stop "$TRASH_DIRECTORY/s3"; }
+
+# Swift's own API: the access key holds a colon, which curl --user cannot take
+bucket_count() {
+	local token
+	token=$(curl -sf -D - -o /dev/null -H "X-Auth-User: $AWS_ACCESS_KEY_ID" \
+		-H "X-Auth-Key: $AWS_SECRET_ACCESS_KEY" "$AWS_ENDPOINT_URL/auth/v1.0" |
+		tr -d "\r" | sed -n "s/^X-Auth-Token: //Ip") &&
+	curl -sf -H "X-Auth-Token: $token" "$AWS_ENDPOINT_URL/v1/AUTH_test/${OVSNAP_STORE#s3://}?prefix=$1" | wc -l
+}
 s3_start() { "$S3_SERVER" start "$TRASH_DIRECTORY/s3" >/dev/null 2>&1; }
 
 # paused NAME POINT CMD...: run CMD in the background, held at pause point POINT until

@@ -8,31 +8,14 @@
 test_description='the S3 store: racing writers on several nodes lose nothing'
 . "$(dirname "$0")/lib.sh"
 
-server=$REPO_ROOT/scripts/s3-server
 rounds=${WRITER_ROUNDS:-25}
-
-test_lazy_prereq SWIFT 'command -v swift-proxy-server && command -v swift-object-server && /usr/bin/python3 -c "import swift.common.middleware.s3api"'
-test_have_prereq SWIFT ||
-	echo "# skipping the S3 writer tests: OpenStack Swift is not installed (scripts/install-deps)"
-
-# on_node N ARGS: ovsnap on node root N, the store in the bucket
-on_node() { local n=$1; shift; ovsnap --root "$TRASH_DIRECTORY/node-$n" --store "$OVSNAP_STORE" "$@"; }
+. "$TEST_DIRECTORY/s3-lib.sh"
 
 # mount_on N DIR: attach v at DIR on node N, detached when the script ends
 mount_on() {
 	mkdir -p "$2" &&
 	on_node "$1" mount v "$PWD/$2" >/dev/null &&
 	test_atexit "ovsnap --root \"$TRASH_DIRECTORY/node-$1\" --store \"$OVSNAP_STORE\" umount \"$TRASH_DIRECTORY/$2\""
-}
-
-# heads_count VOLUME: how many revisions the bucket holds for VOLUME (Swift's own API: the
-# access key holds a colon, which curl --user cannot take)
-heads_count() {
-	local token
-	token=$(curl -sf -D - -o /dev/null -H "X-Auth-User: $AWS_ACCESS_KEY_ID" \
-		-H "X-Auth-Key: $AWS_SECRET_ACCESS_KEY" "$AWS_ENDPOINT_URL/auth/v1.0" |
-		tr -d "\r" | sed -n "s/^X-Auth-Token: //Ip") &&
-	curl -sf -H "X-Auth-Token: $token" "$AWS_ENDPOINT_URL/v1/AUTH_test/ovsnap?prefix=heads/$1/" | wc -l
 }
 
 # A process started with OVSNAP_STOP=NAME stops itself there (SIGSTOP), its sandboxed worker
@@ -76,8 +59,7 @@ bg_stopped() {
 }
 
 test_expect_success SWIFT 'setup: the server runs, four node roots' '
-	"$server" start "$TRASH_DIRECTORY/s3" --port 0 >env &&
-	test_atexit "\"$server\" stop \"$TRASH_DIRECTORY/s3\"" &&
+	s3_setup &&
 	mkdir node-a node-b node-c node-d
 '
 eval "$(cat "$TRASH_DIRECTORY/env" 2>/dev/null)"
@@ -220,7 +202,7 @@ test_expect_success SWIFT 'checkpoints: settled revisions are folded into one an
 		sleep 3 || return 1
 	done &&
 	echo last >f && on_node b put p f /last >/dev/null &&
-	heads_count p >n && cat n &&
+	bucket_count heads/p/ >n && cat n &&
 	test "$(cat n)" -le 16 &&
 	on_node d ls p / >ls && test_line_count = 25 ls &&
 	on_node a ls p / >ls.a && test_cmp ls ls.a &&

@@ -71,6 +71,34 @@ test_expect_success SWIFT 'gc with OVSNAP_S3_GRACE=0 once writes have stopped re
 	on_node b umount "$PWD/B" >/dev/null
 '
 
+# consolidate_idle N: no pack roll-up runs on node N (each holds its node-local lock)
+consolidate_idle() { flock -n "$TRASH_DIRECTORY/node-$1/locks/consolidate" true; }
+
+test_expect_success SWIFT 'pack roll-ups on both nodes at once: the later one finds its packs merged and stops quietly' '
+	on_node a volume create r &&
+	OVSNAP_S3_GRACE=0 on_node a gc >/dev/null &&
+	test "$(bucket_count packs/)" -lt 15 &&
+	i=0 &&
+	while [ "$(bucket_count packs/)" -lt 15 ]; do
+		i=$((i + 1)) && echo "r$i" >r && on_node a put r r /r$i >/dev/null || return 1
+	done &&
+	consolidate_idle a &&
+	echo b >r &&
+	paused rb consolidate-chosen on_node b put r r /b &&
+	test "$(status_of rb)" = 0 &&
+	echo a >r && on_node a put r r /a >/dev/null &&
+	wait_for 120 consolidate_idle a &&
+	test "$(bucket_count packs/)" -lt 15 &&
+	go rb &&
+	wait_for 120 consolidate_idle b &&
+	cat rb.err &&
+	test_must_be_empty rb.err &&
+	for f in $(seq -f r%g 1 $i) a b; do
+		on_node b get r /$f - >/dev/null || return 1
+	done &&
+	on_node a fsck && on_node b fsck
+'
+
 test_expect_success SWIFT,RUNC,BUSYBOX,STATIC_CC 'Modal across nodes with runc: A commits in its container; B'"'"'s running container sees it only after it reloads' '
 	container_setup &&
 	OVSNAP_ROOT=$TRASH_DIRECTORY/node-a container_bundle writer v:/data org.ovsnap.commit-interval=0 -- sleep 1000 &&

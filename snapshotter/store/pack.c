@@ -1449,6 +1449,8 @@ consolidate_locked (struct ov_packs *P, struct ov_pack_writer *W, struct ov_stor
     if (P->p[k].idx && P->p[k].data_end < SMALL_PACK)
       v[n++] = (struct small){ k, P->p[k].data_end };
   size_t cut = geometric_prefix (v, n);
+  if (cut)
+    ov_pause ("consolidate-chosen");
   int ret = 0;
   uint8_t *b = NULL;
   size_t bcap = 0;
@@ -1461,6 +1463,17 @@ consolidate_locked (struct ov_packs *P, struct ov_pack_writer *W, struct ov_stor
       /* in the order they were written: neighbours in a tree stay neighbours */
       qsort (ents, P->p[k].n, sizeof *ents, off_cmp);
       ret = pack_spans (P, &P->p[k], ents, P->p[k].n, err); /* a remote pack's, in one batch */
+      if (ret < 0 && (*err)->code == OV_ENOTFOUND)
+        {
+          /* another node's roll-up merged it (the consolidate lock is
+           * node-local on a shared store): that one does the work */
+          ov_error_free (err);
+          free (ents);
+          free (b);
+          free (v);
+          writer_discard (P, W);
+          return 0;
+        }
       for (size_t i = 0; ret == 0 && i < P->p[k].n; i++)
         if (pending_search (W, ents[i].key) < 0) /* an object in two packs goes once */
           ret = copy_ent (P, W, s, k, &ents[i], &b, &bcap, err);
