@@ -23,8 +23,8 @@
  *   overlay data-only lower serves: the caller sets trusted.overlay.metacopy
  *   and trusted.overlay.redirect itself.
  *
- * Layout: the inodes in breadth-first order (a directory's children side
- * by side), from block 0 on (after the superblock at 1024), each metadata
+ * Layout: the inodes depth first in name order (as find and tar walk a
+ * tree), from block 0 on (after the superblock at 1024), each metadata
  * block followed by the data blocks of the inodes it holds: reading the
  * tree in that order reads the image front to back. The superblock carries a crc32c (EROFS_FEATURE_COMPAT_SB_CHKSUM).
  * Limits, checked with errors that name the entry: names 1-255 bytes of
