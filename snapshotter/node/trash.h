@@ -11,13 +11,11 @@
 /* Moves name (beneath dirfd) into the trash as KIND.NAME.PID.TIME; a
  * missing name is fine. -1 with errno. */
 int ov_trash (struct ov_node *n, int dirfd, const char *name, const char *kind);
-/* Removes everything in the trash (no symlink followed); one reaper at a
- * time (node lock "trash"). */
-int ov_trash_reap (struct ov_node *n, uint64_t *removed, ov_error_t *err);
-/* ov_trash_reap in a detached process, if the trash holds anything: the
- * caller does not wait for the unlinks. The reaper drops the store lock
- * it inherits, so no command waits for it either; one killed part-way
- * leaves the rest to the next reaper (gc starts one every time). */
+/* Removes what the trash holds now, in a detached process: the caller
+ * does not wait for the unlinks. The reaper drops the store lock it
+ * inherits, so no command waits for it either; reapers take turns (node
+ * lock "trash"); one killed part-way leaves the rest to the next (gc
+ * starts one every time, with every entry it finds). */
 void ov_trash_reap_later (struct ov_node *n);
 
 #endif
