@@ -1,13 +1,18 @@
 /* Layout and writing of an EROFS image (see erofs.h for what it holds).
  *
  * Everything is placed before a byte is written, so the image goes out
- * front to back through one large buffer: block 0 (superblock), the
- * metadata (inodes, xattrs, inline tails, chunk maps), then the data
- * blocks. A file's tail lives in the metadata and its whole blocks after
- * it, so a file with both is read twice: its tail in the first pass (and
- * checksummed), all of it in the second, where the verify callback sees
- * it whole and the tail must still match. A file that is all tail is read
- * once. */
+ * front to back through one large buffer. The inodes (with xattrs, inline
+ * tails, chunk maps) fill metadata blocks in the order find reads a tree
+ * (depth first, by name), each metadata block followed by the whole blocks
+ * of the inodes it holds: a reader walking the tree reads the image as one
+ * stream, and the backing file's readahead brings the inodes in with the
+ * data. (With every inode first and the data after, a cold read of 10,000
+ * files of 1-16 KiB took 0.8x an ext4 copy's time: the kernel reads inode
+ * blocks one at a time, without readahead.) A file's tail lives with its
+ * inode and its whole blocks after it, so a file with both is read twice:
+ * its tail first (and checksummed), all of it then, where the verify
+ * callback sees it whole and the tail must still match. A file that is all
+ * tail is read once. */
 #include "erofs-int.h"
 #include "hash.h"
 
@@ -198,43 +203,70 @@ dir_block (const struct ov_erofs_node *d, uint32_t b, uint8_t *dst, size_t len)
     }
 }
 
+/* A run of metadata blocks, then the whole blocks of the inodes in it. */
+struct group
+{
+  size_t first, end; /* l->order[first..end) */
+  uint64_t meta_end; /* byte after the group's metadata blocks */
+};
+
 struct layout
 {
-  struct ov_erofs_node **order; /* breadth first: a directory's children side by side */
+  struct ov_erofs_node **order; /* depth first (order_tree) */
   size_t n;
-  uint64_t meta_end;
+  struct group *groups;
+  size_t ngroups;
   uint64_t blocks;
   bool chunked;
 };
 
+/* Depth first in name order, each name right before what is below it:
+ * the order find, tar and cp -a read a tree in. A hard-linked inode goes
+ * where its first name is. */
 static int
 order_tree (struct ov_erofs *w, struct layout *l, ov_error_t *err)
 {
   l->order = xmalloc (w->nnodes * sizeof *l->order);
   l->n = 0;
-  l->order[l->n++] = w->root;
-  w->root->ordered = true;
-  for (size_t i = 0; i < l->n; i++)
+  struct frame
+  {
+    struct ov_erofs_node *dir;
+    uint32_t next;
+  } *stack = NULL;
+  size_t depth = 0, cap = 0;
+  struct ov_erofs_node *c = w->root;
+  int r = 0;
+  for (;;)
     {
-      struct ov_erofs_node *d = l->order[i];
-      if ((d->mode & S_IFMT) != S_IFDIR)
-        continue;
-      if (dir_prepare (d, err) < 0)
-        return -1;
-      for (uint32_t j = 0; j < d->nents; j++)
+      if (c && !c->ordered)
         {
-          struct ov_erofs_node *c = d->ents[j].node;
-          if (!c->ordered)
+          c->ordered = true;
+          l->order[l->n++] = c;
+          if ((c->mode & S_IFMT) == S_IFDIR)
             {
-              c->ordered = true;
-              l->order[l->n++] = c;
+              if ((r = dir_prepare (c, err)) < 0)
+                break;
+              if (depth == cap)
+                stack = xrealloc (stack, (cap = cap ? 2 * cap : 16) * sizeof *stack);
+              stack[depth++] = (struct frame) { c, 0 };
             }
         }
+      if (depth == 0)
+        break;
+      struct frame *f = &stack[depth - 1];
+      if (f->next == f->dir->nents)
+        {
+          depth--;
+          c = NULL;
+          continue;
+        }
+      c = f->dir->ents[f->next++].node;
     }
-  if (l->n != w->nnodes)
-    return ov_error_set (err, OV_EGENERIC, 0, "erofs image: internal error: %zu of %zu inodes reachable", l->n,
-                         w->nnodes);
-  return 0;
+  free (stack);
+  if (r == 0 && l->n != w->nnodes)
+    r = ov_error_set (err, OV_EGENERIC, 0, "erofs image: internal error: %zu of %zu inodes reachable", l->n,
+                      w->nnodes);
+  return r;
 }
 
 static bool
@@ -296,35 +328,67 @@ place (struct ov_erofs_node *n, uint64_t pos, bool *chunked)
   return pos + isize;
 }
 
+/* Closes the group of order[g->first..end) whose metadata ends in the
+ * block before *blk: their whole blocks from there on. */
+static int
+close_group (struct layout *l, size_t end, uint64_t meta_end, uint64_t *blk, ov_error_t *err)
+{
+  struct group *g = &l->groups[l->ngroups - 1];
+  g->end = end;
+  g->meta_end = round_up (meta_end, BLK);
+  *blk = g->meta_end / BLK;
+  for (size_t i = g->first; i < end; i++)
+    {
+      struct ov_erofs_node *n = l->order[i];
+      if (!n->nblocks)
+        continue;
+      if (*blk + n->nblocks > UINT32_MAX)
+        return ov_error_set (err, OV_ENOSPACE, 0, "erofs image: more than %u blocks of %u bytes", UINT32_MAX,
+                             BLK);
+      n->blkaddr = *blk;
+      *blk += n->nblocks;
+    }
+  return 0;
+}
+
+static void
+open_group (struct layout *l, size_t first)
+{
+  l->groups = xrealloc (l->groups, (l->ngroups + 1) * sizeof *l->groups);
+  l->groups[l->ngroups++] = (struct group) { first, first, 0 };
+}
+
+/* Inodes go into the group's metadata block while they fit in it whole;
+ * one that does not starts the next group after the data (one larger
+ * than a block, with big xattrs, spans blocks of a group of its own). */
 static int
 layout_tree (struct ov_erofs *w, struct layout *l, ov_error_t *err)
 {
   if (order_tree (w, l, err) < 0)
     return -1;
-  uint64_t pos = EROFS_SB_OFFSET + EROFS_SB_SIZE;
+  uint64_t pos = EROFS_SB_OFFSET + EROFS_SB_SIZE, blk = 0;
+  uint64_t gend = BLK; /* end of the open group's metadata */
+  open_group (l, 0);
   for (size_t i = 0; i < l->n; i++)
     {
       struct ov_erofs_node *n = l->order[i];
       n->ino = i + 1;
-      pos = round_up (place (n, pos, &l->chunked), EROFS_INODE_SLOT);
-    }
-  l->meta_end = pos;
-  uint64_t blk = round_up (pos, BLK) / BLK;
-  for (size_t i = 0; i < l->n; i++)
-    {
-      struct ov_erofs_node *n = l->order[i];
-      if (!n->nblocks)
-        continue;
-      if (blk + n->nblocks > UINT32_MAX)
+      uint64_t next = place (n, pos, &l->chunked);
+      if (next > gend && i > l->groups[l->ngroups - 1].first)
         {
-          blk = (uint64_t) UINT32_MAX + 1;
-          break;
+          if (close_group (l, i, pos, &blk, err) < 0)
+            return -1;
+          open_group (l, i);
+          pos = blk * BLK;
+          gend = pos + BLK;
+          next = place (n, pos, &l->chunked);
         }
-      n->blkaddr = blk;
-      blk += n->nblocks;
+      if (next > gend)
+        gend = round_up (next, BLK);
+      pos = round_up (next, EROFS_INODE_SLOT);
     }
-  if (blk > UINT32_MAX)
-    return ov_error_set (err, OV_ENOSPACE, 0, "erofs image: more than %u blocks of %u bytes", UINT32_MAX, BLK);
+  if (close_group (l, l->n, pos, &blk, err) < 0)
+    return -1;
   l->blocks = blk;
   return 0;
 }
@@ -464,13 +528,10 @@ write_tail (struct ov_erofs *w, struct out *o, struct ov_erofs_node *n, ov_error
 }
 
 static int
-write_meta (struct ov_erofs *w, struct out *o, const struct layout *l, ov_error_t *err)
+write_meta (struct ov_erofs *w, struct out *o, const struct layout *l, const struct group *g,
+            ov_error_t *err)
 {
-  uint8_t *b0 = out_room (o, BLK, err);
-  memset (b0, 0, EROFS_SB_OFFSET);
-  superblock (l, w, b0 + EROFS_SB_OFFSET);
-  o->len += EROFS_SB_OFFSET + EROFS_SB_SIZE;
-  for (size_t i = 0; i < l->n; i++)
+  for (size_t i = g->first; i < g->end; i++)
     {
       struct ov_erofs_node *n = l->order[i];
       if (out_fill (o, NULL, 0, n->pos - out_pos (o), err) < 0)
@@ -488,7 +549,7 @@ write_meta (struct ov_erofs *w, struct out *o, const struct layout *l, ov_error_
       if (n->tail && write_tail (w, o, n, err) < 0)
         return -1;
     }
-  return out_fill (o, NULL, 0, round_up (l->meta_end, BLK) - out_pos (o), err);
+  return out_fill (o, NULL, 0, g->meta_end - out_pos (o), err);
 }
 
 /* A file's whole blocks from its fd, in READ_CHUNK pieces (block multiples,
@@ -525,9 +586,10 @@ write_source_blocks (struct ov_erofs *w, struct out *o, struct ov_erofs_node *n,
 }
 
 static int
-write_data (struct ov_erofs *w, struct out *o, const struct layout *l, ov_error_t *err)
+write_data (struct ov_erofs *w, struct out *o, const struct layout *l, const struct group *g,
+            ov_error_t *err)
 {
-  for (size_t i = 0; i < l->n; i++)
+  for (size_t i = g->first; i < g->end; i++)
     {
       struct ov_erofs_node *n = l->order[i];
       if (!n->nblocks)
@@ -578,10 +640,17 @@ ov_erofs_write (struct ov_erofs *w, int out_fd, ov_error_t *err)
   if (r == 0)
     {
       o.buf = xmalloc (o.cap);
-      r = write_meta (w, &o, &l, err);
+      uint8_t *b0 = out_room (&o, BLK, err);
+      memset (b0, 0, EROFS_SB_OFFSET);
+      superblock (&l, w, b0 + EROFS_SB_OFFSET);
+      o.len += EROFS_SB_OFFSET + EROFS_SB_SIZE;
     }
-  if (r == 0)
-    r = write_data (w, &o, &l, err);
+  for (size_t g = 0; r == 0 && g < l.ngroups; g++)
+    {
+      r = write_meta (w, &o, &l, &l.groups[g], err);
+      if (r == 0)
+        r = write_data (w, &o, &l, &l.groups[g], err);
+    }
   if (r == 0 && out_pos (&o) != l.blocks * BLK)
     r = ov_error_set (err, OV_EGENERIC, 0, "erofs image: internal error: %llu bytes for %llu blocks",
                       (unsigned long long) out_pos (&o), (unsigned long long) l.blocks);
@@ -591,5 +660,6 @@ ov_erofs_write (struct ov_erofs *w, int out_fd, ov_error_t *err)
     w->image_size = l.blocks * BLK;
   free (o.buf);
   free (l.order);
+  free (l.groups);
   return r;
 }

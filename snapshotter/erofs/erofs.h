@@ -23,9 +23,10 @@
  *   overlay data-only lower serves: the caller sets trusted.overlay.metacopy
  *   and trusted.overlay.redirect itself.
  *
- * Layout: block 0 (superblock at 1024), then every inode in breadth-first
- * order (a directory's children side by side), then the data blocks in the
- * same order. The superblock carries a crc32c (EROFS_FEATURE_COMPAT_SB_CHKSUM).
+ * Layout: the inodes depth first in name order (as find and tar walk a
+ * tree), from block 0 on (after the superblock at 1024), each metadata
+ * block followed by the data blocks of the inodes it holds: reading the
+ * tree in that order reads the image front to back. The superblock carries a crc32c (EROFS_FEATURE_COMPAT_SB_CHKSUM).
  * Limits, checked with errors that name the entry: names 1-255 bytes of
  * anything but '/' and NUL (not "." or ".."), symlink targets 1-4095 bytes,
  * 2^32-2 inodes, 2^32-1 blocks (16 TiB) per image. */

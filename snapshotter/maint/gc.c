@@ -86,7 +86,8 @@ attached_trees (struct ov_node *node, struct ov_oid **trees, size_t *n, bool *kn
 
 /* Node cache: layers no attachment uses (trees, known) nor a containerd
  * snapshot (more), and half-built layers left by a crash, go to the
- * trash; then the trash is emptied. */
+ * trash; a reaper empties it off gc's path (trash.h), with whatever an
+ * earlier gc killed before its reaper left there. */
 static int
 sweep_cache (struct ov_node *node, const struct ov_oid *trees, size_t n, bool known,
              const struct ov_oid *more, size_t nmore, struct ov_gc_result *res, ov_error_t *err)
@@ -107,8 +108,8 @@ sweep_cache (struct ov_node *node, const struct ov_oid *trees, size_t n, bool kn
     }
   /* half-built layers a crash left */
   ov_dir_each_at (node->fd, "cache/tmp", true, trash_tmp, node);
-  if (r == 0)
-    r = ov_trash_reap (node, &res->trash_removed, err);
+  ov_fault ("gc-after-evict");
+  ov_trash_reap_later (node);
   return r;
 }
 

@@ -9,11 +9,12 @@ struct ov_gc_result
 {
   uint64_t objects_removed, trees_removed, snapshots_removed, bytes_freed;
   uint64_t objects_kept;
-  uint64_t layers_evicted, trash_removed; /* node cache */
+  uint64_t layers_evicted; /* node cache */
 };
 /* The store's garbage, then the node's cache layers no attachment of this
- * node uses, and its trash. Takes the store lock exclusively: no writer
- * runs while gc sweeps. */
+ * node uses (into the trash), then starts a detached reaper of the trash:
+ * the space of evicted layers comes back a moment after gc returns.
+ * Takes the store lock exclusively: no writer runs while gc sweeps. */
 int ov_gc (struct ov_node *node, struct ov_gc_result *res, ov_error_t *err);
 
 struct ov_fsck_result

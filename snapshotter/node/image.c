@@ -1,6 +1,6 @@
 #include "image.h"
 #include "erofs.h"
-#include "changeset.h"
+#include "diff.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -246,6 +246,28 @@ touches_links (const struct ov_entry *e)
   return e->type == OV_DIR ? e->inodes > 0 : e->link_id != 0;
 }
 
+static int delta_dir (struct img *im, struct ov_erofs_node *dir, const struct ov_oid *a_tree,
+                      const struct ov_oid *b_tree, ov_error_t *err);
+
+/* A directory in both trees: in the image only if its metadata or its
+ * contents changed, and then merged with the one below. */
+static int
+delta_subdir (struct img *im, struct ov_erofs_node *dir, const struct ov_entry *x,
+              const struct ov_entry *y, ov_error_t *err)
+{
+  bool contents = !oid_eq (&x->oid, &y->oid);
+  if (!contents && entry_meta_same (x, y))
+    return 0;
+  struct ov_erofs_meta m;
+  meta_of (y, &m);
+  cleanup_free struct ov_erofs_xattr *xv = xattrs_of (y, NULL, 0, &m.nxattrs);
+  m.xattrs = xv;
+  struct ov_erofs_node *sub = ov_erofs_add (im->w, dir, y->name, strlen (y->name), &m, err);
+  if (sub == NULL)
+    return -1;
+  return contents ? delta_dir (im, sub, &x->oid, &y->oid, err) : 0;
+}
+
 /* Entries of tree b that differ from tree a; entries only in a become
  * whiteouts. Directories in both with different contents recurse (an
  * image directory merges with the one below); a directory that replaced a
@@ -254,57 +276,29 @@ static int
 delta_dir (struct img *im, struct ov_erofs_node *dir, const struct ov_oid *a_tree,
            const struct ov_oid *b_tree, ov_error_t *err)
 {
-  struct ov_tree a, b;
-  if (tree_load (im->s, a_tree, &a, err) < 0)
+  struct ov_tree_pair tp;
+  if (ov_tree_pair_open (im->s, a_tree, b_tree, &tp, err) < 0)
     return -1;
-  if (tree_load (im->s, b_tree, &b, err) < 0)
-    {
-      tree_free (&a);
-      return -1;
-    }
   int r = 0;
-  size_t i = 0, j = 0;
-  while (r == 0 && (i < a.n || j < b.n))
+  const struct ov_entry *x, *y;
+  while (r == 0 && ov_tree_pair_next (&tp, &x, &y))
     {
-      int c = i == a.n ? 1 : j == b.n ? -1 : strcmp (a.e[i].name, b.e[j].name);
-      if (c < 0)
+      if (y == NULL)
         {
-          im->linked |= touches_links (&a.e[i]);
-          r = whiteout (im, dir, a.e[i++].name, err);
-          continue;
+          im->linked |= touches_links (x);
+          r = whiteout (im, dir, x->name, err);
         }
-      if (c > 0)
-        {
-          r = add_entry (im, dir, &b.e[j++], false, err);
-          continue;
-        }
-      const struct ov_entry *x = &a.e[i++], *y = &b.e[j++];
-      if (x->type == OV_DIR && y->type == OV_DIR)
-        {
-          bool contents = !oid_eq (&x->oid, &y->oid);
-          if (!contents && entry_meta_same (x, y))
-            continue;
-          struct ov_erofs_meta m;
-          meta_of (y, &m);
-          cleanup_free struct ov_erofs_xattr *xv = xattrs_of (y, NULL, 0, &m.nxattrs);
-          m.xattrs = xv;
-          struct ov_erofs_node *sub = ov_erofs_add (im->w, dir, y->name, strlen (y->name), &m, err);
-          if (sub == NULL)
-            r = -1;
-          else if (contents)
-            r = delta_dir (im, sub, &x->oid, &y->oid, err);
-          continue;
-        }
-      struct ov_entry xx = *x;
-      xx.link_id = y->link_id;
-      if (x->type == OV_DIR || y->type == OV_DIR || !entry_same (&xx, y))
+      else if (x == NULL)
+        r = add_entry (im, dir, y, false, err);
+      else if (x->type == OV_DIR && y->type == OV_DIR)
+        r = delta_subdir (im, dir, x, y, err);
+      else if (x->type == OV_DIR || y->type == OV_DIR || !entry_same_but_link (x, y))
         {
           im->linked |= touches_links (x);
           r = add_entry (im, dir, y, y->type == OV_DIR, err);
         }
     }
-  tree_free (&a);
-  tree_free (&b);
+  ov_tree_pair_close (&tp);
   return r;
 }
 

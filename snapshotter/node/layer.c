@@ -159,20 +159,11 @@ sync_run (void *ctx)
     mark_synced (j->rootfd, j->layer);
 }
 
-/* A layer's files (image, info, synced) and its directory; a layer of an
- * older ovsnap (a materialized tree) goes to the trash instead. */
+/* A layer's directory (or a half-built one) goes to the trash in one
+ * rename: unlinking its image is the slow part (trash.h); gc reaps it. */
 static int
 remove_layer (struct ov_node *n, int dfd, const char *name)
 {
-  static const char *const files[] = { "image", "info", "synced" };
-  for (size_t i = 0; i < ARRAY_SIZE (files); i++)
-    {
-      cleanup_free char *p = xasprintf ("%s/%s", name, files[i]);
-      if (unlinkat (dfd, p, 0) < 0 && errno != ENOENT)
-        return -1;
-    }
-  if (unlinkat (dfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
-    return 0;
   return ov_trash (n, dfd, name, "layer");
 }
 
@@ -400,11 +391,25 @@ kept (const struct evict *e, const char *name)
   return false;
 }
 
+/* One rename into the trash (gc reaps it later), under the layer's lock:
+ * never while ov_layers_get builds it or ov_layers_mount_dir mounts it.
+ * Which layers are in use the records say (the caller's keep); a mount
+ * the records miss keeps working on the renamed, then unlinked, image. */
 static int
 evict_one (int dfd, const char *name, unsigned char type UNUSED, void *ctx)
 {
   struct evict *e = ctx;
-  if (!kept (e, name) && remove_layer (e->n, dfd, name) == 0)
+  if (kept (e, name))
+    return 0;
+  cleanup_free char *lname = xasprintf ("layer.%s", name);
+  ov_error_t err = NULL;
+  cleanup_close int lock = ov_node_lock (e->n, lname, &err);
+  if (lock < 0)
+    {
+      ov_error_free (&err);
+      return 0;
+    }
+  if (remove_layer (e->n, dfd, name) == 0)
     (*e->evicted)++;
   return 0;
 }

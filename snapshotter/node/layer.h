@@ -9,8 +9,8 @@
  * bounded: past OV_LAYER_MAX_DEPTH deltas the newest tree's layer is
  * replaced by a full image in the background (the stack below it is then
  * no longer needed by it); past OV_LAYER_HARD_DEPTH one is built on the
- * spot. Eviction unlinks the image: attachments that still stand on it keep
- * their mounts of it. */
+ * spot. Eviction renames the layer into the node's trash (trash.h), which
+ * gc reaps in the background: a mount of it keeps working. */
 #ifndef OVSNAP_LAYER_H
 #define OVSNAP_LAYER_H
 
@@ -49,7 +49,8 @@ int ov_layers_mount_dir (struct ov_node *n, const struct ov_layers *l, char **di
 /* Replace a deep stack's top layer by a full image of its tree. */
 int ov_layers_flatten (struct ov_node *n, const struct ov_snapshot *snap, ov_error_t *err);
 /* Layers neither in `keep` (held by attachments) nor below one of them:
- * their images unlinked, their host mounts (ov_layers_mount_dir) detached. */
+ * each renamed into the trash, their host mounts (ov_layers_mount_dir)
+ * detached. The caller starts the reaper. */
 int ov_layers_evict (struct ov_node *n, const struct ov_oid *keep, size_t nkeep, uint64_t *evicted,
                      ov_error_t *err);
 

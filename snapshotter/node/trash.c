@@ -1,5 +1,7 @@
 #include "trash.h"
 #include "dir.h"
+#include "fault.h"
+#include "proc.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -26,31 +28,58 @@ ov_trash (struct ov_node *n, int dirfd, const char *name, const char *kind)
   return 0;
 }
 
+/* The trash's entries when the reaper was asked for: what gc found there
+ * while it held the store lock. Entries trashed later wait for the next
+ * gc, as they did when gc reaped them itself (an old upper may still
+ * serve a lazily detached mount for a moment). */
 struct reap
 {
   struct ov_node *n;
-  uint64_t *removed;
-  ov_error_t *err;
-  int r;
+  char **names;
+  size_t n_names;
 };
 
 static int
-reap_one (int dirfd, const char *name, unsigned char type UNUSED, void *ctx)
+list_one (int dirfd UNUSED, const char *name, unsigned char type UNUSED, void *ctx)
 {
   struct reap *rp = ctx;
-  if (ov_remove_tree (dirfd, name) < 0)
-    rp->r = ov_error (rp->err, errno, "remove %s/trash/%s", rp->n->root, name);
-  else
-    (*rp->removed)++;
+  rp->names = xrealloc (rp->names, (rp->n_names + 1) * sizeof *rp->names);
+  rp->names[rp->n_names++] = xstrdup (name);
   return 0;
 }
 
-int
-ov_trash_reap (struct ov_node *n, uint64_t *removed, ov_error_t *err)
+static void
+reap_run (void *ctx)
 {
-  *removed = 0;
-  struct reap rp = { n, removed, err, 0 };
-  if (ov_dir_each_at (n->fd, "trash", true, reap_one, &rp) < 0)
-    return ov_error (err, errno, "read %s/trash", n->root);
-  return rp.r;
+  struct reap *rp = ctx;
+  /* the inherited store lock would hold up every gc, or every command
+   * after a gc, until the unlinks are done: trash entries are no one's */
+  ov_store_unlock (rp->n->store);
+  ov_error_t e = NULL;
+  cleanup_close int lock = ov_node_lock (rp->n, "trash", &e);
+  cleanup_close int tfd = lock < 0 ? -1 : openat (rp->n->fd, "trash", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (tfd < 0)
+    {
+      fprintf (stderr, "ovsnap: reaping %s/trash: %s\n", rp->n->root, e ? e->msg : strerror (errno));
+      ov_error_free (&e);
+      return;
+    }
+  for (size_t i = 0; i < rp->n_names; i++)
+    {
+      ov_fault ("trash-reap");
+      if (ov_remove_tree (tfd, rp->names[i]) < 0)
+        fprintf (stderr, "ovsnap: remove %s/trash/%s: %s\n", rp->n->root, rp->names[i], strerror (errno));
+    }
+}
+
+void
+ov_trash_reap_later (struct ov_node *n)
+{
+  struct reap rp = { n, NULL, 0 };
+  ov_dir_each_at (n->fd, "trash", true, list_one, &rp);
+  if (rp.n_names)
+    ov_run_detached (reap_run, &rp);
+  for (size_t i = 0; i < rp.n_names; i++)
+    free (rp.names[i]);
+  free (rp.names);
 }

@@ -38,57 +38,80 @@ report_all (struct diff *d, enum ov_diff_kind kind, const char *path, const stru
   return r;
 }
 
+int
+ov_tree_pair_open (struct ov_store *s, const struct ov_oid *a, const struct ov_oid *b,
+                   struct ov_tree_pair *p, ov_error_t *err)
+{
+  memset (p, 0, sizeof *p);
+  if (tree_load (s, a, &p->a, err) < 0)
+    return -1;
+  if (tree_load (s, b, &p->b, err) < 0)
+    {
+      tree_free (&p->a);
+      return -1;
+    }
+  return 0;
+}
+
+bool
+ov_tree_pair_next (struct ov_tree_pair *p, const struct ov_entry **a, const struct ov_entry **b)
+{
+  if (p->i == p->a.n && p->j == p->b.n)
+    return false;
+  int c = p->i == p->a.n ? 1 : p->j == p->b.n ? -1 : strcmp (p->a.e[p->i].name, p->b.e[p->j].name);
+  *a = c <= 0 ? &p->a.e[p->i++] : NULL;
+  *b = c >= 0 ? &p->b.e[p->j++] : NULL;
+  return true;
+}
+
+void
+ov_tree_pair_close (struct ov_tree_pair *p)
+{
+  tree_free (&p->a);
+  tree_free (&p->b);
+}
+
+bool
+entry_same_but_link (const struct ov_entry *a, const struct ov_entry *b)
+{
+  struct ov_entry aa = *a;
+  aa.link_id = b->link_id;
+  return entry_same (&aa, b);
+}
+
 static int
 diff_trees (struct diff *d, const char *path, const struct ov_entry *a, const struct ov_entry *b,
             ov_error_t *err)
 {
-  struct ov_tree ta, tb;
-  if (tree_load (d->s, &a->oid, &ta, err) < 0)
+  struct ov_tree_pair tp;
+  if (ov_tree_pair_open (d->s, &a->oid, &b->oid, &tp, err) < 0)
     return -1;
-  if (tree_load (d->s, &b->oid, &tb, err) < 0)
-    {
-      tree_free (&ta);
-      return -1;
-    }
   int r = 0;
-  size_t i = 0, j = 0;
-  while (r == 0 && (i < ta.n || j < tb.n))
+  const struct ov_entry *x, *y;
+  while (r == 0 && ov_tree_pair_next (&tp, &x, &y))
     {
-      int c = i == ta.n ? 1 : j == tb.n ? -1 : strcmp (ta.e[i].name, tb.e[j].name);
-      const char *name = c <= 0 ? ta.e[i].name : tb.e[j].name;
-      cleanup_free char *p = child_path (path, name);
-      if (c < 0)
-        r = report_all (d, OV_DIFF_DELETED, p, &ta.e[i++], err);
-      else if (c > 0)
-        r = report_all (d, OV_DIFF_ADDED, p, &tb.e[j++], err);
-      else
+      cleanup_free char *p = child_path (path, x ? x->name : y->name);
+      if (y == NULL)
+        r = report_all (d, OV_DIFF_DELETED, p, x, err);
+      else if (x == NULL)
+        r = report_all (d, OV_DIFF_ADDED, p, y, err);
+      else if (x->type == OV_DIR && y->type == OV_DIR)
         {
-          const struct ov_entry *x = &ta.e[i++], *y = &tb.e[j++];
-          if (x->type == OV_DIR && y->type == OV_DIR)
-            {
-              if (!entry_meta_same (x, y))
-                r = d->cb (OV_DIFF_MODIFIED, p, x, y, d->ctx);
-              if (r == 0 && !oid_eq (&x->oid, &y->oid))
-                r = diff_trees (d, p, x, y, err);
-            }
-          else if (x->type == OV_DIR || y->type == OV_DIR)
-            {
-              r = report_all (d, OV_DIFF_DELETED, p, x, err);
-              if (r == 0)
-                r = report_all (d, OV_DIFF_ADDED, p, y, err);
-            }
-          else
-            {
-              /* hardlink renumbering alone is not a change a user sees */
-              struct ov_entry xx = *x;
-              xx.link_id = y->link_id;
-              if (!entry_same (&xx, y))
-                r = d->cb (OV_DIFF_MODIFIED, p, x, y, d->ctx);
-            }
+          if (!entry_meta_same (x, y))
+            r = d->cb (OV_DIFF_MODIFIED, p, x, y, d->ctx);
+          if (r == 0 && !oid_eq (&x->oid, &y->oid))
+            r = diff_trees (d, p, x, y, err);
         }
+      else if (x->type == OV_DIR || y->type == OV_DIR)
+        {
+          r = report_all (d, OV_DIFF_DELETED, p, x, err);
+          if (r == 0)
+            r = report_all (d, OV_DIFF_ADDED, p, y, err);
+        }
+      else if (!entry_same_but_link (x, y))
+        r = d->cb (OV_DIFF_MODIFIED, p, x, y, d->ctx);
     }
-  tree_free (&ta);
-  tree_free (&tb);
+  ov_tree_pair_close (&tp);
   return r;
 }
 

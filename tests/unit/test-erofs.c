@@ -655,6 +655,47 @@ test_checksum (void)
       "the superblock crc32c covers the rest of block 0");
 }
 
+/* find reads a tree depth first by name; the image holds it in that order,
+ * each file's whole blocks after its inode's block, so that read is one
+ * stream front to back. */
+static void
+test_read_order (void)
+{
+  static uint8_t bytes[20000];
+  struct ov_erofs *w = ov_erofs_new ();
+  struct ov_erofs_node *root = ov_erofs_root (w);
+  struct ov_erofs_meta f = meta (S_IFREG | 0644), d = meta (S_IFDIR | 0755);
+  f.data = (struct ov_erofs_data) { .kind = OV_EROFS_DATA_MEM, .mem = bytes, .len = 10000 };
+  add (w, root, "e", &f);
+  struct ov_erofs_node *d1 = add (w, root, "d1", &d);
+  add (w, root, "a", &f);
+  add (w, d1, "y", &f);
+  struct ov_erofs_node *sub = add (w, d1, "sub", &d);
+  add (w, sub, "z", &f);
+  add (w, d1, "x", &f);
+  static const char *const order[] = { "a", "d1", "d1/sub", "d1/sub/z", "d1/x", "d1/y", "e" };
+  int good = build (w) == 0, ordered = good, after = good;
+  uint64_t last_nid = 0, last_data = 0;
+  for (size_t i = 0; good && i < ARRAY_SIZE (order); i++)
+    {
+      struct er_inode in;
+      if (path_inode (order[i], &in) < 0)
+        {
+          ordered = after = 0;
+          break;
+        }
+      ordered &= in.nid > last_nid;
+      last_nid = in.nid;
+      if ((in.mode & S_IFMT) != S_IFREG)
+        continue;
+      ordered &= in.u > last_data;
+      last_data = in.u;
+      after &= (uint64_t) in.u * OV_EROFS_BLOCK > in.iloc;
+    }
+  ok (ordered, "inodes and data lie in the order find reads the tree: depth first, by name");
+  ok (after, "a file's whole blocks follow its inode's block");
+}
+
 int
 main (void)
 {
@@ -667,6 +708,7 @@ main (void)
   test_sparse ();
   test_verify ();
   test_checksum ();
+  test_read_order ();
   free (img);
   printf ("1..%d\n", tests);
   return failures != 0;
