@@ -47,8 +47,9 @@ struct ov_layers_ops
   int (*lowers) (struct ov_layers *l, uint64_t id, char ***dirs, size_t *n, ov_error_t *err);
   /* True if committed id needs no s/<id> directory. */
   bool (*owns) (struct ov_layers *l, uint64_t id);
-  /* Committed snapshot id (recorded) carries chain id chainid: remember
-   * the layer under it, for other nodes and namespaces. */
+  /* Committed snapshot id (its record being written, on another thread)
+   * carries chain id chainid: remember the layer under it, for other nodes
+   * and namespaces. */
   void (*ref) (struct ov_layers *l, uint64_t id, const char *chainid);
   /* The remote-snapshotter shortcut: if the layer chainid names is held,
    * on parent (0: none), make it committed snapshot id (before its record
