@@ -104,12 +104,13 @@ free_lowers (char **dirs, size_t n)
 }
 
 /* s/<id> with fs (0755, owned like the parent's root) and, for an active
- * snapshot, work; durable before the record that names it. */
+ * snapshot, work; sync_dir makes it durable, before the record that names
+ * it is. */
 static int
 make_dir (struct ov_snapshotter *sn, uint64_t id, enum ov_snap_kind kind, uint64_t parent,
           ov_error_t *err)
 {
-  char d[32], p[48];
+  char d[32];
   snprintf (d, sizeof d, "s/%llu", (unsigned long long) id);
   if (mkdirat (sn->rootfd, d, 0700) < 0)
     return ov_error (err, errno, "create %s/%s", sn->root, d);
@@ -137,12 +138,36 @@ make_dir (struct ov_snapshotter *sn, uint64_t id, enum ov_snap_kind kind, uint64
         return ov_error (err, errno, "chown %s/%s/fs", sn->root, d);
       ov_trace ("ctd prepare: lowers, chowned");
     }
-  snprintf (p, sizeof p, "s");
-  cleanup_close int sfd = openat (sn->rootfd, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fsync (dfd) < 0 || sfd < 0 || fsync (sfd) < 0)
-    return ov_error (err, errno, "sync %s/%s", sn->root, d);
-  ov_trace ("ctd prepare: dirs synced");
   return 0;
+}
+
+static int
+sync_dir (struct ov_snapshotter *sn, uint64_t id, ov_error_t *err)
+{
+  char d[32];
+  snprintf (d, sizeof d, "s/%llu", (unsigned long long) id);
+  cleanup_close int dfd = openat (sn->rootfd, d, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  cleanup_close int sfd = openat (sn->rootfd, "s", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || fsync (dfd) < 0 || sfd < 0 || fsync (sfd) < 0)
+    return ov_error (err, errno, "sync %s/%s", sn->root, d);
+  return 0;
+}
+
+struct prepare_job
+{
+  struct ov_snapshotter *sn;
+  const struct ov_snap *s;
+};
+
+/* The new directory and the record's temp file are made durable side by
+ * side (their fsyncs overlap); the record is renamed in place after both. */
+static int
+prepare_part (size_t part, void *ctx, ov_error_t *err)
+{
+  struct prepare_job *j = ctx;
+  if (part == 0)
+    return sync_dir (j->sn, j->s->id, err);
+  return ov_snapdb_stage (&j->sn->db, j->s, err);
 }
 
 /* --- mounts ------------------------------------------------------------------------------- */
@@ -320,7 +345,13 @@ ov_sn_create (struct ov_snapshotter *sn, enum ov_snap_kind kind, const char *key
   if (make_dir (sn, s->id, kind, s->parent, err) < 0)
     goto fail;
   ov_fault ("prepare-dir-made");
-  if (ov_snapdb_put (&sn->db, s, err) < 0)
+  struct prepare_job pj = { sn, s };
+  if (ov_pool_run (2, prepare_part, &pj, err) < 0)
+    {
+      ov_snapdb_unstage (&sn->db, s);
+      goto fail;
+    }
+  if (ov_snapdb_publish (&sn->db, s, err) < 0)
     goto fail;
   ov_trace ("ctd prepare: recorded");
   ov_fault ("prepare-recorded");
