@@ -66,15 +66,20 @@ struct record_job
   uint64_t id;
   const struct ov_oid *snap;
   bool written[2]; /* t/<id>, the store root */
+  const struct ov_commit_beside *beside; /* may be NULL */
+  const struct ov_usage *u;
 };
 
-/* The tree record and the store root, each written durably on a thread of
- * its own: their fsyncs overlap. Neither needs the other first (reconcile
- * settles either one alone). */
+/* The tree record, the store root and what the caller has beside them,
+ * each written durably on a thread of its own: their fsyncs overlap.
+ * Neither of the first two needs the other first (reconcile settles either
+ * one alone). */
 static int
 record_part (size_t part, void *ctx, ov_error_t *err)
 {
   struct record_job *j = ctx;
+  if (part == 2)
+    return j->beside->fn (j->u, j->beside->ctx, err);
   if (part == 1)
     {
       if (ov_ctree_root_put (j->t->c, j->id, j->snap, err) < 0)
@@ -94,10 +99,11 @@ record_part (size_t part, void *ctx, ov_error_t *err)
 }
 
 static int
-record (struct tl *t, uint64_t id, const struct ov_oid *snap, ov_error_t *err)
+record (struct tl *t, uint64_t id, const struct ov_oid *snap, const struct ov_commit_beside *beside,
+        const struct ov_usage *u, ov_error_t *err)
 {
-  struct record_job j = { t, id, snap, { false, false } };
-  if (ov_pool_run (2, record_part, &j, err) < 0)
+  struct record_job j = { t, id, snap, { false, false }, beside, u };
+  if (ov_pool_run (beside ? 3 : 2, record_part, &j, err) < 0)
     {
       char name[32];
       snprintf (name, sizeof name, "t/%llu", (unsigned long long) id);
@@ -128,12 +134,12 @@ usage_of (const struct ov_ctree_info *s, const struct ov_ctree_info *p, struct o
 
 static int
 tree_commit (struct ov_layers *l, uint64_t id, uint64_t parent, const char *upper,
-             struct ov_usage *u, ov_error_t *err)
+             const struct ov_commit_beside *beside, struct ov_usage *u, ov_error_t *err)
 {
   struct tl *t = (struct tl *) l;
   struct entry *pe = parent ? get (t, parent) : NULL;
   if (parent && pe == NULL)
-    return t->dir->ops->commit (t->dir, id, parent, upper, u, err);
+    return t->dir->ops->commit (t->dir, id, parent, upper, beside, u, err);
   struct ov_oid snap;
   struct ov_ctree_info si, pi;
   /* the store lock, shared, from the capture until the snapshot is a gc
@@ -148,15 +154,16 @@ tree_commit (struct ov_layers *l, uint64_t id, uint64_t parent, const char *uppe
   if (r == 0)
     ov_fault ("ctree-captured");
   if (r == 0
-      && (ov_ctree_info (t->c, &snap, &si, err) < 0
-          || (pe && ov_ctree_info (t->c, &pe->snap, &pi, err) < 0) || record (t, id, &snap, err) < 0))
+      && (ov_ctree_info (t->c, &snap, &si, err) < 0 || (pe && ov_ctree_info (t->c, &pe->snap, &pi, err) < 0)))
     r = -1;
+  if (r == 0)
+    {
+      usage_of (&si, pe ? &pi : NULL, u);
+      r = record (t, id, &snap, beside, u, err);
+    }
   ov_trace ("ctd commit: info+recorded");
   ov_store_close (held);
-  if (r < 0)
-    return -1;
-  usage_of (&si, pe ? &pi : NULL, u);
-  return 1;
+  return r < 0 ? -1 : 1;
 }
 
 static char *
@@ -251,9 +258,9 @@ tree_shortcut (struct ov_layers *l, uint64_t id, uint64_t parent, const char *ch
     }
   else if (si.has_parent)
     return 0;
-  if (record (t, id, &snap, err) < 0)
-    return -1;
   usage_of (&si, pe ? &pi : NULL, u);
+  if (record (t, id, &snap, NULL, NULL, err) < 0)
+    return -1;
   return 1;
 }
 

@@ -393,7 +393,18 @@ struct commit_job
   struct ov_snap *c;
 };
 
-/* The commit point, the snapshot's record, and beside it (its fsyncs
+/* Beside the layers' own writes: the committed record's temp file, once
+ * its usage is known. */
+static int
+stage_committed (const struct ov_usage *u, void *ctx, ov_error_t *err)
+{
+  struct commit_job *j = ctx;
+  j->c->size = u->size;
+  j->c->inodes = u->inodes;
+  return ov_snapdb_stage (&j->sn->db, j->c, err);
+}
+
+/* The commit point, the record renamed in place, and beside it (its fsync
  * overlapping) the layer's chain id for other nodes: a hint, checked when
  * used, so it may land even if the record does not. */
 static int
@@ -402,7 +413,7 @@ commit_part (size_t part, void *ctx, ov_error_t *err)
   struct commit_job *j = ctx;
   struct ov_layers *l = j->sn->layers;
   if (part == 0)
-    return ov_snapdb_put (&j->sn->db, j->c, err);
+    return ov_snapdb_publish (&j->sn->db, j->c, err);
   if (l->ops->ref)
     l->ops->ref (l, j->c->id, chain_id_of (j->c));
   return 0;
@@ -425,23 +436,24 @@ ov_sn_commit (struct ov_snapshotter *sn, const char *name, const char *key,
                  ov_snap_kind_name (a->kind));
   ov_reaper_busy (sn->reaper);
   cleanup_free char *upper = fs_path (sn, a->id, "fs");
-  struct ov_usage u;
-  int stored = sn->layers->ops->commit (sn->layers, a->id, a->parent, upper, &u, err);
-  if (stored < 0)
-    return ov_error_prefix (err, "commit \"%s\"", key);
-  ov_trace ("ctd commit: layers done");
-  ov_fault ("commit-stored");
   struct ov_snap *c = ov_snap_dup (a);
   free (c->key);
   c->key = xstrdup (name);
   c->kind = OV_SNAP_COMMITTED;
   c->created = c->updated = now_ns ();
-  c->size = u.size;
-  c->inodes = u.inodes;
   set_labels (c, labels, n_labels);
   struct commit_job cj = { sn, c };
-  if (ov_pool_run (2, commit_part, &cj, err) < 0)
+  struct ov_commit_beside beside = { stage_committed, &cj };
+  struct ov_usage u;
+  int stored = sn->layers->ops->commit (sn->layers, a->id, a->parent, upper, &beside, &u, err);
+  if (stored >= 0)
     {
+      ov_trace ("ctd commit: layers done");
+      ov_fault ("commit-stored");
+    }
+  if (stored < 0 || ov_pool_run (2, commit_part, &cj, err) < 0)
+    {
+      ov_snapdb_unstage (&sn->db, c);
       ov_snap_free (c);
       return ov_error_prefix (err, "commit \"%s\"", key);
     }
