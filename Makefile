@@ -52,7 +52,8 @@ EROFS_FROM_DIR ?= tests/helpers/erofs-from-dir
 # (snapshotter/grpc) and the Snapshots service (snapshotter/containerd), with protobuf-c code
 # generated at build time from Debian's containerd API sources (nothing generated is committed).
 SNAPD_BIN ?= snapshotter/ovsnap-snapshotter
-SNAPD := grpc-msg grpc-pb grpc-server snapdb layers-dir layers-tree ctree snapshots filter service main
+SNAPD := grpc-msg grpc-pb grpc-server snapdb layers-dir layers-tree ctree reaper snapshots filter \
+	service main
 SNAPD_DIRS := snapshotter/grpc snapshotter/containerd
 vpath %.c $(SNAPD_DIRS)
 GOSRC ?= /usr/share/gocode/src

@@ -361,6 +361,9 @@ crash_at() {
 	snapd_start
 }
 
+# trash_empty: the reaper (or a Cleanup) has emptied the trash
+trash_empty() { test -z "$(ls -A "$SD_ROOT/trash")"; }
+
 # dirs_are_records: every record is a directory s/<id> or a tree t/<id> (a committed snapshot
 # in the store), never both, and nothing else is there; no temp file, empty trash
 dirs_are_records() {
@@ -461,6 +464,7 @@ test_expect_success H2 'a stuck connection does not stop the others; 8 clients a
 	EOF
 	gc list "name~=^w" >out &&
 	test_must_be_empty out &&
+	wait_for 60 trash_empty &&
 	dirs_are_records &&
 	ls /proc/$(cat "$SD/pid")/fd | wc -l >fds &&
 	test "$(cat fds)" -lt 20

@@ -273,6 +273,7 @@ ov_sandbox_run (const char *view, int (*fn) (void *ctx, struct ov_buf *result, o
     return ov_error (err, errno, "sandbox: pipe");
   fflush (NULL);
   pid_t parent = getpid ();
+  ov_trace ("sandbox: forking");
   pid_t pid = fork ();
   if (pid < 0)
     {
@@ -288,11 +289,14 @@ ov_sandbox_run (const char *view, int (*fn) (void *ctx, struct ov_buf *result, o
       if (getppid () != parent)
         _exit (1);
       reply_fd = p[1];
+      ov_trace ("sandbox: forked");
       ov_error_t e = NULL;
       struct ov_buf out = { 0 };
       int r = view ? private_view (view, &e) : 0;
+      ov_trace ("sandbox: view made");
       if (r == 0)
         r = ov_sandbox_enter (&e);
+      ov_trace ("sandbox: entered");
       if (r == 0 && getenv ("OVSNAP_SANDBOX_SELFTEST"))
         {
           /* test hook: a worker taken over by hostile input tries these */

@@ -93,6 +93,7 @@ capture_worker (void *ctx, struct ov_buf *result, ov_error_t *err)
   struct ov_change ch = { 0 };
   struct ov_snapshot snap = { 0 };
   uint64_t nlinks = 1;
+  ov_trace ("ctd worker: started");
   int r = ov_fail_err ("ctree-ingest", err);
   if (r == 0)
     r = ov_ingest (s, AT_FDCWD, j->upper, &opts, &nlinks, &ch, NULL, err);
@@ -107,6 +108,7 @@ capture_worker (void *ctx, struct ov_buf *result, ov_error_t *err)
       r = -1;
       goto out;
     }
+  ov_trace ("ctd worker: applied");
   if (gone)
     {
       r = ov_error (err, 0, "the upper %s is no directory", j->upper);
@@ -120,10 +122,13 @@ capture_worker (void *ctx, struct ov_buf *result, ov_error_t *err)
   snap.next_link_id = first + nlinks;
   snap.message = xstrdup ("");
   r = ov_store_sync (s, err);
+  ov_trace ("ctd worker: synced");
   if (r == 0)
     r = ov_snapshot_store (s, &snap, err);
+  ov_trace ("ctd worker: snapshot stored");
   if (r == 0)
     r = ov_store_sync (s, err);
+  ov_trace ("ctd worker: synced again");
   if (r == 0)
     {
       oid_line (&snap.id, result);
@@ -145,11 +150,13 @@ ov_ctree_capture (struct ov_ctree *c, const struct ov_oid *parent, const char *u
   int r = 0;
   if (parent)
     r = ov_snapshot_load (sess, parent, &p, err);
+  ov_trace ("ctd commit: parent loaded");
   if (r == 0)
     {
       struct capture_job job = { sess, parent ? &p : NULL, upper };
       ov_sandbox_allow_network (sess->be->remote); /* the worker writes the store itself */
       r = ov_sandbox_run (upper, capture_worker, &job, &res, err);
+      ov_trace ("ctd commit: worker replied");
     }
   if (r == 0 && ov_ctree_parse_oid (res.data, res.len, out) < 0)
     r = ov_error (err, 0, "capture worker: unexpected reply");

@@ -65,12 +65,14 @@ ov_disk_usage (const char *path, struct ov_usage *u, ov_error_t *err)
 
 static int
 dir_commit (struct ov_layers *l, uint64_t id, uint64_t parent, const char *upper,
-            struct ov_usage *u, ov_error_t *err)
+            const struct ov_commit_beside *beside, struct ov_usage *u, ov_error_t *err)
 {
   (void) l;
   (void) id;
   (void) parent;
-  return ov_disk_usage (upper, u, err);
+  if (ov_disk_usage (upper, u, err) < 0)
+    return -1;
+  return beside->fn (u, beside->ctx, err); /* nothing of its own to make durable */
 }
 
 static char *

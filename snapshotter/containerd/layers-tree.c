@@ -19,6 +19,7 @@
 #include "dir.h"
 #include "fault.h"
 #include "file.h"
+#include "pool.h"
 #include "util.h"
 
 #include <fcntl.h>
@@ -59,21 +60,61 @@ forget (struct tl *t, uint64_t id)
     *e = t->m[--t->n];
 }
 
-static int
-record (struct tl *t, uint64_t id, const struct ov_oid *snap, ov_error_t *err)
+struct record_job
 {
-  char name[32], hex[OV_OID_STR + 1];
-  snprintf (name, sizeof name, "t/%llu", (unsigned long long) id);
-  oid_hex (snap, hex);
-  strcat (hex, "\n");
-  if (ov_replace_file (t->rootfd, name, "trash", hex, strlen (hex)) < 0)
-    return ov_error (err, errno, "write %s/%s", t->l.root, name);
-  ov_fault ("ctree-recorded");
-  if (ov_ctree_root_put (t->c, id, snap, err) < 0)
+  struct tl *t;
+  uint64_t id;
+  const struct ov_oid *snap;
+  bool written[2]; /* t/<id>, the store root */
+  const struct ov_commit_beside *beside; /* may be NULL */
+  const struct ov_usage *u;
+};
+
+/* The tree record, the store root and what the caller has beside them,
+ * each written durably on a thread of its own: their fsyncs overlap.
+ * Neither of the first two needs the other first (reconcile settles either
+ * one alone). */
+static int
+record_part (size_t part, void *ctx, ov_error_t *err)
+{
+  struct record_job *j = ctx;
+  if (part == 2)
+    return j->beside->fn (j->u, j->beside->ctx, err);
+  if (part == 1)
     {
-      unlinkat (t->rootfd, name, 0);
+      if (ov_ctree_root_put (j->t->c, j->id, j->snap, err) < 0)
+        return -1;
+      j->written[1] = true;
+      return 0;
+    }
+  char name[32], hex[OV_OID_STR + 1];
+  snprintf (name, sizeof name, "t/%llu", (unsigned long long) j->id);
+  oid_hex (j->snap, hex);
+  strcat (hex, "\n");
+  if (ov_replace_file (j->t->rootfd, name, "trash", hex, strlen (hex)) < 0)
+    return ov_error (err, errno, "write %s/%s", j->t->l.root, name);
+  j->written[0] = true;
+  ov_fault ("ctree-recorded");
+  return 0;
+}
+
+static int
+record (struct tl *t, uint64_t id, const struct ov_oid *snap, const struct ov_commit_beside *beside,
+        const struct ov_usage *u, ov_error_t *err)
+{
+  struct record_job j = { t, id, snap, { false, false }, beside, u };
+  if (ov_pool_run (beside ? 3 : 2, record_part, &j, err) < 0)
+    {
+      char name[32];
+      snprintf (name, sizeof name, "t/%llu", (unsigned long long) id);
+      if (j.written[0])
+        unlinkat (t->rootfd, name, 0);
+      ov_error_t e = NULL;
+      if (j.written[1] && ov_ctree_root_drop (t->c, id, &e) < 0)
+        ov_error_free (&e); /* reconcile drops it */
       return -1;
     }
+  ov_trace ("ctd commit: recorded");
   ov_fault ("ctree-rooted");
   forget (t, id);
   t->m = xrealloc (t->m, (t->n + 1) * sizeof *t->m);
@@ -93,31 +134,36 @@ usage_of (const struct ov_ctree_info *s, const struct ov_ctree_info *p, struct o
 
 static int
 tree_commit (struct ov_layers *l, uint64_t id, uint64_t parent, const char *upper,
-             struct ov_usage *u, ov_error_t *err)
+             const struct ov_commit_beside *beside, struct ov_usage *u, ov_error_t *err)
 {
   struct tl *t = (struct tl *) l;
   struct entry *pe = parent ? get (t, parent) : NULL;
   if (parent && pe == NULL)
-    return t->dir->ops->commit (t->dir, id, parent, upper, u, err);
+    return t->dir->ops->commit (t->dir, id, parent, upper, beside, u, err);
   struct ov_oid snap;
   struct ov_ctree_info si, pi;
   /* the store lock, shared, from the capture until the snapshot is a gc
    * root: a gc in between would take its objects for garbage */
   struct ov_store *held = ov_store_session (t->c->node->store);
+  ov_trace ("ctd commit: start");
   int r = ov_store_lock (held, false, err);
+  ov_trace ("ctd commit: store locked");
   if (r == 0)
     r = ov_ctree_capture (t->c, pe ? &pe->snap : NULL, upper, &snap, err);
+  ov_trace ("ctd commit: captured");
   if (r == 0)
     ov_fault ("ctree-captured");
   if (r == 0
-      && (ov_ctree_info (t->c, &snap, &si, err) < 0
-          || (pe && ov_ctree_info (t->c, &pe->snap, &pi, err) < 0) || record (t, id, &snap, err) < 0))
+      && (ov_ctree_info (t->c, &snap, &si, err) < 0 || (pe && ov_ctree_info (t->c, &pe->snap, &pi, err) < 0)))
     r = -1;
+  if (r == 0)
+    {
+      usage_of (&si, pe ? &pi : NULL, u);
+      r = record (t, id, &snap, beside, u, err);
+    }
+  ov_trace ("ctd commit: info+recorded");
   ov_store_close (held);
-  if (r < 0)
-    return -1;
-  usage_of (&si, pe ? &pi : NULL, u);
-  return 1;
+  return r < 0 ? -1 : 1;
 }
 
 static char *
@@ -212,9 +258,9 @@ tree_shortcut (struct ov_layers *l, uint64_t id, uint64_t parent, const char *ch
     }
   else if (si.has_parent)
     return 0;
-  if (record (t, id, &snap, err) < 0)
-    return -1;
   usage_of (&si, pe ? &pi : NULL, u);
+  if (record (t, id, &snap, NULL, NULL, err) < 0)
+    return -1;
   return 1;
 }
 
@@ -225,6 +271,7 @@ struct rec
   void *ctx;
   ov_error_t *err;
   int r;
+  bool *rooted; /* reconcile: t->m[i] has its store root */
 };
 
 static int
@@ -259,7 +306,10 @@ static int
 root_one (uint64_t id, void *ctx)
 {
   struct rec *w = ctx;
-  if (get (w->t, id) == NULL && ov_ctree_root_drop (w->t->c, id, w->err) < 0)
+  struct entry *e = get (w->t, id);
+  if (e)
+    w->rooted[e - w->t->m] = true;
+  else if (ov_ctree_root_drop (w->t->c, id, w->err) < 0)
     w->r = -1;
   return 0;
 }
@@ -269,7 +319,7 @@ tree_reconcile (struct ov_layers *l, bool (*committed) (uint64_t id, void *ctx),
                 ov_error_t *err)
 {
   struct tl *t = (struct tl *) l;
-  struct rec w = { t, committed, ctx, err, 0 };
+  struct rec w = { t, committed, ctx, err, 0, NULL };
   /* records of snapshots not committed (an interrupted Commit) or gone (an
    * interrupted Remove) */
   for (size_t i = 0; i < t->n;)
@@ -279,11 +329,15 @@ tree_reconcile (struct ov_layers *l, bool (*committed) (uint64_t id, void *ctx),
       else if (unrecord (t, t->m[i].id, err) < 0)
         return -1;
     }
-  /* store roots of ours with no record; records whose root was lost */
+  /* store roots of ours with no record; records whose root was lost (only
+   * those: containerd calls Cleanup after every gc, and each root written
+   * costs two fsyncs) */
+  cleanup_free bool *rooted = xcalloc (t->n + 1, sizeof *rooted);
+  w.rooted = rooted;
   if (ov_ctree_roots (t->c, root_one, &w, err) < 0 || w.r < 0)
     return -1;
   for (size_t i = 0; i < t->n; i++)
-    if (ov_ctree_root_put (t->c, t->m[i].id, &t->m[i].snap, err) < 0)
+    if (!rooted[i] && ov_ctree_root_put (t->c, t->m[i].id, &t->m[i].snap, err) < 0)
       return -1;
   return 0;
 }
@@ -352,7 +406,7 @@ ov_layers_tree_new (struct ov_layers **out, const char *root, const char *node_r
   t->dir = ov_layers_dir_new (root);
   t->rootfd = open (root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   char inst[OV_CTREE_INSTANCE_MAX + 1];
-  struct rec w = { t, NULL, NULL, err, 0 };
+  struct rec w = { t, NULL, NULL, err, 0, NULL };
   if (t->rootfd < 0)
     ov_error (err, errno, "open %s", root);
   else if ((mkdirat (t->rootfd, "t", 0700) < 0 && errno != EEXIST))

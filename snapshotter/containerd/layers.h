@@ -24,6 +24,16 @@ struct ov_usage
 
 struct ov_layers;
 
+/* What the snapshotter makes durable during a commit, beside (on another
+ * thread, so the fsyncs overlap) the writes that make the layer's content
+ * durable: fn runs once the usage is known, and its failure fails the
+ * commit. */
+struct ov_commit_beside
+{
+  int (*fn) (const struct ov_usage *u, void *ctx, ov_error_t *err);
+  void *ctx;
+};
+
 struct ov_layers_ops
 {
   /* Active snapshot id, whose upper directory is upper (absolute), is
@@ -34,7 +44,7 @@ struct ov_layers_ops
    * content is stored elsewhere: the upper may go once the commit is
    * recorded (trees); 0 if the upper stays as the lower (dirs). */
   int (*commit) (struct ov_layers *l, uint64_t id, uint64_t parent, const char *upper,
-                 struct ov_usage *u, ov_error_t *err);
+                 const struct ov_commit_beside *beside, struct ov_usage *u, ov_error_t *err);
   /* The directory to use as a lower for committed snapshot id, absolute
    * and short (128 of them must fit a page of mount options). malloc'd. */
   char *(*lower) (struct ov_layers *l, uint64_t id);
@@ -47,8 +57,9 @@ struct ov_layers_ops
   int (*lowers) (struct ov_layers *l, uint64_t id, char ***dirs, size_t *n, ov_error_t *err);
   /* True if committed id needs no s/<id> directory. */
   bool (*owns) (struct ov_layers *l, uint64_t id);
-  /* Committed snapshot id (recorded) carries chain id chainid: remember
-   * the layer under it, for other nodes and namespaces. */
+  /* Committed snapshot id (its record being written, on another thread)
+   * carries chain id chainid: remember the layer under it, for other nodes
+   * and namespaces. */
   void (*ref) (struct ov_layers *l, uint64_t id, const char *chainid);
   /* The remote-snapshotter shortcut: if the layer chainid names is held,
    * on parent (0: none), make it committed snapshot id (before its record

@@ -276,12 +276,18 @@ hold (struct ov_snapdb *db, struct ov_snap *s)
     db->max_id = s->id;
 }
 
+static void
+record_names (const struct ov_snap *s, char name[32], char tmp[40])
+{
+  snprintf (name, 32, "%llu", (unsigned long long) s->id);
+  snprintf (tmp, 40, ".tmp-%s", name);
+}
+
 int
-ov_snapdb_put (struct ov_snapdb *db, struct ov_snap *s, ov_error_t *err)
+ov_snapdb_stage (struct ov_snapdb *db, const struct ov_snap *s, ov_error_t *err)
 {
   char name[32], tmp[40];
-  snprintf (name, sizeof name, "%llu", (unsigned long long) s->id);
-  snprintf (tmp, sizeof tmp, ".tmp-%s", name);
+  record_names (s, name, tmp);
   struct ov_buf b = { 0 };
   ov_snap_encode (s, &b);
   int fd = openat (db->metafd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -295,10 +301,26 @@ ov_snapdb_put (struct ov_snapdb *db, struct ov_snap *s, ov_error_t *err)
       unlinkat (db->metafd, tmp, 0);
       return ov_error (err, r < 0 ? e : EIO, "write %s/%s", db->dir, tmp);
     }
+  return 0;
+}
+
+void
+ov_snapdb_unstage (struct ov_snapdb *db, const struct ov_snap *s)
+{
+  char name[32], tmp[40];
+  record_names (s, name, tmp);
+  unlinkat (db->metafd, tmp, 0);
+}
+
+int
+ov_snapdb_publish (struct ov_snapdb *db, struct ov_snap *s, ov_error_t *err)
+{
+  char name[32], tmp[40];
+  record_names (s, name, tmp);
   ov_fault ("snapdb-before-rename");
   if (renameat (db->metafd, tmp, db->metafd, name) < 0)
     {
-      e = errno;
+      int e = errno;
       unlinkat (db->metafd, tmp, 0);
       return ov_error (err, e, "rename %s/%s", db->dir, tmp);
     }
@@ -306,6 +328,14 @@ ov_snapdb_put (struct ov_snapdb *db, struct ov_snap *s, ov_error_t *err)
     return ov_error (err, errno, "fsync %s", db->dir);
   hold (db, s);
   return 0;
+}
+
+int
+ov_snapdb_put (struct ov_snapdb *db, struct ov_snap *s, ov_error_t *err)
+{
+  if (ov_snapdb_stage (db, s, err) < 0)
+    return -1;
+  return ov_snapdb_publish (db, s, err);
 }
 
 int

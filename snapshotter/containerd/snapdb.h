@@ -66,6 +66,14 @@ size_t ov_snapdb_children (struct ov_snapdb *db, uint64_t id);
 /* Writes s's record durably, then holds s in memory (taking ownership of
  * a new s, or replacing the held one with the same id). */
 int ov_snapdb_put (struct ov_snapdb *db, struct ov_snap *s, ov_error_t *err);
+/* ov_snapdb_put in two steps, for a caller that makes something else
+ * durable meanwhile (on another thread): stage writes the record's temp
+ * file durably (nothing in memory changes; thread-safe against the
+ * others), publish renames it in place (the record exists from then on)
+ * and holds s. unstage drops a staged record that is not to be published. */
+int ov_snapdb_stage (struct ov_snapdb *db, const struct ov_snap *s, ov_error_t *err);
+int ov_snapdb_publish (struct ov_snapdb *db, struct ov_snap *s, ov_error_t *err);
+void ov_snapdb_unstage (struct ov_snapdb *db, const struct ov_snap *s);
 /* Removes the record of id durably and frees its snapshot. */
 int ov_snapdb_drop (struct ov_snapdb *db, uint64_t id, ov_error_t *err);
 

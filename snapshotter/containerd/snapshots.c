@@ -2,6 +2,7 @@
 #include "dir.h"
 #include "fault.h"
 #include "grpc-msg.h"
+#include "pool.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -76,19 +77,15 @@ find (struct ov_snapshotter *sn, const char *key, ov_error_t *err)
 
 /* --- directories -------------------------------------------------------------------------- */
 
-/* Moves s/<id> into the trash (one rename: a crash leaves it whole in one
- * place or the other), then removes it. */
+/* Moves s/<id> into the trash, which the reaper empties later. */
 static int
 remove_dir (struct ov_snapshotter *sn, const char *name, ov_error_t *err)
 {
-  char from[64], to[64];
+  char from[64];
   snprintf (from, sizeof from, "s/%s", name);
-  snprintf (to, sizeof to, "trash/%s", name);
-  if (renameat (sn->rootfd, from, sn->rootfd, to) < 0 && errno != ENOENT)
-    return ov_error (err, errno, "move %s/%s to the trash", sn->root, from);
+  if (ov_reaper_trash (sn->reaper, from, name, err) < 0)
+    return -1;
   ov_fault ("snapshot-trashed");
-  if (ov_remove_tree (sn->rootfd, to) < 0)
-    return ov_error (err, errno, "remove %s/%s", sn->root, to);
   return 0;
 }
 
@@ -107,12 +104,13 @@ free_lowers (char **dirs, size_t n)
 }
 
 /* s/<id> with fs (0755, owned like the parent's root) and, for an active
- * snapshot, work; durable before the record that names it. */
+ * snapshot, work; sync_dir makes it durable, before the record that names
+ * it is. */
 static int
 make_dir (struct ov_snapshotter *sn, uint64_t id, enum ov_snap_kind kind, uint64_t parent,
           ov_error_t *err)
 {
-  char d[32], p[48];
+  char d[32];
   snprintf (d, sizeof d, "s/%llu", (unsigned long long) id);
   if (mkdirat (sn->rootfd, d, 0700) < 0)
     return ov_error (err, errno, "create %s/%s", sn->root, d);
@@ -123,6 +121,7 @@ make_dir (struct ov_snapshotter *sn, uint64_t id, enum ov_snap_kind kind, uint64
     return ov_error (err, errno, "create %s/%s/fs", sn->root, d);
   if (kind == OV_SNAP_ACTIVE && (mkdirat (dfd, "work", 0711) < 0 || fchmodat (dfd, "work", 0711, 0) < 0))
     return ov_error (err, errno, "create %s/%s/work", sn->root, d);
+  ov_trace ("ctd prepare: dirs made");
   if (parent)
     {
       char **dirs = NULL;
@@ -137,12 +136,38 @@ make_dir (struct ov_snapshotter *sn, uint64_t id, enum ov_snap_kind kind, uint64
         return ov_error (err, errno, "stat the parent's root %s", lower);
       if (fchownat (dfd, "fs", st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
         return ov_error (err, errno, "chown %s/%s/fs", sn->root, d);
+      ov_trace ("ctd prepare: lowers, chowned");
     }
-  snprintf (p, sizeof p, "s");
-  cleanup_close int sfd = openat (sn->rootfd, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fsync (dfd) < 0 || sfd < 0 || fsync (sfd) < 0)
+  return 0;
+}
+
+static int
+sync_dir (struct ov_snapshotter *sn, uint64_t id, ov_error_t *err)
+{
+  char d[32];
+  snprintf (d, sizeof d, "s/%llu", (unsigned long long) id);
+  cleanup_close int dfd = openat (sn->rootfd, d, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  cleanup_close int sfd = openat (sn->rootfd, "s", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || fsync (dfd) < 0 || sfd < 0 || fsync (sfd) < 0)
     return ov_error (err, errno, "sync %s/%s", sn->root, d);
   return 0;
+}
+
+struct prepare_job
+{
+  struct ov_snapshotter *sn;
+  const struct ov_snap *s;
+};
+
+/* The new directory and the record's temp file are made durable side by
+ * side (their fsyncs overlap); the record is renamed in place after both. */
+static int
+prepare_part (size_t part, void *ctx, ov_error_t *err)
+{
+  struct prepare_job *j = ctx;
+  if (part == 0)
+    return sync_dir (j->sn, j->s->id, err);
+  return ov_snapdb_stage (&j->sn->db, j->s, err);
 }
 
 /* --- mounts ------------------------------------------------------------------------------- */
@@ -283,6 +308,7 @@ ov_sn_create (struct ov_snapshotter *sn, enum ov_snap_kind kind, const char *key
     return -1;
   if (ov_snapdb_find (&sn->db, key))
     return FAIL (err, ALREADY_EXISTS, "snapshot \"%s\": already exists", key);
+  ov_reaper_busy (sn->reaper);
   struct ov_snap *p = NULL;
   if (parent && *parent)
     {
@@ -315,11 +341,19 @@ ov_sn_create (struct ov_snapshotter *sn, enum ov_snap_kind kind, const char *key
   set_labels (s, labels, n_labels);
   char name[24];
   snprintf (name, sizeof name, "%llu", (unsigned long long) s->id);
+  ov_trace ("ctd prepare: start");
   if (make_dir (sn, s->id, kind, s->parent, err) < 0)
     goto fail;
   ov_fault ("prepare-dir-made");
-  if (ov_snapdb_put (&sn->db, s, err) < 0)
+  struct prepare_job pj = { sn, s };
+  if (ov_pool_run (2, prepare_part, &pj, err) < 0)
+    {
+      ov_snapdb_unstage (&sn->db, s);
+      goto fail;
+    }
+  if (ov_snapdb_publish (&sn->db, s, err) < 0)
     goto fail;
+  ov_trace ("ctd prepare: recorded");
   ov_fault ("prepare-recorded");
   if (mounts_of (sn, s, m, err) < 0)
     {
@@ -327,6 +361,7 @@ ov_sn_create (struct ov_snapshotter *sn, enum ov_snap_kind kind, const char *key
       ov_mount_free (m);
       return -1;
     }
+  ov_trace ("ctd prepare: mounts");
   return 0;
 fail:
   ov_error_prefix (err, "snapshot \"%s\"", key);
@@ -352,6 +387,38 @@ ov_sn_mounts (struct ov_snapshotter *sn, const char *key, struct ov_mount *m, ov
   return 0;
 }
 
+struct commit_job
+{
+  struct ov_snapshotter *sn;
+  struct ov_snap *c;
+};
+
+/* Beside the layers' own writes: the committed record's temp file, once
+ * its usage is known. */
+static int
+stage_committed (const struct ov_usage *u, void *ctx, ov_error_t *err)
+{
+  struct commit_job *j = ctx;
+  j->c->size = u->size;
+  j->c->inodes = u->inodes;
+  return ov_snapdb_stage (&j->sn->db, j->c, err);
+}
+
+/* The commit point, the record renamed in place, and beside it (its fsync
+ * overlapping) the layer's chain id for other nodes: a hint, checked when
+ * used, so it may land even if the record does not. */
+static int
+commit_part (size_t part, void *ctx, ov_error_t *err)
+{
+  struct commit_job *j = ctx;
+  struct ov_layers *l = j->sn->layers;
+  if (part == 0)
+    return ov_snapdb_publish (&j->sn->db, j->c, err);
+  if (l->ops->ref)
+    l->ops->ref (l, j->c->id, chain_id_of (j->c));
+  return 0;
+}
+
 int
 ov_sn_commit (struct ov_snapshotter *sn, const char *name, const char *key,
               const struct ov_label_in *labels, size_t n_labels, ov_error_t *err)
@@ -367,28 +434,31 @@ ov_sn_commit (struct ov_snapshotter *sn, const char *name, const char *key,
   if (a->kind != OV_SNAP_ACTIVE)
     return FAIL (err, FAILED_PRECONDITION, "commit \"%s\": snapshot is %s, not active", key,
                  ov_snap_kind_name (a->kind));
+  ov_reaper_busy (sn->reaper);
   cleanup_free char *upper = fs_path (sn, a->id, "fs");
-  struct ov_usage u;
-  int stored = sn->layers->ops->commit (sn->layers, a->id, a->parent, upper, &u, err);
-  if (stored < 0)
-    return ov_error_prefix (err, "commit \"%s\"", key);
-  ov_fault ("commit-stored");
   struct ov_snap *c = ov_snap_dup (a);
   free (c->key);
   c->key = xstrdup (name);
   c->kind = OV_SNAP_COMMITTED;
   c->created = c->updated = now_ns ();
-  c->size = u.size;
-  c->inodes = u.inodes;
   set_labels (c, labels, n_labels);
-  if (ov_snapdb_put (&sn->db, c, err) < 0)
+  struct commit_job cj = { sn, c };
+  struct ov_commit_beside beside = { stage_committed, &cj };
+  struct ov_usage u;
+  int stored = sn->layers->ops->commit (sn->layers, a->id, a->parent, upper, &beside, &u, err);
+  if (stored >= 0)
     {
+      ov_trace ("ctd commit: layers done");
+      ov_fault ("commit-stored");
+    }
+  if (stored < 0 || ov_pool_run (2, commit_part, &cj, err) < 0)
+    {
+      ov_snapdb_unstage (&sn->db, c);
       ov_snap_free (c);
       return ov_error_prefix (err, "commit \"%s\"", key);
     }
+  ov_trace ("ctd commit: recorded");
   ov_fault ("commit-recorded");
-  if (sn->layers->ops->ref)
-    sn->layers->ops->ref (sn->layers, c->id, chain_id_of (c));
   if (stored > 0)
     {
       /* the content is in the store: the upper goes (or Cleanup takes it) */
@@ -396,6 +466,7 @@ ov_sn_commit (struct ov_snapshotter *sn, const char *name, const char *key,
       snprintf (d, sizeof d, "%llu", (unsigned long long) c->id);
       remove_dir (sn, d, NULL);
     }
+  ov_trace ("ctd commit: upper removed");
   return 0;
 }
 
@@ -513,16 +584,6 @@ sweep_one (int dirfd, const char *name, unsigned char type, void *ctx)
   return 0;
 }
 
-static int
-reap_one (int dirfd, const char *name, unsigned char type, void *ctx)
-{
-  (void) type;
-  struct sweep *w = ctx;
-  if (ov_remove_tree (dirfd, name) < 0)
-    w->r = ov_error (w->err, errno, "remove %s/trash/%s", w->sn->root, name);
-  return 0;
-}
-
 static bool
 is_committed (uint64_t id, void *ctx)
 {
@@ -538,8 +599,8 @@ ov_sn_cleanup (struct ov_snapshotter *sn, ov_error_t *err)
     return -1;
   if (ov_dir_each_at (sn->rootfd, "s", false, sweep_one, &w) < 0)
     return ov_error (err, errno, "read %s/s", sn->root);
-  if (ov_dir_each_at (sn->rootfd, "trash", true, reap_one, &w) < 0)
-    return ov_error (err, errno, "read %s/trash", sn->root);
+  if (w.r == 0 && ov_reaper_empty (sn->reaper, err) < 0)
+    return -1;
   return w.r;
 }
 
@@ -611,6 +672,7 @@ ov_snapshotter_open_ex (struct ov_snapshotter **out, const char *root,
     }
   if (ov_snapdb_open (&sn->db, sn->rootfd, sn->root, err) < 0)
     goto fail;
+  sn->reaper = ov_reaper_start (sn->rootfd, sn->root);
   if (o && o->trees)
     {
       cleanup_free char *node = o->node_root ? xstrdup (o->node_root) : xasprintf ("%s/node", sn->root);
@@ -633,6 +695,7 @@ ov_snapshotter_close (struct ov_snapshotter *sn)
 {
   if (sn == NULL)
     return;
+  ov_reaper_stop (sn->reaper);
   ov_snapdb_close (&sn->db);
   if (sn->layers)
     sn->layers->ops->close (sn->layers);

@@ -10,13 +10,14 @@
  *   meta/<id>     the records
  *   s/<id>/fs     the snapshot's directory (upper of an active, the lower
  *                 of a committed one); s/<id>/work the overlay work dir
- *   trash/        directories being removed
+ *   trash/        directories being removed (reaper.h)
  * Errors carry gRPC codes (OV_GRPC_ERR): NotFound, AlreadyExists,
  * FailedPrecondition, InvalidArgument, and name the key and the cause. */
 #ifndef OVSNAP_SNAPSHOTS_H
 #define OVSNAP_SNAPSHOTS_H
 
 #include "layers.h"
+#include "reaper.h"
 #include "snapdb.h"
 
 struct ov_mount
@@ -33,6 +34,7 @@ struct ov_snapshotter
   int rootfd, lockfd;
   struct ov_snapdb db;
   struct ov_layers *layers;
+  struct ov_reaper *reaper;
 };
 
 /* Opens (creating) the root: takes its lock, loads the metadata, removes

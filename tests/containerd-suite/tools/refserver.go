@@ -5,8 +5,6 @@
 // ovsnap's snapshotter with. Options as containerd 1.6 configures its overlayfs plugin:
 // asynchronous remove (a Cleanup RPC deletes removed snapshots' directories).
 //
-//	containerd-refserver --root DIR --address SOCK [--debug]
-//
 // SIGTERM or SIGINT stops it: no new RPCs, running ones finish (at most 10 s), the
 // snapshotter's metadata is closed, exit 0.
 package main
@@ -30,22 +28,18 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-func main() {
-	root := flag.String("root", "/var/lib/containerd-refserver", "the snapshotter's root directory")
-	address := flag.String("address", "/run/containerd-refserver/snapshotter.sock", "unix socket to serve on")
-	debug := flag.Bool("debug", false, "log every RPC")
-	flag.Parse()
-	if flag.NArg() != 0 {
-		fmt.Fprintf(os.Stderr, "containerd-refserver: unexpected argument %q\n", flag.Arg(0))
-		os.Exit(2)
-	}
-	if err := run(*root, *address, *debug); err != nil {
-		fmt.Fprintf(os.Stderr, "containerd-refserver: %v\n", err)
-		os.Exit(1)
-	}
+var refserver = program{
+	usage: "--root DIR --address SOCK [--debug]",
+	nargs: 0,
+	setup: func(fs *flag.FlagSet) func([]string) error {
+		root := fs.String("root", "/var/lib/containerd-refserver", "the snapshotter's root directory")
+		address := fs.String("address", "/run/containerd-refserver/snapshotter.sock", "unix socket to serve on")
+		debug := fs.Bool("debug", false, "log every RPC")
+		return func([]string) error { return serve(*root, *address, *debug) }
+	},
 }
 
-func run(root, address string, debug bool) error {
+func serve(root, address string, debug bool) error {
 	if err := os.MkdirAll(root, 0700); err != nil {
 		return err
 	}

@@ -3,9 +3,6 @@
 // containerd.io/snapshot.ref=CHAINID, so that a remote snapshotter holding the layer answers
 // AlreadyExists and containerd neither downloads nor unpacks it). ctr 1.6's `image pull`
 // fetches every layer and unpacks through rootfs.ApplyLayers instead, which sends no label.
-//
-//	containerd-pull --address SOCK [--namespace NS] [--snapshotter NAME] [--plain-http] REF
-//
 // Prints the image's name, its target digest and the chain id of its top layer.
 package main
 
@@ -13,7 +10,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/namespaces"
@@ -21,23 +17,19 @@ import (
 	"github.com/opencontainers/image-spec/identity"
 )
 
-func main() {
-	address := flag.String("address", "/run/containerd/containerd.sock", "containerd's socket")
-	ns := flag.String("namespace", "default", "containerd namespace")
-	snapshotter := flag.String("snapshotter", "ovsnap", "the snapshotter to unpack into")
-	plainHTTP := flag.Bool("plain-http", false, "talk to the registry over plain HTTP")
-	flag.Parse()
-	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: containerd-pull --address SOCK [--namespace NS] [--snapshotter NAME] [--plain-http] REF")
-		os.Exit(2)
-	}
-	if err := pull(*address, *ns, *snapshotter, *plainHTTP, flag.Arg(0)); err != nil {
-		fmt.Fprintf(os.Stderr, "containerd-pull: %v\n", err)
-		os.Exit(1)
-	}
+var pull = program{
+	usage: "--address SOCK [--namespace NS] [--snapshotter NAME] [--plain-http] REF",
+	nargs: 1,
+	setup: func(fs *flag.FlagSet) func([]string) error {
+		address := fs.String("address", "/run/containerd/containerd.sock", "containerd's socket")
+		ns := fs.String("namespace", "default", "containerd namespace")
+		snapshotter := fs.String("snapshotter", "ovsnap", "the snapshotter to unpack into")
+		plainHTTP := fs.Bool("plain-http", false, "talk to the registry over plain HTTP")
+		return func(args []string) error { return pullImage(*address, *ns, *snapshotter, *plainHTTP, args[0]) }
+	},
 }
 
-func pull(address, ns, snapshotter string, plainHTTP bool, ref string) error {
+func pullImage(address, ns, snapshotter string, plainHTTP bool, ref string) error {
 	client, err := containerd.New(address)
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", address, err)
