@@ -87,6 +87,28 @@ test_expect_success SWIFT 'a fresh node attaching a snapshot that needs a few ob
 	test "$(down again.stats)" -lt 32768
 '
 
+# requests FILE: the requests the S3 client made, summed over the processes that wrote FILE
+requests() { sed -n "s/.*requests=\([0-9]*\) .*/\1/p" "$1" | awk '{ n += $1 } END { print n + 0 }'; }
+
+test_expect_success SWIFT 'a fresh node attaching 600 files in 30 directories makes a few batched requests, not one per file' '
+	mkdir -p wide &&
+	for d in $(seq 1 30); do
+		mkdir wide/d$d/ && mkdir wide/d$d/sub || return 1
+		for f in $(seq 1 10); do
+			head -c $((f * 700)) /dev/urandom >wide/d$d/f$f &&
+			head -c $((f * 300)) /dev/urandom >wide/d$d/sub/g$f || return 1
+		done
+	done &&
+	on_node a volume create wide &&
+	on_node a put wide wide/ / >/dev/null &&
+	mkdir node-w W &&
+	OVSNAP_S3_STATS=$PWD/wide.stats on_node w mount wide "$PWD/W" >/dev/null &&
+	test_when_finished "ovsnap --root \"$TRASH_DIRECTORY/node-w\" umount \"$TRASH_DIRECTORY/W\" >/dev/null 2>&1" &&
+	diff -r wide W &&
+	cat wide.stats &&
+	test "$(requests wide.stats)" -lt 60
+'
+
 test_expect_success SWIFT 'Modal across nodes: a commit on A is seen on B only after B reloads' '
 	mkdir A B &&
 	on_node a mount v "$PWD/A" >/dev/null &&

@@ -465,14 +465,14 @@ verify (struct ov_erofs *w, const struct ov_erofs_node *n, uint64_t off, const v
 static int
 source_open (const struct ov_erofs_node *n, ov_error_t *err)
 {
+  char pb[512];
   if (n->kind != OV_EROFS_DATA_AT)
-    return n->fd;
+    return n->fd >= 0 ? n->fd
+                      : ov_error_set (err, OV_EUSAGE, 0, "erofs image: %s: no source fd",
+                                      ov_erofs_path (n, pb, sizeof pb));
   int fd = openat (n->fd, n->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
-    {
-      char pb[512];
-      return ov_error (err, errno, "erofs image: %s: open the source %s", ov_erofs_path (n, pb, sizeof pb), n->path);
-    }
+    return ov_error (err, errno, "erofs image: %s: open the source %s", ov_erofs_path (n, pb, sizeof pb), n->path);
   return fd;
 }
 

@@ -284,8 +284,8 @@ meta_apply (struct ov_erofs *w, struct ov_erofs_node *n, const struct ov_erofs_m
               return ov_error_set (err, OV_EUSAGE, 0, "erofs image: %s: no source path", path);
             n->path = arena_dup (w, d->path, strlen (d->path) + 1);
             /* fall through */
-          case OV_EROFS_DATA_FD:
-            if (d->fd < 0)
+          case OV_EROFS_DATA_FD: /* fd -1: ov_erofs_set_source tells it later */
+            if (d->fd < 0 && d->kind == OV_EROFS_DATA_AT)
               return ov_error_set (err, OV_EUSAGE, 0, "erofs image: %s: no source fd", path);
             if (d->off > INT64_MAX || d->len > INT64_MAX - d->off)
               return ov_error_set (err, OV_EUSAGE, 0, "erofs image: %s: source range %llu+%llu out of range",
@@ -385,6 +385,14 @@ ov_erofs_add (struct ov_erofs *w, struct ov_erofs_node *parent, const char *name
   if ((n->mode & S_IFMT) == S_IFDIR)
     parent->nsubdirs++;
   return n;
+}
+
+void
+ov_erofs_set_source (struct ov_erofs_node *node, int fd, uint64_t off, void *tag)
+{
+  node->fd = fd;
+  node->off = off;
+  node->tag = tag;
 }
 
 int

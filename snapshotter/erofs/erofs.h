@@ -64,7 +64,8 @@ struct ov_erofs_data
 {
   enum ov_erofs_data_kind kind;
   const void *mem; /* MEM */
-  int fd;           /* FD, AT (a directory): stays the caller's, open until the write */
+  int fd;           /* FD, AT (a directory): stays the caller's, open until the write;
+                     * FD may be -1 until ov_erofs_set_source */
   const char *path; /* AT: relative to fd (copied) */
   uint64_t off;     /* FD, AT */
   uint64_t len;     /* MEM, FD, AT, SPARSE: the file's size */
@@ -114,6 +115,10 @@ int ov_erofs_set_root (struct ov_erofs *w, const struct ov_erofs_meta *m, ov_err
  * directory is reported by ov_erofs_write (no lookup here, to stay O(1)). */
 struct ov_erofs_node *ov_erofs_add (struct ov_erofs *w, struct ov_erofs_node *parent, const char *name,
                                     size_t namelen, const struct ov_erofs_meta *m, ov_error_t *err);
+
+/* Where an FD file's bytes come from, when that is known only after it was
+ * added (a caller that fetches a batch of contents first). */
+void ov_erofs_set_source (struct ov_erofs_node *node, int fd, uint64_t off, void *tag);
 
 /* A hard link: another name for `target` (not a directory). */
 int ov_erofs_link (struct ov_erofs *w, struct ov_erofs_node *parent, const char *name, size_t namelen,

@@ -18,6 +18,8 @@ struct src
   struct ov_oid oid;
   uint64_t size;
   struct ov_blob_loc loc;
+  bool located;               /* loc holds a reference */
+  struct ov_erofs_node *node; /* the image's inode, told loc once it is known */
   struct ov_hasher h; /* files past OV_EROFS_VERIFY_WHOLE come in pieces */
   bool hashing;
 };
@@ -143,42 +145,63 @@ meta_of (const struct ov_entry *e, struct ov_erofs_meta *m)
 static int add_tree (struct img *im, struct ov_erofs_node *dir, const struct ov_oid *tree,
                      ov_error_t *err);
 
-/* A regular file's content: a store range, or a metacopy entry naming the
- * loose object (its redirect goes to redirect[], kept by the caller). */
+/* A regular file's content: a store range, located once the whole image
+ * is laid out (locate), or a metacopy entry naming the loose object (its
+ * redirect goes to redirect[], kept by the caller). */
 static int
 content_of (struct img *im, const struct ov_entry *e, struct ov_erofs_meta *m, char *redirect,
-            size_t rlen, bool *meta_copy, ov_error_t *err)
+            size_t rlen, struct src **out, bool *meta_copy, ov_error_t *err)
 {
   *meta_copy = false;
+  *out = NULL;
   if (e->size == 0)
     return 0;
-  struct src *f = xcalloc (1, sizeof *f);
-  f->oid = e->oid;
-  f->size = e->size;
-  if (ov_store_blob_loc (im->s, &e->oid, e->size, &f->loc, err) < 0)
+  if (e->size > OV_SMALL_BLOB && im->loose_dir)
     {
-      free (f);
-      return -1;
-    }
-  if (f->loc.loose && im->loose_dir)
-    {
+      struct ov_blob_loc loc;
+      if (ov_store_blob_loc (im->s, &e->oid, e->size, &loc, err) < 0)
+        return -1;
+      ov_blob_loc_release (&loc);
       /* objects/ab/cdef.. is /ab/cdef.. in the data-only lower */
       char key[PATH_MAX];
       ov_key (OV_BLOB, &e->oid, key, sizeof key);
       const char *slash = strchr (key, '/');
       snprintf (redirect, rlen, "%s", slash ? slash : key);
-      ov_blob_loc_release (&f->loc);
-      free (f);
       m->data = (struct ov_erofs_data){ .kind = OV_EROFS_DATA_SPARSE, .len = e->size };
       *meta_copy = im->metacopy = true;
       return 0;
     }
+  struct src *f = xcalloc (1, sizeof *f);
+  f->oid = e->oid;
+  f->size = e->size;
   im->srcs = xrealloc (im->srcs, (im->nsrcs + 1) * sizeof *im->srcs);
   im->srcs[im->nsrcs++] = f;
-  m->data = (struct ov_erofs_data){
-    .kind = OV_EROFS_DATA_FD, .fd = f->loc.fd, .off = f->loc.off, .len = e->size, .tag = f
-  };
+  m->data = (struct ov_erofs_data){ .kind = OV_EROFS_DATA_FD, .fd = -1, .len = e->size, .tag = f };
+  *out = f;
   return 0;
+}
+
+/* Every file's contents, fetched in one batch from a remote store (one
+ * request per file otherwise), then located for the writer. */
+static int
+locate (struct img *im, ov_error_t *err)
+{
+  struct ov_obj_ref *refs = xmalloc ((im->nsrcs + 1) * sizeof *refs);
+  for (size_t i = 0; i < im->nsrcs; i++)
+    refs[i] = (struct ov_obj_ref){ OV_BLOB, im->srcs[i]->oid, im->srcs[i]->size };
+  int r = ov_store_prefetch (im->s, refs, im->nsrcs, err);
+  free (refs);
+  for (size_t i = 0; r == 0 && i < im->nsrcs; i++)
+    {
+      struct src *f = im->srcs[i];
+      r = ov_store_blob_loc (im->s, &f->oid, f->size, &f->loc, err);
+      if (r == 0)
+        {
+          f->located = true;
+          ov_erofs_set_source (f->node, f->loc.fd, f->loc.off, f);
+        }
+    }
+  return r;
 }
 
 static int
@@ -197,7 +220,8 @@ add_entry (struct img *im, struct ov_erofs_node *dir, const struct ov_entry *e, 
   meta_of (e, &m);
   char redirect[PATH_MAX];
   bool meta_copy = false;
-  if (e->type == OV_REG && content_of (im, e, &m, redirect, sizeof redirect, &meta_copy, err) < 0)
+  struct src *f = NULL;
+  if (e->type == OV_REG && content_of (im, e, &m, redirect, sizeof redirect, &f, &meta_copy, err) < 0)
     return -1;
   struct ov_erofs_xattr extra[2];
   size_t nextra = 0;
@@ -213,6 +237,8 @@ add_entry (struct img *im, struct ov_erofs_node *dir, const struct ov_entry *e, 
   struct ov_erofs_node *node = ov_erofs_add (im->w, dir, e->name, namelen, &m, err);
   if (node == NULL)
     return -1;
+  if (f)
+    f->node = node;
   if (e->link_id && e->type != OV_DIR)
     *link_slot (im, e->link_id) = node;
   return e->type == OV_DIR ? add_tree (im, node, &e->oid, err) : 0;
@@ -224,7 +250,7 @@ add_tree (struct img *im, struct ov_erofs_node *dir, const struct ov_oid *tree, 
   struct ov_tree t;
   if (tree_load (im->s, tree, &t, err) < 0)
     return -1;
-  int r = 0;
+  int r = tree_prefetch_subtrees (im->s, &t, err);
   for (size_t i = 0; r == 0 && i < t.n; i++)
     r = add_entry (im, dir, &t.e[i], false, err);
   tree_free (&t);
@@ -309,7 +335,8 @@ img_free (struct img *im)
     {
       if (im->srcs[i]->hashing)
         ov_hasher_free (&im->srcs[i]->h);
-      ov_blob_loc_release (&im->srcs[i]->loc);
+      if (im->srcs[i]->located)
+        ov_blob_loc_release (&im->srcs[i]->loc);
       free (im->srcs[i]);
     }
   free (im->srcs);
@@ -350,6 +377,8 @@ ov_image_write (struct ov_store *s, const struct ov_entry *root, const struct ov
       r = img_build (&im, root, NULL, err);
       *full = true;
     }
+  if (r == 0)
+    r = locate (&im, err);
   if (r == 0)
     r = ov_erofs_write (im.w, out_fd, err);
   *metacopy = im.metacopy;

@@ -168,22 +168,8 @@ make_node (struct ov_mat *m, const struct ov_entry *e, int dirfd, const char *na
 static int add_entry (struct ov_mat *m, const struct ov_entry *e, int dirfd, const char *name,
                       ov_error_t *err);
 
-/* A remote store fetches a directory's subtrees in one parallel batch
- * before the walk descends, not one request per directory. */
-static int
-prefetch_subtrees (struct ov_store *s, const struct ov_entry *ents, size_t n, ov_error_t *err)
-{
-  struct ov_obj_ref *refs = xmalloc ((n + 1) * sizeof *refs);
-  size_t m = 0;
-  for (size_t i = 0; i < n; i++)
-    if (ents[i].type == OV_DIR)
-      refs[m++] = (struct ov_obj_ref){ OV_TREE_OBJ, ents[i].oid, 0 };
-  int r = m > 1 ? ov_store_prefetch (s, refs, m, err) : 0;
-  free (refs);
-  return r;
-}
-
-/* ... and every file's contents at once, before the copies start. */
+/* A remote store fetches every file's contents at once, before the copies
+ * start (and each directory's subtrees before the walk descends). */
 static int
 prefetch_files (struct ov_mat *m, ov_error_t *err)
 {
@@ -237,7 +223,7 @@ add_dir (struct ov_mat *m, const struct ov_entry *e, int dirfd, const char *name
   m->ntrees++;
   const struct ov_entry *ents = t->e;
   size_t n = t->n;
-  if (prefetch_subtrees (m->s, ents, n, err) < 0)
+  if (tree_prefetch_subtrees (m->s, t, err) < 0)
     return ov_error_prefix (err, "%s", name);
   for (size_t i = 0; i < n; i++)
     if (add_entry (m, &ents[i], fd, ents[i].name, err) < 0)

@@ -152,6 +152,19 @@ tree_load (struct ov_store *s, const struct ov_oid *id, struct ov_tree *t, ov_er
 }
 
 int
+tree_prefetch_subtrees (struct ov_store *s, const struct ov_tree *t, ov_error_t *err)
+{
+  struct ov_obj_ref *refs = xmalloc ((t->n + 1) * sizeof *refs);
+  size_t m = 0;
+  for (size_t i = 0; i < t->n; i++)
+    if (t->e[i].type == OV_DIR)
+      refs[m++] = (struct ov_obj_ref){ OV_TREE_OBJ, t->e[i].oid, 0 };
+  int r = m > 1 ? ov_store_prefetch (s, refs, m, err) : 0;
+  free (refs);
+  return r;
+}
+
+int
 tree_store (struct ov_store *s, const struct ov_tree *t, struct ov_entry *dir, ov_error_t *err)
 {
   struct ov_buf b = { 0 };

@@ -52,6 +52,9 @@ int changeset_apply (struct ov_store *s, const struct ov_entry *base, struct ov_
                      struct ov_entry *out, bool *gone, ov_error_t *err);
 
 int tree_load (struct ov_store *s, const struct ov_oid *id, struct ov_tree *t, ov_error_t *err);
+/* A remote store fetches a directory's subtrees in one parallel batch
+ * before a walk descends, not one request per directory. */
+int tree_prefetch_subtrees (struct ov_store *s, const struct ov_tree *t, ov_error_t *err);
 /* Encodes and stores t; fills a directory entry's oid and totals. */
 int tree_store (struct ov_store *s, const struct ov_tree *t, struct ov_entry *dir, ov_error_t *err);
 
