@@ -26,7 +26,7 @@ BIN_LDFLAGS := -rdynamic
 # The engine, by concern (README: Architecture), and the front ends over it.
 ENGINE_DIRS := lib erofs s3 store tree node capture attach maint
 ENGINE := util error fault hash dir file proc progress pool record oidset \
-	erofs erofs-write \
+	erofs erofs-write erofs-out \
 	store store-local store-module pack \
 	tree snapshot changeset diff replay heads volume path xattr edit \
 	node layer image materialize uring trash \

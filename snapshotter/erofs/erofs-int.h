@@ -96,6 +96,14 @@ struct ov_erofs_arena
   char data[];
 };
 
+/* A source file mapped whole (ov_erofs_map_sources). */
+struct ov_erofs_map
+{
+  int fd;
+  uint8_t *addr;
+  uint64_t len;
+};
+
 struct ov_erofs
 {
   struct ov_erofs_node *root;
@@ -106,6 +114,9 @@ struct ov_erofs
   void *verify_ctx;
   bool written;
   uint64_t image_size;
+  bool map_sources;
+  struct ov_erofs_map *maps; /* while writing */
+  size_t nmaps, last_map;
 };
 
 /* "/a/b/name" of a node (its first name), shortened from the left past

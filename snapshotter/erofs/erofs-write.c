@@ -1,7 +1,9 @@
 /* Layout and writing of an EROFS image (see erofs.h for what it holds).
  *
  * Everything is placed before a byte is written, so the image goes out
- * front to back through one large buffer. The inodes (with xattrs, inline
+ * front to back in large batches (erofs-out.c); contents from mapped
+ * sources (ov_erofs_map_sources) go from the mapping to the kernel with no
+ * copy here, hashed on the way. The inodes (with xattrs, inline
  * tails, chunk maps) fill metadata blocks in the order find reads a tree
  * (depth first, by name), each metadata block followed by the whole blocks
  * of the inodes it holds: a reader walking the tree reads the image as one
@@ -11,16 +13,17 @@
  * blocks one at a time, without readahead.) A file's tail lives with its
  * inode and its whole blocks after it, so a file with both is read twice:
  * its tail first (and checksummed), all of it then, where the verify
- * callback sees it whole and the tail must still match. A file that is all
- * tail is read once. */
+ * callback sees it whole and the tail must still match (a mapped source is
+ * the same bytes both times). A file that is all tail is read once. */
 #include "erofs-int.h"
+#include "erofs-out.h"
 #include "hash.h"
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/mman.h>
 
 #define BLK OV_EROFS_BLOCK
-#define OUT_CAP (2 * OV_EROFS_VERIFY_WHOLE)
 #define READ_CHUNK OV_EROFS_VERIFY_WHOLE /* a multiple of BLK */
 
 static inline uint64_t
@@ -29,16 +32,7 @@ round_up (uint64_t v, uint64_t a)
   return (v + a - 1) / a * a;
 }
 
-/* --- the output buffer ------------------------------------------------------------------- */
-
-struct out
-{
-  int fd;
-  uint8_t *buf;
-  size_t len, cap;
-  uint64_t flushed;
-  bool sb_sealed;
-};
+/* --- the superblock checksum ------------------------------------------------------------ */
 
 /* crc32c (Castagnoli, reflected) as the kernel's crc32c(): no final xor. */
 static uint32_t
@@ -65,63 +59,6 @@ sb_seal (uint8_t *block0)
   uint8_t *sb = block0 + EROFS_SB_OFFSET;
   put_le (sb + 4, 0, 4);
   put_le (sb + 4, crc32c (~0u, sb, BLK - EROFS_SB_OFFSET), 4);
-}
-
-static int
-out_flush (struct out *o, ov_error_t *err)
-{
-  if (!o->len)
-    return 0;
-  if (!o->sb_sealed)
-    {
-      if (o->flushed || o->len < BLK)
-        return ov_error_set (err, OV_EGENERIC, 0, "erofs image: internal error: block 0 flushed in pieces");
-      sb_seal (o->buf);
-      o->sb_sealed = true;
-    }
-  if (write_all (o->fd, o->buf, o->len) < 0)
-    return ov_error (err, errno, "erofs image: write at byte %llu", (unsigned long long) o->flushed);
-  o->flushed += o->len;
-  o->len = 0;
-  return 0;
-}
-
-/* n contiguous bytes at the end of the buffer (n <= cap); the caller fills
- * them and adds what it keeps to o->len. */
-static uint8_t *
-out_room (struct out *o, size_t n, ov_error_t *err)
-{
-  if (o->cap - o->len < n && out_flush (o, err) < 0)
-    return NULL;
-  return o->buf + o->len;
-}
-
-static int
-out_fill (struct out *o, const void *p, int byte, uint64_t n, ov_error_t *err)
-{
-  const uint8_t *src = p;
-  while (n)
-    {
-      if (o->len == o->cap && out_flush (o, err) < 0)
-        return -1;
-      size_t k = o->cap - o->len < n ? o->cap - o->len : n;
-      if (src)
-        {
-          memcpy (o->buf + o->len, src, k);
-          src += k;
-        }
-      else
-        memset (o->buf + o->len, byte, k);
-      o->len += k;
-      n -= k;
-    }
-  return 0;
-}
-
-static inline uint64_t
-out_pos (const struct out *o)
-{
-  return o->flushed + o->len;
 }
 
 /* --- layout ------------------------------------------------------------------------------ */
@@ -498,21 +435,66 @@ read_source (const struct ov_erofs_node *n, int fd, uint8_t *dst, size_t len, ui
   return 0;
 }
 
+/* Where a mapped source's bytes are (ov_erofs_map_sources): each source
+ * file is mapped once, whole, and must hold the node's range. */
+static const uint8_t *
+source_map (struct ov_erofs *w, const struct ov_erofs_node *n, ov_error_t *err)
+{
+  char pb[512];
+  if (n->fd < 0)
+    return ov_error_set (err, OV_EUSAGE, 0, "erofs image: %s: no source fd", ov_erofs_path (n, pb, sizeof pb)),
+           NULL;
+  struct ov_erofs_map *m = NULL;
+  if (w->nmaps && w->maps[w->last_map].fd == n->fd)
+    m = &w->maps[w->last_map];
+  for (size_t i = 0; m == NULL && i < w->nmaps; i++)
+    if (w->maps[i].fd == n->fd)
+      m = &w->maps[i];
+  if (m == NULL)
+    {
+      struct stat st;
+      if (fstat (n->fd, &st) < 0)
+        return ov_error (err, errno, "erofs image: %s: stat the source", ov_erofs_path (n, pb, sizeof pb)), NULL;
+      void *p = st.st_size ? mmap (NULL, st.st_size, PROT_READ, MAP_SHARED, n->fd, 0) : NULL;
+      if (p == MAP_FAILED)
+        return ov_error (err, errno, "erofs image: %s: map the source", ov_erofs_path (n, pb, sizeof pb)), NULL;
+      if (p)
+        madvise (p, st.st_size, MADV_WILLNEED);
+      w->maps = xrealloc (w->maps, (w->nmaps + 1) * sizeof *w->maps);
+      m = &w->maps[w->nmaps++];
+      *m = (struct ov_erofs_map){ n->fd, p, st.st_size };
+    }
+  w->last_map = m - w->maps;
+  if (n->off > m->len || n->size > m->len - n->off)
+    return ov_corrupt (err, "erofs image: %s: the source ends %llu bytes short (bytes %llu-%llu)",
+                       ov_erofs_path (n, pb, sizeof pb), (unsigned long long) (n->off + n->size - m->len),
+                       (unsigned long long) n->off, (unsigned long long) (n->off + n->size)),
+           NULL;
+  return m->addr + n->off;
+}
+
+static bool
+mapped (const struct ov_erofs *w, const struct ov_erofs_node *n)
+{
+  return w->map_sources && n->kind == OV_EROFS_DATA_FD;
+}
+
 /* The inline tail, in the metadata pass. */
 static int
-write_tail (struct ov_erofs *w, struct out *o, struct ov_erofs_node *n, ov_error_t *err)
+write_tail (struct ov_erofs *w, struct eout *o, struct ov_erofs_node *n, ov_error_t *err)
 {
   uint64_t at = (uint64_t) n->nblocks * BLK;
-  uint8_t *dst = out_room (o, n->tail, err);
+  uint8_t *dst = eout_room (o, n->tail, err);
   if (!dst)
     return -1;
   if ((n->mode & S_IFMT) == S_IFDIR)
     dir_block (n, n->nblocks, dst, n->tail);
-  else if (n->kind == OV_EROFS_DATA_MEM)
+  else if (n->kind == OV_EROFS_DATA_MEM || mapped (w, n))
     {
-      if (at == 0 && verify (w, n, 0, n->mem, n->size, err) < 0)
+      const uint8_t *src = n->kind == OV_EROFS_DATA_MEM ? n->mem : source_map (w, n, err);
+      if (!src || (at == 0 && verify (w, n, 0, src, n->size, err) < 0))
         return -1;
-      memcpy (dst, n->mem + at, n->tail);
+      memcpy (dst, src + at, n->tail);
     }
   else
     {
@@ -523,44 +505,44 @@ write_tail (struct ov_erofs *w, struct out *o, struct ov_erofs_node *n, ov_error
         return -1;
       n->tail_sum = ov_checksum (dst, n->tail);
     }
-  o->len += n->tail;
+  eout_used (o, n->tail);
   return 0;
 }
 
 static int
-write_meta (struct ov_erofs *w, struct out *o, const struct layout *l, const struct group *g,
+write_meta (struct ov_erofs *w, struct eout *o, const struct layout *l, const struct group *g,
             ov_error_t *err)
 {
   for (size_t i = g->first; i < g->end; i++)
     {
       struct ov_erofs_node *n = l->order[i];
-      if (out_fill (o, NULL, 0, n->pos - out_pos (o), err) < 0)
+      if (eout_fill (o, NULL, 0, n->pos - eout_pos (o), err) < 0)
         return -1;
       uint8_t ino[EROFS_INODE_EXT_SIZE];
       inode_bytes (n, ino);
-      if (out_fill (o, ino, 0, sizeof ino, err) < 0 || out_fill (o, n->xattr, 0, n->xsize, err) < 0)
+      if (eout_fill (o, ino, 0, sizeof ino, err) < 0 || eout_fill (o, n->xattr, 0, n->xsize, err) < 0)
         return -1;
       if (n->layout == EROFS_CHUNK_BASED)
         {
           uint64_t chunks = (n->size + ((uint64_t) BLK << n->chunkbits) - 1) >> (EROFS_BLKBITS + n->chunkbits);
-          if (out_fill (o, NULL, 0xff, 4 * chunks, err) < 0)
+          if (eout_fill (o, NULL, 0xff, 4 * chunks, err) < 0)
             return -1;
         }
       if (n->tail && write_tail (w, o, n, err) < 0)
         return -1;
     }
-  return out_fill (o, NULL, 0, g->meta_end - out_pos (o), err);
+  return eout_fill (o, NULL, 0, g->meta_end - eout_pos (o), err);
 }
 
 /* A file's whole blocks from its fd, in READ_CHUNK pieces (block multiples,
  * so the tail is always in the last piece). */
 static int
-write_source_blocks (struct ov_erofs *w, struct out *o, struct ov_erofs_node *n, int fd, ov_error_t *err)
+write_source_blocks (struct ov_erofs *w, struct eout *o, struct ov_erofs_node *n, int fd, ov_error_t *err)
 {
   for (uint64_t at = 0; at < n->size;)
     {
       size_t k = n->size - at < READ_CHUNK ? n->size - at : READ_CHUNK;
-      uint8_t *dst = out_room (o, round_up (k, BLK), err);
+      uint8_t *dst = eout_room (o, round_up (k, BLK), err);
       if (!dst || read_source (n, fd, dst, k, at, err) < 0 || verify (w, n, at, dst, k, err) < 0)
         return -1;
       size_t keep = k;
@@ -579,14 +561,33 @@ write_source_blocks (struct ov_erofs *w, struct out *o, struct ov_erofs_node *n,
           keep = round_up (k, BLK);
           memset (dst + k, 0, keep - k);
         }
-      o->len += keep;
+      eout_used (o, keep);
       at += k;
     }
   return 0;
 }
 
+/* A mapped file's whole blocks, verified (in READ_CHUNK pieces past
+ * OV_EROFS_VERIFY_WHOLE), then written in place from the mapping. */
 static int
-write_data (struct ov_erofs *w, struct out *o, const struct layout *l, const struct group *g,
+write_mapped_blocks (struct ov_erofs *w, struct eout *o, struct ov_erofs_node *n, ov_error_t *err)
+{
+  const uint8_t *src = source_map (w, n, err);
+  if (src == NULL)
+    return -1;
+  for (uint64_t at = 0; at < n->size;)
+    {
+      size_t k = n->size <= OV_EROFS_VERIFY_WHOLE ? n->size : n->size - at < READ_CHUNK ? n->size - at : READ_CHUNK;
+      if (verify (w, n, at, src + at, k, err) < 0)
+        return -1;
+      at += k;
+    }
+  uint64_t bytes = (uint64_t) n->nblocks * BLK, have = n->size - n->tail;
+  return eout_ext (o, src, have, err) < 0 ? -1 : eout_fill (o, NULL, 0, bytes - have, err);
+}
+
+static int
+write_data (struct ov_erofs *w, struct eout *o, const struct layout *l, const struct group *g,
             ov_error_t *err)
 {
   for (size_t i = g->first; i < g->end; i++)
@@ -594,26 +595,31 @@ write_data (struct ov_erofs *w, struct out *o, const struct layout *l, const str
       struct ov_erofs_node *n = l->order[i];
       if (!n->nblocks)
         continue;
-      if ((uint64_t) n->blkaddr * BLK != out_pos (o))
+      if ((uint64_t) n->blkaddr * BLK != eout_pos (o))
         return ov_error_set (err, OV_EGENERIC, 0, "erofs image: internal error: block %u written at byte %llu",
-                             n->blkaddr, (unsigned long long) out_pos (o));
+                             n->blkaddr, (unsigned long long) eout_pos (o));
       uint64_t bytes = (uint64_t) n->nblocks * BLK;
       if ((n->mode & S_IFMT) == S_IFDIR)
         {
           for (uint32_t b = 0; b < n->nblocks; b++)
             {
-              uint8_t *dst = out_room (o, BLK, err);
+              uint8_t *dst = eout_room (o, BLK, err);
               if (!dst)
                 return -1;
               dir_block (n, b, dst, BLK);
-              o->len += BLK;
+              eout_used (o, BLK);
             }
         }
       else if (n->kind == OV_EROFS_DATA_MEM)
         {
           uint64_t have = n->size < bytes ? n->size : bytes;
-          if (verify (w, n, 0, n->mem, n->size, err) < 0 || out_fill (o, n->mem, 0, have, err) < 0
-              || out_fill (o, NULL, 0, bytes - have, err) < 0)
+          if (verify (w, n, 0, n->mem, n->size, err) < 0 || eout_fill (o, n->mem, 0, have, err) < 0
+              || eout_fill (o, NULL, 0, bytes - have, err) < 0)
+            return -1;
+        }
+      else if (mapped (w, n))
+        {
+          if (write_mapped_blocks (w, o, n, err) < 0)
             return -1;
         }
       else
@@ -628,6 +634,17 @@ write_data (struct ov_erofs *w, struct out *o, const struct layout *l, const str
   return 0;
 }
 
+static void
+unmap_sources (struct ov_erofs *w)
+{
+  for (size_t i = 0; i < w->nmaps; i++)
+    if (w->maps[i].addr)
+      munmap (w->maps[i].addr, w->maps[i].len);
+  free (w->maps);
+  w->maps = NULL;
+  w->nmaps = 0;
+}
+
 int
 ov_erofs_write (struct ov_erofs *w, int out_fd, ov_error_t *err)
 {
@@ -635,15 +652,18 @@ ov_erofs_write (struct ov_erofs *w, int out_fd, ov_error_t *err)
     return ov_error_set (err, OV_EUSAGE, 0, "erofs image: the image was already written");
   w->written = true;
   struct layout l = { 0 };
-  struct out o = { .fd = out_fd, .cap = OUT_CAP };
+  struct eout o;
   int r = layout_tree (w, &l, err);
+  bool opened = false;
+  if (r == 0)
+    r = eout_open (&o, out_fd, sb_seal, BLK, err);
   if (r == 0)
     {
-      o.buf = xmalloc (o.cap);
-      uint8_t *b0 = out_room (&o, BLK, err);
+      opened = true;
+      uint8_t *b0 = eout_room (&o, BLK, err); /* the first bytes: never a flush */
       memset (b0, 0, EROFS_SB_OFFSET);
       superblock (&l, w, b0 + EROFS_SB_OFFSET);
-      o.len += EROFS_SB_OFFSET + EROFS_SB_SIZE;
+      eout_used (&o, EROFS_SB_OFFSET + EROFS_SB_SIZE);
     }
   for (size_t g = 0; r == 0 && g < l.ngroups; g++)
     {
@@ -651,14 +671,16 @@ ov_erofs_write (struct ov_erofs *w, int out_fd, ov_error_t *err)
       if (r == 0)
         r = write_data (w, &o, &l, &l.groups[g], err);
     }
-  if (r == 0 && out_pos (&o) != l.blocks * BLK)
+  if (r == 0 && eout_pos (&o) != l.blocks * BLK)
     r = ov_error_set (err, OV_EGENERIC, 0, "erofs image: internal error: %llu bytes for %llu blocks",
-                      (unsigned long long) out_pos (&o), (unsigned long long) l.blocks);
+                      (unsigned long long) eout_pos (&o), (unsigned long long) l.blocks);
   if (r == 0)
-    r = out_flush (&o, err);
+    r = eout_finish (&o, err);
   if (r == 0)
     w->image_size = l.blocks * BLK;
-  free (o.buf);
+  if (opened)
+    eout_close (&o);
+  unmap_sources (w);
   free (l.order);
   free (l.groups);
   return r;

@@ -395,6 +395,12 @@ ov_erofs_set_source (struct ov_erofs_node *node, int fd, uint64_t off, void *tag
   node->tag = tag;
 }
 
+void
+ov_erofs_map_sources (struct ov_erofs *w)
+{
+  w->map_sources = true;
+}
+
 int
 ov_erofs_link (struct ov_erofs *w, struct ov_erofs_node *parent, const char *name, size_t namelen,
                struct ov_erofs_node *target, ov_error_t *err)

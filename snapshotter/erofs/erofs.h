@@ -2,8 +2,9 @@
  * tree as one uncompressed EROFS image, mounted file-backed as an overlay
  * lower. The caller builds the tree in memory (ov_erofs_add, ov_erofs_link),
  * then ov_erofs_write lays it out and writes the image front to back in
- * large sequential writes, reading file contents from their sources (the
- * store's pack files) at that moment. Nothing here depends on the engine
+ * large sequential writes (io_uring, on the kernel's worker, where the
+ * output is a file), taking file contents from their sources (the store's
+ * pack files, read or mapped) at that moment. Nothing here depends on the engine
  * beyond snapshotter/lib.
  *
  * What the image holds (Linux 6.x erofs, block size 4096, no compression):
@@ -119,6 +120,11 @@ struct ov_erofs_node *ov_erofs_add (struct ov_erofs *w, struct ov_erofs_node *pa
 /* Where an FD file's bytes come from, when that is known only after it was
  * added (a caller that fetches a batch of contents first). */
 void ov_erofs_set_source (struct ov_erofs_node *node, int fd, uint64_t off, void *tag);
+
+/* FD sources are files nobody writes or truncates while the image is
+ * written (the store's packs and objects): the writer maps each once and
+ * writes their bytes from the mapping, with no copy of its own. */
+void ov_erofs_map_sources (struct ov_erofs *w);
 
 /* A hard link: another name for `target` (not a directory). */
 int ov_erofs_link (struct ov_erofs *w, struct ov_erofs_node *parent, const char *name, size_t namelen,

@@ -350,6 +350,7 @@ img_build (struct img *im, const struct ov_entry *root, const struct ov_oid *bas
            ov_error_t *err)
 {
   ov_erofs_set_verify (im->w, verify, im);
+  ov_erofs_map_sources (im->w); /* packs and objects are immutable */
   im->delta = base_tree != NULL;
   struct ov_erofs_meta m;
   meta_of (root, &m);
@@ -367,7 +368,9 @@ ov_image_write (struct ov_store *s, const struct ov_entry *root, const struct ov
 {
   *full = base_tree == NULL;
   struct img im = { .s = s, .w = ov_erofs_new (), .loose_dir = loose_dir };
+  ov_trace ("image: start");
   int r = img_build (&im, root, base_tree, err);
+  ov_trace ("image: laid out");
   if (r == 0 && im.linked)
     {
       /* a hard link's other names would come from the image below, a
@@ -379,8 +382,10 @@ ov_image_write (struct ov_store *s, const struct ov_entry *root, const struct ov
     }
   if (r == 0)
     r = locate (&im, err);
+  ov_trace ("image: contents located");
   if (r == 0)
     r = ov_erofs_write (im.w, out_fd, err);
+  ov_trace ("image: written");
   *metacopy = im.metacopy;
   img_free (&im);
   return r;

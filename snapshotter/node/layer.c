@@ -10,9 +10,45 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+struct sync_job
+{
+  int rootfd;
+  const char *layer;
+};
+
+static void
+mark_synced (int rootfd, const char *layer)
+{
+  cleanup_free char *marker = xasprintf ("%s/synced", layer);
+  int fd = openat (rootfd, marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd >= 0)
+    {
+      fsync (fd);
+      close (fd);
+    }
+  cleanup_close int dfd = openat (rootfd, layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0)
+    fsync (dfd);
+}
+
+/* Background: make the layer durable, then say so. */
+static void
+sync_run (void *ctx)
+{
+  struct sync_job *j = ctx;
+  if (syncfs (j->rootfd) == 0)
+    mark_synced (j->rootfd, j->layer);
+}
+
 void
 ov_layers_free (struct ov_layers *l)
 {
+  if (l->unsynced)
+    {
+      struct sync_job j = { l->rootfd, l->unsynced };
+      ov_run_detached (sync_run, &j);
+      free (l->unsynced);
+    }
   for (size_t i = 0; i < l->n; i++)
     free (l->images[i]);
   free (l->images);
@@ -129,36 +165,6 @@ chain (struct ov_node *n, const struct ov_oid *top, struct ov_layers *out, ov_er
   return ov_error_set (err, OV_ECORRUPT, 0, "cache layers of %s form a loop", n->root);
 }
 
-struct sync_job
-{
-  int rootfd;
-  const char *layer;
-};
-
-static void
-mark_synced (int rootfd, const char *layer)
-{
-  cleanup_free char *marker = xasprintf ("%s/synced", layer);
-  int fd = openat (rootfd, marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-  if (fd >= 0)
-    {
-      fsync (fd);
-      close (fd);
-    }
-  cleanup_close int dfd = openat (rootfd, layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0)
-    fsync (dfd);
-}
-
-/* Background: make the layer durable, then say so. */
-static void
-sync_run (void *ctx)
-{
-  struct sync_job *j = ctx;
-  if (syncfs (j->rootfd) == 0)
-    mark_synced (j->rootfd, j->layer);
-}
-
 /* A layer's directory (or a half-built one) goes to the trash in one
  * rename: unlinking its image is the slow part (trash.h); gc reaps it. */
 static int
@@ -206,9 +212,10 @@ write_layer (struct ov_node *n, const struct ov_snapshot *snap, const struct ov_
   return 0;
 }
 
+/* Builds the layer; its syncing is left to ov_layers_free (*unsynced). */
 static int
 build (struct ov_node *n, const struct ov_snapshot *snap, const struct ov_oid *base, int depth,
-       ov_error_t *err)
+       char **unsynced, ov_error_t *err)
 {
   int rootfd = n->fd;
   char hex[OV_OID_STR], tmp[PATH_MAX], final[PATH_MAX];
@@ -222,10 +229,7 @@ build (struct ov_node *n, const struct ov_snapshot *snap, const struct ov_oid *b
   if (r == 0 && renameat (rootfd, tmp, rootfd, final) < 0)
     r = ov_error (err, errno, "publish layer %s", final);
   if (r == 0)
-    {
-      struct sync_job j = { rootfd, final };
-      ov_run_detached (sync_run, &j);
-    }
+    *unsynced = xstrdup (final);
   if (r < 0)
     remove_layer (n, rootfd, tmp);
   return r;
@@ -251,7 +255,8 @@ ov_layers_get (struct ov_node *n, const struct ov_snapshot *snap, const struct o
       int bdepth = -1;
       bool delta = base && !oid_eq (base, &snap->root.oid) && layer_exists (n, base, &bdepth)
                    && bdepth + 1 < OV_LAYER_HARD_DEPTH;
-      r = build (n, snap, delta ? base : NULL, delta ? bdepth + 1 : 0, err);
+      r = build (n, snap, delta ? base : NULL, delta ? bdepth + 1 : 0, &out->unsynced, err);
+      out->rootfd = rootfd;
     }
   if (r == 0)
     {
@@ -261,8 +266,11 @@ ov_layers_get (struct ov_node *n, const struct ov_snapshot *snap, const struct o
         {
           /* a base below it could not be trusted: build this one whole */
           ov_error_free (&e);
+          free (out->unsynced); /* replaced now: a later sync would mark the new one */
+          out->unsynced = NULL;
           ov_layers_free (out);
-          r = build (n, snap, NULL, 0, err);
+          r = build (n, snap, NULL, 0, &out->unsynced, err);
+          out->rootfd = rootfd;
           if (r == 0)
             r = chain (n, &snap->root.oid, out, err);
         }

@@ -27,8 +27,15 @@ struct ov_layers
   size_t n;
   bool deep; /* worth flattening (ov_layers_flatten) off the caller's path */
   bool metacopy; /* some image redirects into the store's loose objects */
+  /* a layer this call built, not yet durable (a new layer is usable at
+   * once; an earlier boot's unsynced one is checked, layer.c: boot_id) */
+  char *unsynced;
+  int rootfd;
 };
 
+/* Frees l and starts making a layer it built durable, in the background:
+ * free it after the caller's own small fsyncs (attachment state), which
+ * would otherwise wait behind the image's writeback. */
 void ov_layers_free (struct ov_layers *l);
 /* Make sure the snapshot's tree is cached; base (may be NULL) names a tree
  * that may be cached already and close to it (e.g. the one being
