@@ -1,6 +1,6 @@
 /* The image writer's output (erofs-out.c): bytes appended front to back,
- * either copied into its buffers or gathered in place, and written in
- * large batches, asynchronously where the output is a regular file. */
+ * copied into its buffers or gathered in place, and written in large
+ * batches: direct and asynchronous where the output is a regular file. */
 #ifndef OVSNAP_EROFS_OUT_H
 #define OVSNAP_EROFS_OUT_H
 
@@ -30,7 +30,8 @@ struct eout_batch
 struct eout
 {
   int fd;
-  bool seekable, async;
+  int flags; /* the file's status flags, restored after direct I/O */
+  bool seekable, async, direct;
   off_t base; /* the output's position when the image began */
   struct io_uring ring;
   unsigned inflight;

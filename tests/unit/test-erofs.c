@@ -9,7 +9,10 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -55,7 +58,27 @@ write_piped (struct ov_erofs *w, int fd, ov_error_t *err)
   return r;
 }
 
-static bool piped; /* build writes through a pipe */
+/* Where build writes: a memfd (no direct I/O there: gathered, buffered
+ * writes), a pipe (plain writes in order) or a file on disk (direct I/O). */
+enum out_kind
+{
+  OUT_MEMFD,
+  OUT_PIPE,
+  OUT_DISK,
+};
+static enum out_kind out_kind;
+
+static int
+disk_file (void)
+{
+  const char *dir = getenv ("TMPDIR");
+  char *path = xasprintf ("%s/test-erofs.XXXXXX", dir && *dir ? dir : "/var/tmp");
+  int fd = mkostemp (path, O_CLOEXEC);
+  if (fd >= 0)
+    unlink (path);
+  free (path);
+  return fd;
+}
 
 /* Writes w's image into memory and opens it; frees w. */
 static int
@@ -64,8 +87,14 @@ build (struct ov_erofs *w)
   ov_error_t err = NULL;
   free (img);
   img = NULL;
-  int fd = memfd_create ("erofs", MFD_CLOEXEC);
-  int r = piped ? write_piped (w, fd, &err) : ov_erofs_write (w, fd, &err);
+  int fd = out_kind == OUT_DISK ? disk_file () : memfd_create ("erofs", MFD_CLOEXEC);
+  if (fd < 0)
+    {
+      snprintf (last_err, sizeof last_err, "output file: %s", strerror (errno));
+      ov_erofs_free (w);
+      return -1;
+    }
+  int r = out_kind == OUT_PIPE ? write_piped (w, fd, &err) : ov_erofs_write (w, fd, &err);
   ov_erofs_free (w);
   if (r < 0)
     {
@@ -235,14 +264,14 @@ test_name_order (void)
 /* Files around the block boundaries, from memory and from an fd (read, or
  * mapped), the image written to a file or a pipe. */
 static void
-test_tails (bool mapped, bool pipe_out)
+test_tails (bool mapped, enum out_kind out)
 {
   static const uint64_t sizes[] = { 0, 1, 2, 100, 4031, 4032, 4033, 4095, 4096, 4097, 8191, 8192, 8193,
                                     12288 + 4000, (1 << 20) + 1, 3000, 3500, 4000 };
   struct ov_erofs *w = ov_erofs_new ();
   if (mapped)
     ov_erofs_map_sources (w);
-  piped = pipe_out;
+  out_kind = out;
   int memfd = memfd_create ("src", MFD_CLOEXEC);
   uint8_t *bufs[2 * ARRAY_SIZE (sizes)];
   uint64_t off = 7;
@@ -263,8 +292,10 @@ test_tails (bool mapped, bool pipe_out)
       good &= add (w, ov_erofs_root (w), name, &m) != NULL;
     }
   good &= build (w) == 0;
-  piped = false;
-  const char *how = mapped ? "fd sources mapped" : pipe_out ? "the image into a pipe" : "fd sources read";
+  out_kind = OUT_MEMFD;
+  char how[64];
+  snprintf (how, sizeof how, "fd sources %s, the image into %s", mapped ? "mapped" : "read",
+            out == OUT_PIPE ? "a pipe" : out == OUT_DISK ? "a file, direct" : "a memfd");
   char what[160];
   snprintf (what, sizeof what, "files of sizes around the block boundaries (%s): written and opened", how);
   ok (good, what);
@@ -287,7 +318,7 @@ test_tails (bool mapped, bool pipe_out)
     }
   snprintf (what, sizeof what, "every byte reads back, from memory and (fd, off, len) sources (%s)", how);
   ok (same, what);
-  if (!mapped && !pipe_out)
+  if (!mapped && out == OUT_MEMFD)
     {
       ok (layout, "4096-multiples are plain blocks, tails of 1-100 bytes inline, 4033+ byte tails in a block");
       struct er_inode in;
@@ -296,6 +327,42 @@ test_tails (bool mapped, bool pipe_out)
     }
   for (size_t i = 0; i < 2 * ARRAY_SIZE (sizes); i++)
     free (bufs[i]);
+  close (memfd);
+}
+
+/* Direct writes go out in whole blocks, in batches of 8 MiB: 3,000 files
+ * of a block and a 1-byte inline tail make a 12 MiB image of metadata
+ * blocks with tails between data blocks, cut into batches. */
+static void
+test_direct_batches (void)
+{
+  enum { N = 3000, SIZE = 4097 };
+  uint8_t *src = pattern ((size_t) N * SIZE, 77);
+  int memfd = memfd_create ("src", MFD_CLOEXEC);
+  int good = pwrite_all (memfd, src, (size_t) N * SIZE, 0) == 0;
+  struct ov_erofs *w = ov_erofs_new ();
+  ov_erofs_map_sources (w);
+  for (int i = 0; good && i < N; i++)
+    {
+      char name[32];
+      snprintf (name, sizeof name, "f%04d", i);
+      struct ov_erofs_meta m = meta (S_IFREG | 0644);
+      m.data = (struct ov_erofs_data) { .kind = OV_EROFS_DATA_FD, .fd = memfd, .off = (uint64_t) i * SIZE, .len = SIZE };
+      good &= add (w, ov_erofs_root (w), name, &m) != NULL;
+    }
+  out_kind = OUT_DISK;
+  good &= build (w) == 0;
+  out_kind = OUT_MEMFD;
+  ok (good && img_len > (8u << 20), "a 12 MiB image of 3,000 tailed files, written direct");
+  int same = good;
+  for (int i = 0; same && i < N; i++)
+    {
+      char name[32];
+      snprintf (name, sizeof name, "f%04d", i);
+      same &= content_is (name, src + (size_t) i * SIZE, SIZE);
+    }
+  ok (same, "every file reads back across the batch boundaries");
+  free (src);
   close (memfd);
 }
 
@@ -768,9 +835,12 @@ int
 main (void)
 {
   test_name_order ();
-  test_tails (false, false);
-  test_tails (true, false);
-  test_tails (false, true);
+  test_tails (false, OUT_MEMFD);
+  test_tails (true, OUT_MEMFD);
+  test_tails (false, OUT_PIPE);
+  test_tails (true, OUT_DISK);
+  test_tails (false, OUT_DISK);
+  test_direct_batches ();
   test_xattrs ();
   test_names_limits ();
   test_links_and_types ();
