@@ -186,11 +186,15 @@ content_of (struct img *im, const struct ov_entry *e, struct ov_erofs_meta *m, c
 static int
 locate (struct img *im, ov_error_t *err)
 {
-  struct ov_obj_ref *refs = xmalloc ((im->nsrcs + 1) * sizeof *refs);
-  for (size_t i = 0; i < im->nsrcs; i++)
-    refs[i] = (struct ov_obj_ref){ OV_BLOB, im->srcs[i]->oid, im->srcs[i]->size };
-  int r = ov_store_prefetch (im->s, refs, im->nsrcs, err);
-  free (refs);
+  int r = 0;
+  if (ov_store_fetches (im->s))
+    {
+      struct ov_obj_ref *refs = xmalloc ((im->nsrcs + 1) * sizeof *refs);
+      for (size_t i = 0; i < im->nsrcs; i++)
+        refs[i] = (struct ov_obj_ref){ OV_BLOB, im->srcs[i]->oid, im->srcs[i]->size };
+      r = ov_store_prefetch (im->s, refs, im->nsrcs, err);
+      free (refs);
+    }
   for (size_t i = 0; r == 0 && i < im->nsrcs; i++)
     {
       struct src *f = im->srcs[i];

@@ -456,10 +456,16 @@ ov_store_loose_dir (struct ov_store *s)
   return s->be->loose_dir ? s->be->loose_dir (s->be_data) : NULL;
 }
 
+bool
+ov_store_fetches (const struct ov_store *s)
+{
+  return s->be->fetch != NULL;
+}
+
 int
 ov_store_prefetch (struct ov_store *s, const struct ov_obj_ref *refs, size_t n, ov_error_t *err)
 {
-  if (s->be->fetch == NULL)
+  if (!ov_store_fetches (s))
     return 0;
   /* the packed ones; a loose object is fetched whole when it is read */
   struct ov_obj_ref *in_packs = xmalloc ((n + 1) * sizeof *in_packs);

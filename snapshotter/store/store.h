@@ -210,6 +210,9 @@ struct ov_obj_ref
 };
 int ov_store_prefetch (struct ov_store *s, const struct ov_obj_ref *refs, size_t n,
                        ov_error_t *err);
+/* Does ov_store_prefetch fetch anything (a remote store)? A caller can
+ * then skip building its list. */
+bool ov_store_fetches (const struct ov_store *s);
 
 /* Walk every stored object of a kind, loose and packed. */
 int ov_store_each (struct ov_store *s, enum ov_kind kind,
