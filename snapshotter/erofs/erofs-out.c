@@ -270,7 +270,7 @@ eout_ext (struct eout *o, const void *p, uint64_t n, ov_error_t *err)
   const uint8_t *src = p;
   while (n)
     {
-      if (cur (o)->niov + 2 > EOUT_IOVS && eout_flush (o, err) < 0)
+      if (due (o, cur (o), 0) && eout_flush (o, err) < 0)
         return -1;
       struct eout_batch *b = cur (o);
       close_seg (b);

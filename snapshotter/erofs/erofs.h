@@ -2,8 +2,8 @@
  * tree as one uncompressed EROFS image, mounted file-backed as an overlay
  * lower. The caller builds the tree in memory (ov_erofs_add, ov_erofs_link),
  * then ov_erofs_write lays it out and writes the image front to back in
- * large sequential writes (io_uring, on the kernel's worker, where the
- * output is a file), taking file contents from their sources (the store's
+ * large sequential writes (io_uring, direct where the output file takes
+ * it: erofs-out.c), taking file contents from their sources (the store's
  * pack files, read or mapped) at that moment. Nothing here depends on the engine
  * beyond snapshotter/lib.
  *

@@ -212,10 +212,10 @@ write_layer (struct ov_node *n, const struct ov_snapshot *snap, const struct ov_
   return 0;
 }
 
-/* Builds the layer; its syncing is left to ov_layers_free (*unsynced). */
+/* Builds the layer; its syncing is left to ov_layers_free (out->unsynced). */
 static int
 build (struct ov_node *n, const struct ov_snapshot *snap, const struct ov_oid *base, int depth,
-       char **unsynced, ov_error_t *err)
+       struct ov_layers *out, ov_error_t *err)
 {
   int rootfd = n->fd;
   char hex[OV_OID_STR], tmp[PATH_MAX], final[PATH_MAX];
@@ -229,7 +229,10 @@ build (struct ov_node *n, const struct ov_snapshot *snap, const struct ov_oid *b
   if (r == 0 && renameat (rootfd, tmp, rootfd, final) < 0)
     r = ov_error (err, errno, "publish layer %s", final);
   if (r == 0)
-    *unsynced = xstrdup (final);
+    {
+      out->unsynced = xstrdup (final);
+      out->rootfd = rootfd;
+    }
   if (r < 0)
     remove_layer (n, rootfd, tmp);
   return r;
@@ -255,8 +258,7 @@ ov_layers_get (struct ov_node *n, const struct ov_snapshot *snap, const struct o
       int bdepth = -1;
       bool delta = base && !oid_eq (base, &snap->root.oid) && layer_exists (n, base, &bdepth)
                    && bdepth + 1 < OV_LAYER_HARD_DEPTH;
-      r = build (n, snap, delta ? base : NULL, delta ? bdepth + 1 : 0, &out->unsynced, err);
-      out->rootfd = rootfd;
+      r = build (n, snap, delta ? base : NULL, delta ? bdepth + 1 : 0, out, err);
     }
   if (r == 0)
     {
@@ -269,8 +271,7 @@ ov_layers_get (struct ov_node *n, const struct ov_snapshot *snap, const struct o
           free (out->unsynced); /* replaced now: a later sync would mark the new one */
           out->unsynced = NULL;
           ov_layers_free (out);
-          r = build (n, snap, NULL, 0, &out->unsynced, err);
-          out->rootfd = rootfd;
+          r = build (n, snap, NULL, 0, out, err);
           if (r == 0)
             r = chain (n, &snap->root.oid, out, err);
         }
